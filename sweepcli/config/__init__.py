@@ -1,0 +1,20 @@
+"""The config layer: parse, validate, fill defaults; the parameter space."""
+
+from .loader import load_config, parse_yaml
+from .space import Param, Space, canonical, canonical_key
+from .validate import ConfigError, Hyperband, Metric, Problem, SweepConfig, validate
+
+__all__ = [
+    "ConfigError",
+    "Hyperband",
+    "Metric",
+    "Param",
+    "Problem",
+    "Space",
+    "SweepConfig",
+    "canonical",
+    "canonical_key",
+    "load_config",
+    "parse_yaml",
+    "validate",
+]

@@ -1,0 +1,62 @@
+"""Read a sweep config from YAML (safe_load only) with numbers read as people write them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .validate import ConfigError, Problem, SweepConfig, validate
+
+
+class _SweepYamlLoader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e-5`` as a float (YAML 1.1 demands a dot: "1.0e-5")."""
+
+
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+_SweepYamlLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SweepYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _FLOAT, list("-+0123456789.")
+)
+
+
+def parse_yaml(text: str, source: str = "<config>") -> Any:
+    """Parse YAML text; a syntax error becomes a ConfigError naming line and column."""
+    try:
+        return yaml.load(text, Loader=_SweepYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        what = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError([Problem("", f"{source}: YAML syntax error at {where}: {what}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem("", f"{source}: YAML error: {exc}")]) from None
+
+
+def load_config(source: str | Path | dict) -> SweepConfig:
+    """Load and validate a config from a YAML/JSON file path or a dict."""
+    if isinstance(source, dict):
+        return validate(source)
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read config file {path}: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem("", f"{path}: not a UTF-8 text file")]) from None
+    raw = parse_yaml(text, str(path))
+    if raw is None:
+        raise ConfigError([Problem("", f"{path}: the file is empty")])
+    return validate(raw)

@@ -1,0 +1,469 @@
+"""Validate a W&B sweep config, report every problem with its key path, fill defaults.
+
+The rules follow W&B's sweep config schema (the ``sweeps`` engine's JSON schema) so that a
+config W&B accepts is accepted here with the same meaning. Deliberate differences (each
+a W&B bug or a check W&B forgets) are listed in the README.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .space import DEPRECATED, DISTRIBUTIONS, GRID_DISTRIBUTIONS, Param, Space
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+TOP_LEVEL_KEYS = (
+    "method",
+    "parameters",
+    "metric",
+    "early_terminate",
+    "run_cap",
+    "program",
+    "command",
+    "name",
+    "description",
+    "project",
+    "entity",
+    "kind",
+    "apiVersion",
+    "controller",
+    "sweepcli",
+)
+METHODS = ("grid", "random", "bayes")
+GOALS = ("minimize", "maximize")
+IMPUTES = ("worst", "best", "latest")
+
+#: the settings of each distribution: (required keys, {optional key: default})
+_Q = {"q": 1.0}
+DISTRIBUTION_KEYS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "constant": (("value",), {}),
+    "categorical": (("values",), {}),
+    "categorical_w_probabilities": (("values", "probabilities"), {}),
+    "int_uniform": (("min", "max"), {}),
+    "uniform": (("min", "max"), {}),
+    "q_uniform": (("min", "max"), _Q),
+    "log_uniform": (("min", "max"), {}),
+    "q_log_uniform": (("min", "max"), _Q),
+    "inv_log_uniform": (("min", "max"), {}),
+    "log_uniform_values": (("min", "max"), {}),
+    "q_log_uniform_values": (("min", "max"), _Q),
+    "inv_log_uniform_values": (("min", "max"), {}),
+    "normal": ((), {"mu": 0.0, "sigma": 1.0}),
+    "q_normal": ((), {"mu": 0.0, "sigma": 1.0, **_Q}),
+    "log_normal": ((), {"mu": 0.0, "sigma": 1.0}),
+    "q_log_normal": ((), {"mu": 0.0, "sigma": 1.0, **_Q}),
+    "beta": ((), {"a": 1.0, "b": 1.0}),
+    "q_beta": ((), {"a": 1.0, "b": 1.0, **_Q}),
+}
+assert set(DISTRIBUTION_KEYS) == DISTRIBUTIONS
+
+#: knobs of ours that W&B's format lacks, under the top-level ``sweepcli`` key
+EXTENSION_KEYS = {
+    "seed": "an integer: makes one agent's sequence of suggestions reproducible",
+    "initial_random": "an integer >= 1: random runs before bayes fits its model (default 10)",
+    "stop_grace_seconds": "a number >= 0: seconds between SIGTERM and SIGKILL (default 30)",
+    "max_history": "an integer >= 20: ended runs bayes fits at most (default 300)",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config: where, and what would be valid."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    goal: str = "minimize"
+    target: float | None = None
+    impute: str = "worst"
+
+    def better(self, a: float, b: float) -> bool:
+        """True when value ``a`` is strictly better than ``b``."""
+        return a > b if self.goal == "maximize" else a < b
+
+    def reached_target(self, value: float | None) -> bool:
+        if self.target is None or value is None:
+            return False
+        return value >= self.target if self.goal == "maximize" else value <= self.target
+
+
+@dataclass(frozen=True)
+class Hyperband:
+    bands: tuple[int, ...]
+    eta: float
+    strict: bool = True
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated sweep config with its defaults filled in."""
+
+    raw: dict[str, Any]
+    method: str
+    space: Space
+    metric: Metric | None = None
+    hyperband: Hyperband | None = None
+    run_cap: int | None = None
+    program: str | None = None
+    command: tuple[str, ...] | None = None
+    name: str | None = None
+    description: str | None = None
+    project: str | None = None
+    extension: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def seed(self) -> int | None:
+        return self.extension.get("seed")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _describe(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _unknown(key: str, allowed: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown key{hint} (allowed: {', '.join(allowed)})"
+
+
+class _Checker:
+    """Walks a config and collects every problem."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    # ---- parameters ------------------------------------------------------------------
+    def parameters(self, block: Any, path: str, prefix: tuple[str, ...]) -> list[Param]:
+        if not isinstance(block, dict):
+            self.add(path, f"must be a mapping of parameter names to settings, got {_describe(block)}")
+            return []
+        if not block:
+            self.add(path, "must define at least one parameter")
+            return []
+        params: list[Param] = []
+        for name, spec in block.items():
+            p = f"{path}.{name}"
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.add(p, f"invalid parameter name {_describe(name)}: use letters, digits, "
+                         "'_', '.', '-', starting with a letter or '_'")
+                continue
+            params.extend(self.parameter(spec, p, prefix + (name,)))
+        return params
+
+    def parameter(self, spec: Any, path: str, key: tuple[str, ...]) -> list[Param]:
+        if not isinstance(spec, dict):
+            self.add(path, f"must be a mapping such as {{values: [...]}}, {{value: x}} or "
+                     f"{{min: a, max: b}}, got {_describe(spec)}")
+            return []
+        if "parameters" in spec:
+            extra = [k for k in spec if k != "parameters"]
+            for k in extra:
+                self.add(f"{path}.{k}", "a nested parameter holds only 'parameters'")
+            return self.parameters(spec["parameters"], f"{path}.parameters", key)
+        dist = spec.get("distribution")
+        if dist is None:
+            dist = self.infer(spec, path)
+            if dist is None:
+                return []
+        elif dist not in DISTRIBUTIONS:
+            close = difflib.get_close_matches(str(dist), sorted(DISTRIBUTIONS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            self.add(f"{path}.distribution", f"unknown distribution {_describe(dist)}{hint} "
+                     f"(allowed: {', '.join(sorted(DISTRIBUTIONS))})")
+            return []
+        required, optional = DISTRIBUTION_KEYS[dist]
+        allowed = ["distribution", *required, *optional]
+        ok = True
+        for k in spec:
+            if k not in allowed:
+                self.add(f"{path}.{k}", f"not a setting of {dist}: " + _unknown(k, allowed))
+                ok = False
+        for k in required:
+            if k not in spec:
+                self.add(f"{path}.{k}", f"required by {dist}")
+                ok = False
+        if not ok:
+            return []
+        filled = {**optional, **{k: v for k, v in spec.items() if k != "distribution"}}
+        if not self.settings(dist, filled, path):
+            return []
+        if dist in DEPRECATED:
+            self.warnings.append(
+                f"{path}: {dist} takes base-e exponents as min/max (W&B no longer accepts it); "
+                f"the same range in values is distribution: {DEPRECATED[dist]}, "
+                f"min: {math.exp(filled['min']):.6g}, max: {math.exp(filled['max']):.6g}"
+            )
+        return [Param(key, dist, filled)]
+
+    def infer(self, spec: dict, path: str) -> str | None:
+        """W&B's inference of the distribution when none is named."""
+        if "values" in spec:
+            return "categorical_w_probabilities" if "probabilities" in spec else "categorical"
+        if "value" in spec:
+            return "constant"
+        if "min" in spec and "max" in spec:
+            if _is_int(spec["min"]) and _is_int(spec["max"]):
+                return "int_uniform"
+            return "uniform"
+        known = {k for req, opt in DISTRIBUTION_KEYS.values() for k in (*req, *opt)}
+        for k in spec:
+            if k not in known and k != "distribution":
+                self.add(f"{path}.{k}", _unknown(k, sorted(known | {"distribution", "parameters"})))
+        self.add(path, "cannot tell the distribution: give 'values' (a list), 'value' (a "
+                 "constant), 'min' and 'max', or 'distribution' (one of "
+                 f"{', '.join(sorted(DISTRIBUTIONS))})")
+        return None
+
+    def settings(self, dist: str, s: dict, path: str) -> bool:
+        before = len(self.problems)
+        if dist in ("categorical", "categorical_w_probabilities"):
+            if not isinstance(s["values"], list) or not s["values"]:
+                self.add(f"{path}.values", f"must be a non-empty list, got {_describe(s['values'])}")
+            if dist == "categorical_w_probabilities":
+                probs = s["probabilities"]
+                if not isinstance(probs, list) or not probs or not all(
+                    _is_number(x) and x >= 0 for x in probs
+                ):
+                    self.add(f"{path}.probabilities",
+                             f"must be a non-empty list of numbers >= 0, got {_describe(probs)}")
+                elif isinstance(s["values"], list) and len(probs) != len(s["values"]):
+                    self.add(f"{path}.probabilities", f"has {len(probs)} entries but values has "
+                             f"{len(s['values'])}: give one probability per value")
+                elif not math.isclose(sum(probs), 1.0, rel_tol=1e-5, abs_tol=1e-8):
+                    self.add(f"{path}.probabilities", f"must sum to 1, they sum to {sum(probs):g}")
+        elif dist == "int_uniform":
+            for k in ("min", "max"):
+                if not _is_int(s[k]):
+                    self.add(f"{path}.{k}", f"must be an integer for int_uniform, got {_describe(s[k])}")
+        for k in ("min", "max", "mu"):
+            if k in s and dist != "int_uniform" and not _is_number(s[k]):
+                self.add(f"{path}.{k}", f"must be a number, got {_describe(s[k])}")
+        for k in ("sigma",):
+            if k in s and not (_is_number(s[k]) and s[k] >= 0):
+                self.add(f"{path}.{k}", f"must be a number >= 0, got {_describe(s[k])}")
+        for k in ("a", "b"):
+            if k in s and not (_is_number(s[k]) and s[k] > 0):
+                self.add(f"{path}.{k}", f"must be a number > 0, got {_describe(s[k])}")
+        if "q" in s and not (_is_number(s["q"]) and s["q"] > 0):
+            self.add(f"{path}.q", f"must be a number > 0, got {_describe(s['q'])}")
+        if dist.endswith("_values") and _is_number(s.get("min")) and s["min"] <= 0:
+            self.add(f"{path}.min", f"must be > 0 for {dist} (a log scale), got {_describe(s['min'])}")
+        if (
+            len(self.problems) == before
+            and "min" in s
+            and "max" in s
+            and s["min"] >= s["max"]
+        ):
+            self.add(f"{path}.min", f"min {s['min']!r} must be less than max {s['max']!r}")
+        return len(self.problems) == before
+
+    # ---- the rest of the config ----------------------------------------------------------
+    def metric(self, m: Any) -> Metric | None:
+        if not isinstance(m, dict):
+            self.add("metric", f"must be a mapping with 'name' (and 'goal'), got {_describe(m)}")
+            return None
+        allowed = ("name", "goal", "target", "impute")
+        ok = True
+        for k in m:
+            if k not in allowed:
+                self.add(f"metric.{k}", _unknown(k, allowed))
+                ok = False
+        if "name" not in m:
+            self.add("metric.name", "required: the name of the metric to optimise")
+            ok = False
+        elif not isinstance(m["name"], str) or not m["name"]:
+            self.add("metric.name", f"must be a string, got {_describe(m['name'])}")
+            ok = False
+        goal = m.get("goal", "minimize")
+        if goal not in GOALS:
+            self.add("metric.goal", f"must be one of {', '.join(GOALS)}, got {_describe(goal)}")
+            ok = False
+        impute = m.get("impute", "worst")
+        if impute not in IMPUTES:
+            self.add("metric.impute", f"must be one of {', '.join(IMPUTES)}, got {_describe(impute)}")
+            ok = False
+        target = m.get("target")
+        if target is not None and not _is_number(target):
+            self.add("metric.target", f"must be a number, got {_describe(target)}")
+            ok = False
+        if not ok:
+            return None
+        return Metric(m["name"], goal, float(target) if target is not None else None, impute)
+
+    def early_terminate(self, e: Any) -> Hyperband | None:
+        if not isinstance(e, dict):
+            self.add("early_terminate", f"must be a mapping with type: hyperband, got {_describe(e)}")
+            return None
+        allowed = ("type", "min_iter", "max_iter", "s", "eta", "strict")
+        before = len(self.problems)
+        for k in e:
+            if k not in allowed:
+                self.add(f"early_terminate.{k}", _unknown(k, allowed))
+        if e.get("type") != "hyperband":
+            self.add("early_terminate.type", f"must be 'hyperband', got {_describe(e.get('type'))}")
+        eta = e.get("eta", 3)
+        if not (_is_number(eta) and eta > 1):
+            self.add("early_terminate.eta", f"must be a number > 1, got {_describe(eta)}")
+        strict = e.get("strict", True)
+        if not isinstance(strict, bool):
+            self.add("early_terminate.strict", f"must be true or false, got {_describe(strict)}")
+        if "min_iter" in e:
+            if not (_is_int(e["min_iter"]) and e["min_iter"] >= 1):
+                self.add("early_terminate.min_iter", f"must be an integer >= 1, got {_describe(e['min_iter'])}")
+        elif "max_iter" in e or "s" in e:
+            if not _is_int(e.get("max_iter")):
+                self.add("early_terminate.max_iter", f"must be an integer (with s), got {_describe(e.get('max_iter'))}")
+            if not (_is_number(e.get("s")) and e.get("s", 0) >= 1):
+                self.add("early_terminate.s", f"must be a number >= 1 (with max_iter), got {_describe(e.get('s'))}")
+        else:
+            self.add("early_terminate", "needs min_iter, or max_iter and s")
+        if len(self.problems) > before:
+            return None
+        if "min_iter" in e:
+            bands, band = [], float(e["min_iter"])
+            for _ in range(100):
+                bands.append(int(band))
+                band *= eta
+                if band > 2**40:
+                    break
+        else:
+            bands, band = [], float(e["max_iter"])
+            for _ in range(int(e["s"])):
+                band /= eta
+                if band < 1:
+                    break
+                bands.append(int(band))
+            if not bands:
+                self.add("early_terminate", f"max_iter {e['max_iter']} / eta {eta} is below 1: no "
+                         "band to stop at; raise max_iter or lower eta")
+                return None
+        return Hyperband(tuple(sorted(bands)), float(eta), strict)
+
+    def extension(self, x: Any) -> dict[str, Any]:
+        if not isinstance(x, dict):
+            self.add("sweepcli", f"must be a mapping, got {_describe(x)}")
+            return {}
+        out = {}
+        for k, v in x.items():
+            if k not in EXTENSION_KEYS:
+                self.add(f"sweepcli.{k}", _unknown(k, list(EXTENSION_KEYS)))
+                continue
+            good = {
+                "seed": _is_int(v),
+                "initial_random": _is_int(v) and v >= 1,
+                "stop_grace_seconds": _is_number(v) and v >= 0,
+                "max_history": _is_int(v) and v >= 20,
+            }[k]
+            if not good:
+                self.add(f"sweepcli.{k}", f"must be {EXTENSION_KEYS[k]}, got {_describe(v)}")
+            else:
+                out[k] = v
+        return out
+
+
+def validate(raw: Any) -> SweepConfig:
+    """Check a config dict and return it filled; raise :class:`ConfigError` listing every problem."""
+    c = _Checker()
+    if not isinstance(raw, dict):
+        raise ConfigError([Problem("", f"a sweep config must be a mapping, got {_describe(raw)}")])
+    for k in raw:
+        if k not in TOP_LEVEL_KEYS:
+            c.add(str(k), _unknown(k, TOP_LEVEL_KEYS))
+    method = raw.get("method")
+    if method is None:
+        c.add("method", f"required: one of {', '.join(METHODS)}")
+    elif method not in METHODS:
+        c.add("method", f"must be one of {', '.join(METHODS)}, got {_describe(method)}")
+    params: list[Param] = []
+    if "parameters" not in raw:
+        c.add("parameters", "required: the parameters to sweep")
+    else:
+        params = c.parameters(raw["parameters"], "parameters", ())
+    seen: dict[str, Param] = {}
+    for p in params:
+        if p.name in seen:
+            c.add(f"parameters.{p.name}", f"the dotted name '{p.name}' is defined twice "
+                  "(a dotted name collides with a nested one); rename one of them")
+        seen[p.name] = p
+        if method == "grid" and p.distribution not in GRID_DISTRIBUTIONS:
+            c.add(f"parameters.{'.parameters.'.join(p.path)}.distribution",
+                  f"grid search cannot enumerate {p.distribution}: use values, "
+                  "int_uniform, q_uniform or a constant (value)")
+    metric = c.metric(raw["metric"]) if "metric" in raw else None
+    hyperband = c.early_terminate(raw["early_terminate"]) if "early_terminate" in raw else None
+    if hyperband is not None and metric is None and "metric" not in raw:
+        c.add("early_terminate", "hyperband needs a metric: add metric.name")
+    if method == "bayes" and "metric" not in raw:
+        c.add("metric", "bayes needs a metric to optimise: add metric.name (and goal)")
+    run_cap = raw.get("run_cap")
+    if run_cap is not None and not (_is_int(run_cap) and run_cap > 0):
+        c.add("run_cap", f"must be an integer > 0, got {_describe(run_cap)}")
+    for k in ("program", "name", "description", "project", "entity", "apiVersion"):
+        if k in raw and not isinstance(raw[k], str):
+            c.add(k, f"must be a string, got {_describe(raw[k])}")
+    if "kind" in raw and raw["kind"] != "sweep":
+        c.add("kind", f"must be 'sweep', got {_describe(raw['kind'])}")
+    if "controller" in raw:
+        ctl = raw["controller"]
+        if not isinstance(ctl, dict) or ctl.get("type") not in ("local", "cloud"):
+            c.add("controller.type", f"must be 'local' or 'cloud', got {_describe(ctl)}")
+    command = raw.get("command")
+    if command is not None:
+        if not isinstance(command, list) or not command:
+            c.add("command", f"must be a non-empty list of arguments, got {_describe(command)}")
+        else:
+            for i, tok in enumerate(command):
+                if isinstance(tok, (dict, list)) or tok is None:
+                    c.add(f"command[{i}]", f"must be a string, got {_describe(tok)}")
+    extension = c.extension(raw["sweepcli"]) if "sweepcli" in raw else {}
+    if c.problems:
+        raise ConfigError(c.problems)
+    return SweepConfig(
+        raw=raw,
+        method=method,
+        space=Space(tuple(params)),
+        metric=metric,
+        hyperband=hyperband,
+        run_cap=run_cap,
+        program=raw.get("program"),
+        command=tuple(str(t) for t in command) if command else None,
+        name=raw.get("name"),
+        description=raw.get("description"),
+        project=raw.get("project"),
+        extension=extension,
+        warnings=tuple(c.warnings),
+    )

@@ -1,0 +1,65 @@
+"""The data every layer shares: a run of a sweep and its state.
+
+Pure data, no I/O: search methods and stopping rules take lists of these.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class RunState(str, Enum):
+    """The life of a run (the contract's run states)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CRASHED = "crashed"
+    STOPPED = "stopped"
+    KILLED = "killed"
+    PREEMPTED = "preempted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: States whose parameters go back to the queue to be run again.
+REQUEUED_STATES = frozenset({RunState.CRASHED, RunState.PREEMPTED})
+
+
+@dataclass
+class Run:
+    """One run of a sweep.
+
+    ``params`` is flat (dotted names for nested parameters); ``history`` holds the
+    finite values of the sweep's metric in the order they were logged.
+    """
+
+    run_id: str
+    params: dict[str, Any]
+    state: RunState = RunState.RUNNING
+    history: list[float] = field(default_factory=list)
+    grid_index: int | None = None
+    retry_of: str | None = None
+    agent: str = ""
+    started_at: float = 0.0
+    ended_at: float | None = None
+    exit_code: int | None = None
+    #: set when a run was marked for re-running (``--rerun-failed``)
+    requeued: bool = False
+
+    def best(self, goal: str = "minimize") -> float | None:
+        """The run's value: its best metric over its history (W&B's rule)."""
+        if not self.history:
+            return None
+        return max(self.history) if goal == "maximize" else min(self.history)
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for an int or float (not a bool) that is finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value)
