@@ -1,0 +1,126 @@
+"""What an agent does next, decided from the sweep's state (a pure function), and the
+claim itself, made under the sweep's lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..config import SweepConfig
+from ..runs import Run, RunState
+from ..search import Suggestion, suggest
+from ..store import SweepFolder, SweepState, agent_name
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``run`` (with a suggestion), ``wait`` (paused, or runs still going) or ``done``."""
+
+    action: str
+    reason: str = ""
+    suggestion: Suggestion | None = None
+    retry_of: str | None = None
+
+
+def target_reached(config: SweepConfig, runs: list[Run]) -> Run | None:
+    """The first run whose value reached ``metric.target``, if any."""
+    m = config.metric
+    if m is None or m.target is None:
+        return None
+    for run in runs:
+        if m.reached_target(run.best(m.goal)):
+            return run
+    return None
+
+
+def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> Decision:
+    """The next step for an agent, given everything the journal says."""
+    if state.control == "canceled":
+        return Decision("done", "the sweep was canceled")
+    if state.control == "stopped":
+        return Decision("done", "the sweep was stopped")
+    if state.control == "paused":
+        return Decision("wait", "the sweep is paused")
+    runs = list(state.runs.values())
+    reached = target_reached(config, runs)
+    if reached is not None:
+        return Decision("done", f"run {reached.run_id} reached metric.target "
+                                f"({config.metric.name} = {reached.best(config.metric.goal):g})")
+    retry = state.retry_queue()
+    if retry:
+        r = retry[0]
+        return Decision("run", f"re-running the point of {r.state} run {r.run_id}",
+                        Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
+    running = [r for r in runs if r.state == RunState.RUNNING]
+    if config.run_cap is not None and state.new_points >= config.run_cap:
+        if running:
+            return Decision("wait", f"run_cap {config.run_cap} reached; waiting for "
+                                    f"{len(running)} running run(s) in case one must be re-run")
+        return Decision("done", f"run_cap {config.run_cap} reached")
+    suggestion = suggest(config, runs, rng)
+    if suggestion is None:
+        if running:
+            return Decision("wait", f"every grid point is taken; waiting for {len(running)} "
+                                    "running run(s) in case one must be re-run")
+        return Decision("done", "every grid point has run")
+    return Decision("run", "", suggestion)
+
+
+@dataclass(frozen=True)
+class Claim:
+    run_id: str
+    params: dict[str, Any]
+    retry_of: str | None
+
+
+def claim_next_run(
+    folder: SweepFolder, rng: np.random.Generator, heartbeat_timeout: float
+) -> Claim | Decision:
+    """Under the lock: crash stale runs, decide, and record the claim in the journal.
+
+    Returns the claim, or the decision (wait/done) when there is nothing to start.
+    """
+    with folder.lock:
+        folder.refresh()
+        folder.mark_stale_runs(heartbeat_timeout)
+        decision = decide(folder.config, folder.state, rng)
+        if decision.action != "run":
+            return decision
+        s = decision.suggestion
+        run_id = folder.new_run_id()
+        folder.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        folder.heartbeat(run_id)
+        folder.append({
+            "op": "claim",
+            "run": run_id,
+            "params": s.params,
+            "grid": s.grid_index,
+            "retry_of": decision.retry_of,
+            "agent": agent_name(),
+        })
+        return Claim(run_id, s.params, decision.retry_of)
+
+
+def sweep_status(config: SweepConfig, state: SweepState) -> str:
+    """running, paused, finished or canceled, as ``--print`` shows it (no search is run)."""
+    if state.control == "canceled":
+        return "canceled"
+    if state.control == "stopped":
+        return "finished"
+    if state.control == "paused":
+        return "paused"
+    runs = list(state.runs.values())
+    if any(r.state == RunState.RUNNING for r in runs) or state.retry_queue():
+        return "running"
+    if target_reached(config, runs) is not None:
+        return "finished"
+    if config.run_cap is not None and state.new_points >= config.run_cap:
+        return "finished"
+    if config.method == "grid":
+        from ..search.grid import suggest as grid_suggest
+
+        if grid_suggest(config.space, runs) is None:
+            return "finished"
+    return "running"

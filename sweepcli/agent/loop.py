@@ -1,0 +1,375 @@
+"""The agent: claim a run, start it, watch it, record its end; again, until done."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..early_stop import runs_to_stop
+from ..runs import Run, RunState
+from ..store import SweepFolder, heartbeat_timeout, write_json_atomic
+from .claim import Claim, Decision, claim_next_run
+from .command import render_command
+from .metrics import MetricReader
+from .process import RunProcess
+
+WAIT_POLL = 1.0  # seconds between looks while paused or waiting (contract: at most 2)
+WATCH_POLL = 0.1  # seconds between looks at a running program
+JOURNAL_POLL = 0.5  # seconds between looks at the journal for pause/cancel while running
+METRIC_FLUSH = 0.25  # at most this long before new metric values reach the journal
+CANCEL_GRACE = 5.0  # --cancel: SIGTERM, then SIGKILL after this (contract: dead within 10 s)
+PREEMPT_GRACE = 10.0  # SIGTERM from the batch system: its own SIGKILL follows soon
+FLAP_WINDOW = 60.0
+
+
+class AgentError(RuntimeError):
+    """The agent stops with exit status 1 (flapping, no program, ...)."""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    state: RunState
+    value: float | None
+    exit_code: int | None
+
+
+@dataclass
+class AgentReport:
+    """What an agent did, returned to the API and printed by the CLI."""
+
+    runs: list[RunResult] = field(default_factory=list)
+    reason: str = ""
+
+
+def _flapping_disabled() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes")
+               for v in ("SWEEPCLI_AGENT_DISABLE_FLAPPING", "WANDB_AGENT_DISABLE_FLAPPING"))
+
+
+class Agent:
+    """Runs the runs of one sweep, one after another."""
+
+    def __init__(
+        self,
+        folder: SweepFolder,
+        count: int | None = None,
+        function: Callable[[], Any] | None = None,
+        echo: bool = True,
+        log: Callable[[str], None] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ):
+        self.folder = folder
+        self.config = folder.config
+        self.count = count
+        self.function = function
+        self.echo = echo
+        self.say = log or (lambda msg: print(f"sweepcli: {msg}", file=sys.stderr, flush=True))
+        self.extra_env = extra_env or {}
+        self.timeout = heartbeat_timeout()
+        self.hb_interval = min(10.0, self.timeout / 4)
+        self.grace = float(self.config.extension.get("stop_grace_seconds", 30.0))
+        seed = self.config.seed
+        self.rng = np.random.default_rng(
+            None if seed is None else [seed, len(folder.refresh().runs)]
+        )
+        self.report = AgentReport()
+        self._preempt = threading.Event()
+        self._interrupts = 0
+        self._started = time.monotonic()
+
+    # ---- signals -----------------------------------------------------------------------
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+
+        def preempt(signum: int, frame: Any) -> None:
+            self._preempt.set()
+
+        def interrupt(signum: int, frame: Any) -> None:
+            self._interrupts += 1
+            tiers = {
+                1: "Ctrl-C: no new runs; waiting for the current run (Ctrl-C again to terminate it)",
+                2: "Ctrl-C: terminating the current run (Ctrl-C again to kill it)",
+            }
+            if self._interrupts in tiers:
+                self.say(tiers[self._interrupts])
+
+        signal.signal(signal.SIGTERM, preempt)
+        signal.signal(signal.SIGUSR1, preempt)
+        signal.signal(signal.SIGINT, interrupt)
+
+        def restore() -> None:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+        return restore
+
+    # ---- the loop ------------------------------------------------------------------------
+    def run(self) -> AgentReport:
+        """Take and run runs until the sweep or ``count`` says stop."""
+        restore = self._install_signals()
+        try:
+            self._loop()
+        finally:
+            restore()
+        return self.report
+
+    def _loop(self) -> None:
+        waiting_said = ""
+        while True:
+            if self.count is not None and len(self.report.runs) >= self.count:
+                self.report.reason = f"{self.count} run(s) done"
+                return
+            if self._preempt.is_set():
+                self.report.reason = "preempted"
+                return
+            if self._interrupts:
+                self.report.reason = "interrupted"
+                return
+            got = claim_next_run(self.folder, self.rng, self.timeout)
+            if isinstance(got, Decision):
+                if got.action == "done":
+                    self.report.reason = got.reason
+                    return
+                if got.reason != waiting_said:
+                    self.say(f"waiting: {got.reason}")
+                    waiting_said = got.reason
+                self._sleep(WAIT_POLL)
+                continue
+            waiting_said = ""
+            result = self._run_one(got)
+            self.report.runs.append(result)
+            self._check_flapping()
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self._preempt.is_set() and not self._interrupts:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    def _check_flapping(self) -> None:
+        results = self.report.runs
+        if _flapping_disabled() or any(r.state == RunState.FINISHED for r in results):
+            return
+        failed = [r for r in results if r.state == RunState.FAILED]
+        fast = len(failed) >= 3 and time.monotonic() - self._started < FLAP_WINDOW
+        if len(failed) == len(results) and (fast or len(failed) >= 5):
+            last = failed[-1].run_id
+            log_path = self.folder.run_dir(last) / "output.log"
+            try:
+                tail = log_path.read_text(errors="replace").splitlines()[-20:]
+            except OSError:
+                tail = []
+            shown = "\n".join(f"    {line}" for line in tail) or "    (no output)"
+            raise AgentError(
+                f"the first {len(failed)} runs all failed, so this agent stops (set "
+                f"SWEEPCLI_AGENT_DISABLE_FLAPPING=1 to keep going). The end of run {last}'s "
+                f"output ({log_path}):\n{shown}"
+            )
+
+    # ---- one run -------------------------------------------------------------------------
+    def _prepare(self, claim: Claim) -> tuple[Path, dict[str, Any], dict[str, str]]:
+        run_dir = self.folder.run_dir(claim.run_id).resolve()
+        nested = self.config.space.nest(claim.params)
+        write_json_atomic(run_dir / "config.json", nested)
+        (run_dir / "metrics.jsonl").touch()
+        env = {
+            **os.environ,
+            **self.extra_env,
+            "SWEEPCLI_SWEEP_ID": self.folder.sweep_id,
+            "SWEEPCLI_RUN_ID": claim.run_id,
+            "SWEEPCLI_RUN_DIR": str(run_dir),
+            "SWEEPCLI_CONFIG_FILE": str(run_dir / "config.json"),
+            "SWEEPCLI_METRICS_FILE": str(run_dir / "metrics.jsonl"),
+        }
+        return run_dir, nested, env
+
+    def _run_one(self, claim: Claim) -> RunResult:
+        run_dir, nested, env = self._prepare(claim)
+        shown = " ".join(f"{k}={v}" for k, v in claim.params.items())
+        retry = f" (again, for {claim.retry_of})" if claim.retry_of else ""
+        self.say(f"run {claim.run_id} started{retry}: {shown}")
+        watch = _Watch(self, claim.run_id, run_dir)
+        try:
+            if self.function is not None:
+                state, code = self._run_function(claim, env, watch)
+            else:
+                state, code = self._run_program(claim, nested, env, run_dir, watch)
+        except BaseException:
+            watch.record_end(RunState.FAILED, None)
+            raise
+        watch.record_end(state, code)
+        value = watch.best()
+        metric = self.config.metric
+        shown_value = f", {metric.name}={value:g}" if metric and value is not None else ""
+        done = f" [{len(self.report.runs) + 1}/{self.count}]" if self.count else ""
+        self.say(f"run {claim.run_id} {state.value}{shown_value}{done}")
+        for problem in watch.reader.problems:
+            self.say(f"run {claim.run_id}: {problem}")
+        return RunResult(claim.run_id, state, value, code)
+
+    def _run_program(
+        self, claim: Claim, nested: dict[str, Any], env: dict[str, str], run_dir: Path,
+        watch: _Watch,
+    ) -> tuple[RunState, int | None]:
+        argv = render_command(self.config.command, self.config.program, claim.params, nested,
+                              str(run_dir / "config.json"), env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        try:
+            proc = RunProcess(argv, env, run_dir / "output.log", echo=self.echo)
+        except OSError as exc:
+            with open(run_dir / "output.log", "a") as f:
+                f.write(f"sweepcli: cannot start {argv[0]}: {exc}\n")
+            self.say(f"run {claim.run_id}: cannot start {argv[0]}: {exc.strerror or exc}")
+            return RunState.FAILED, None
+        outcome: RunState | None = None
+        interrupts_seen = self._interrupts
+        while not proc.ended.wait(WATCH_POLL):
+            verdict = watch.tick()
+            if self._interrupts != interrupts_seen:
+                interrupts_seen = self._interrupts
+                if self._interrupts == 2:
+                    outcome = RunState.KILLED
+                    threading.Thread(target=proc.terminate, args=(self.grace,), daemon=True).start()
+                elif self._interrupts >= 3:
+                    proc.signal_group(signal.SIGKILL)
+                    outcome = RunState.KILLED
+            if outcome is not None:
+                continue
+            if self._preempt.is_set():
+                outcome = RunState.PREEMPTED
+                self.say(f"run {claim.run_id}: preempted; stopping it and returning its point "
+                         "to the queue")
+                threading.Thread(target=proc.terminate, args=(PREEMPT_GRACE,), daemon=True).start()
+            elif verdict == "cancel":
+                outcome = RunState.KILLED
+                self.say(f"run {claim.run_id}: the sweep was canceled; killing it")
+                threading.Thread(target=proc.terminate, args=(CANCEL_GRACE,), daemon=True).start()
+            elif verdict == "stop":
+                outcome = RunState.STOPPED
+                (run_dir / "stop").touch()
+                self.say(f"run {claim.run_id}: hyperband stops it "
+                         f"({self.config.metric.name} below its band's threshold)")
+                threading.Thread(target=proc.terminate, args=(self.grace,), daemon=True).start()
+        code = proc.finish()
+        if outcome is not None:
+            return outcome, code
+        return (RunState.FINISHED if code == 0 else RunState.FAILED), code
+
+    def _run_function(
+        self, claim: Claim, env: dict[str, str], watch: _Watch
+    ) -> tuple[RunState, int | None]:
+        from .. import child
+
+        saved = dict(os.environ)
+        os.environ.update({k: v for k, v in env.items() if k.startswith("SWEEPCLI_")})
+        child.reset()
+        done = threading.Event()
+        verdicts: list[str] = []
+
+        def watcher() -> None:
+            while not done.wait(WATCH_POLL):
+                verdict = watch.tick()
+                if verdict in ("stop", "cancel") and not verdicts:
+                    verdicts.append(verdict)
+                    (watch.run_dir / "stop").touch()  # run.should_stop turns true
+
+        thread = threading.Thread(target=watcher, daemon=True)
+        thread.start()
+        try:
+            assert self.function is not None
+            self.function()
+            state = RunState.FINISHED
+        except Exception:
+            traceback.print_exc()
+            with open(watch.run_dir / "output.log", "a") as f:
+                f.write(traceback.format_exc())
+            state = RunState.FAILED
+        finally:
+            done.set()
+            thread.join()
+            child.finish_current()
+            os.environ.clear()
+            os.environ.update(saved)
+        if verdicts:
+            state = RunState.STOPPED if verdicts[0] == "stop" else RunState.KILLED
+        return state, None
+
+
+class _Watch:
+    """Follows one run: heartbeats, metric lines, the sweep's control state, hyperband."""
+
+    def __init__(self, agent: Agent, run_id: str, run_dir: Path):
+        self.agent = agent
+        self.folder = agent.folder
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.reader = MetricReader(run_dir / "metrics.jsonl")
+        self.metric = agent.config.metric
+        self.history: list[float] = []
+        self.unsent: list[float] = []
+        now = time.monotonic()
+        self.next_beat = now + agent.hb_interval
+        self.next_journal = now + JOURNAL_POLL
+        self.next_flush = now
+
+    def best(self) -> float | None:
+        if self.metric is None or not self.history:
+            return None
+        return max(self.history) if self.metric.goal == "maximize" else min(self.history)
+
+    def _read_metrics(self, final: bool = False) -> None:
+        lines = self.reader.read(final=final)
+        if lines and self.metric is not None:
+            values = self.reader.metric_values(lines, self.metric.name)
+            self.history.extend(values)
+            self.unsent.extend(values)
+
+    def tick(self) -> str | None:
+        """One look; returns 'cancel', 'stop' or None."""
+        now = time.monotonic()
+        if now >= self.next_beat:
+            self.folder.heartbeat(self.run_id)
+            self.next_beat = now + self.agent.hb_interval
+        self._read_metrics()
+        verdict = None
+        if self.unsent and now >= self.next_flush:
+            verdict = self._flush()
+            self.next_flush = now + METRIC_FLUSH
+        if now >= self.next_journal:
+            self.folder.refresh()
+            self.next_journal = now + JOURNAL_POLL
+        if self.folder.state.control == "canceled":
+            return "cancel"
+        return verdict
+
+    def _flush(self) -> str | None:
+        """Send new metric values to the journal and apply hyperband with the sweep's runs."""
+        values, self.unsent = self.unsent, []
+        with self.folder.lock:
+            self.folder.append({"op": "metric", "run": self.run_id, "values": values})
+            if self.agent.config.hyperband is None:
+                return None
+            runs: list[Run] = list(self.folder.state.runs.values())
+        return "stop" if self.run_id in runs_to_stop(self.agent.config, runs) else None
+
+    def record_end(self, state: RunState, code: int | None) -> None:
+        self._read_metrics(final=True)
+        events: list[dict[str, Any]] = []
+        if self.unsent:
+            events.append({"op": "metric", "run": self.run_id, "values": self.unsent})
+            self.unsent = []
+        events.append({"op": "end", "run": self.run_id, "state": state.value, "exit": code})
+        with self.folder.lock:
+            self.folder.append(*events)

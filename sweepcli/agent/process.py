@@ -1,0 +1,85 @@
+"""Start a run's program in its own process group, tee its output, stop it when told."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+
+def _tee(src: IO[bytes], sinks: list[IO[bytes]], lock: threading.Lock) -> None:
+    for chunk in iter(lambda: src.read1(65536), b""):  # type: ignore[attr-defined]
+        with lock:
+            for sink in sinks:
+                try:
+                    sink.write(chunk)
+                    sink.flush()
+                except (OSError, ValueError):
+                    pass
+    src.close()
+
+
+class RunProcess:
+    """A running program; ``ended`` is set the moment it exits."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, echo: bool = True):
+        self.log = open(log_path, "ab")
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(  # noqa: S603 - argv list, never a shell
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: signals reach all its children
+        )
+        self.pgid = self.proc.pid
+        out = [self.log] + ([sys.stdout.buffer] if echo else [])
+        err = [self.log] + ([sys.stderr.buffer] if echo else [])
+        self._threads = [
+            threading.Thread(target=_tee, args=(self.proc.stdout, out, self._lock), daemon=True),
+            threading.Thread(target=_tee, args=(self.proc.stderr, err, self._lock), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        self.ended = threading.Event()
+        self.returncode: int | None = None
+        threading.Thread(target=self._wait, daemon=True).start()
+
+    def _wait(self) -> None:
+        self.returncode = self.proc.wait()
+        self.ended.set()
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def terminate(self, grace: float) -> None:
+        """SIGTERM to the group, SIGKILL after ``grace`` seconds if it is still there."""
+        self.signal_group(signal.SIGTERM)
+        if not self.ended.wait(grace):
+            self.signal_group(signal.SIGKILL)
+            self.ended.wait()
+        self._kill_leftovers()
+
+    def _kill_leftovers(self) -> None:
+        # Children that outlive the program (orphans holding a GPU) get the group's SIGKILL.
+        self.signal_group(signal.SIGKILL)
+
+    def finish(self) -> int:
+        """Wait for the end, collect the output, close the log; the exit code."""
+        self.ended.wait()
+        self._kill_leftovers()
+        deadline = time.monotonic() + 5
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.log.close()
+        assert self.returncode is not None
+        return self.returncode

@@ -1,0 +1,81 @@
+"""A sweep at a glance: the data behind ``sweepcli sweep --print`` (and its ``--json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .agent import sweep_status
+from .runs import Run, RunState
+from .store import SweepFolder, heartbeat_timeout
+
+
+def _value(folder: SweepFolder, run: Run) -> float | None:
+    m = folder.config.metric
+    return run.best(m.goal) if m else None
+
+
+def best_run(folder: SweepFolder) -> Run | None:
+    """The run with the best value (ties: the earliest)."""
+    m = folder.config.metric
+    if m is None:
+        return None
+    best: Run | None = None
+    for run in folder.state.runs.values():
+        v = run.best(m.goal)
+        if v is not None and (best is None or m.better(v, best.best(m.goal))):  # type: ignore[arg-type]
+            best = run
+    return best
+
+
+def summarize(folder: SweepFolder, mark_stale: bool = True) -> dict[str, Any]:
+    """Everything ``--print`` shows, as plain data (``--json`` prints it as is).
+
+    Looking marks runs whose heartbeat is too old as crashed (the contract), which needs
+    the lock; pass ``mark_stale=False`` for a read-only look.
+    """
+    if mark_stale:
+        with folder.lock:
+            folder.refresh()
+            folder.mark_stale_runs(heartbeat_timeout())
+    else:
+        folder.refresh()
+    cfg, state = folder.config, folder.state
+    counts = {s.value: 0 for s in RunState}
+    for run in state.runs.values():
+        counts[run.state.value] += 1
+    best = best_run(folder)
+    runs = sorted(state.runs.values(), key=lambda r: r.started_at)
+    return {
+        "id": folder.sweep_id,
+        "project": folder.project,
+        "name": folder.meta.get("name"),
+        "path": str(folder.path),
+        "state": sweep_status(cfg, state),
+        "method": cfg.method,
+        "metric": None if cfg.metric is None else {
+            "name": cfg.metric.name, "goal": cfg.metric.goal, "target": cfg.metric.target,
+        },
+        "run_cap": cfg.run_cap,
+        "counts": counts,
+        "best": None if best is None else {
+            "run_id": best.run_id,
+            "value": _value(folder, best),
+            "config": cfg.space.nest(best.params),
+        },
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "state": r.state.value,
+                "config": cfg.space.nest(r.params),
+                "value": _value(folder, r),
+                "steps": len(r.history),
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "exit_code": r.exit_code,
+                "retry_of": r.retry_of,
+                "agent": r.agent,
+            }
+            for r in runs
+        ],
+        "journal_lines_skipped": folder.journal.skipped,
+    }

@@ -1,0 +1,75 @@
+"""The sweep's append-only journal of events, one JSON object per line.
+
+Writers append under the sweep lock, each batch with a single ``write()`` of complete
+lines, then fsync. Readers remember their offset and read only what is new; they take
+complete lines only and skip (never crash on) a line they cannot parse, so a
+half-written last line left by a crash costs that one event and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class Journal:
+    """An append-only JSONL file read incrementally."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.skipped = 0  # lines that could not be parsed (reported by --print)
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """Events appended since the last call (a fresh open each time, for NFS)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        events = []
+        for line in data[: end + 1].splitlines():
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                self.skipped += 1
+                continue
+            if isinstance(event, dict) and "op" in event:
+                events.append(event)
+            else:
+                self.skipped += 1
+        return events
+
+    def append(self, events: list[dict[str, Any]]) -> None:
+        """Append events durably. Call with the sweep lock held."""
+        if not events:
+            return
+        data = b"".join(
+            json.dumps(e, separators=(",", ":"), allow_nan=False).encode() + b"\n" for e in events
+        )
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size > 0:
+                # A writer that died mid-line left no newline: end that line first so our
+                # events start on a line of their own (the broken line is skipped).
+                with open(self.path, "rb") as f:
+                    f.seek(size - 1)
+                    if f.read(1) != b"\n":
+                        data = b"\n" + data
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
