@@ -7,29 +7,37 @@ In a training program::
         run.log({"val_loss": 0.3})
 
 From Python: ``sweepcli.sweep(config)`` and ``sweepcli.agent(sweep_id, function=train)``.
+
+``sweepcli.config`` and ``sweepcli.agent`` are also the names of two layers (packages);
+their module objects are given small classes so that the contract's
+``sweepcli.config.lr`` and ``sweepcli.agent(...)`` work whatever is imported first.
 """
 
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from . import agent as _agent_module
 from . import config as _config_module
+from .api import sweep
 from .child import Config, Run, RunConfigModule, init, log
 
+
+class _CallableAgentModule(types.ModuleType):
+    def __call__(self, sweep_id: str, function: Any = None, count: int | None = None,
+                 dir: str | None = None) -> Any:  # noqa: A002
+        """Run runs of a sweep in this process (``function``) or as the config's program."""
+        from .api import agent as run_agent
+
+        return run_agent(sweep_id, function=function, count=count, dir=dir)
+
+
 _config_module.__class__ = RunConfigModule
-config = _config_module  # sweepcli.config.lr: the current run's parameter
+_agent_module.__class__ = _CallableAgentModule
+config = _config_module
+agent = _agent_module
 
 __version__ = "0.1.0"
-
-
-def sweep(config: dict, project: str | None = None, dir: str | None = None) -> str:  # noqa: A002
-    """Create a sweep from a config dict; returns its ID."""
-    from .api import sweep as _sweep
-
-    return _sweep(config, project=project, dir=dir)
-
-
-def agent(sweep_id: str, function=None, count: int | None = None, dir: str | None = None):  # noqa: A002
-    """Run runs of a sweep in this process (``function``) or as the config's program."""
-    from .api import agent as _agent
-
-    return _agent(sweep_id, function=function, count=count, dir=dir)
-
 
 __all__ = ["Config", "Run", "agent", "config", "init", "log", "sweep"]

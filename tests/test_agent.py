@@ -1,0 +1,272 @@
+"""Real agents in parallel, killed and preempted; what the program receives."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from .conftest import PROGRAM
+
+
+def grid(values, **extra):
+    return {"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+            "parameters": {"x": {"values": values}, **extra}}
+
+
+def runs_by_state(env, sweep_id):
+    return Counter(r["state"] for r in env.status(sweep_id)["runs"])
+
+
+@pytest.mark.parametrize("lock", ["fcntl", "soft"])
+def test_six_agents_on_one_grid_run_each_point_exactly_once(env, lock) -> None:
+    env.program(PROGRAM)
+    points = list(range(1, 25))
+    sweep_id = env.create(grid(points, sleep={"value": 0.05}))
+    agents = [env.agent(sweep_id, env={"SWEEPCLI_LOCK": lock}) for _ in range(6)]
+    for a in agents:
+        assert a.wait(timeout=120) == 0, a.stderr.read()
+    s = env.status(sweep_id)
+    xs = sorted(r["config"]["x"] for r in s["runs"])
+    assert xs == points  # each point once, all present
+    assert all(r["state"] == "finished" and r["value"] == r["config"]["x"] for r in s["runs"])
+    assert len({r["run_id"] for r in s["runs"]}) == len(points)
+    assert s["state"] == "finished"
+
+
+def test_sigkill_of_an_agent_crashes_its_run_and_the_point_runs_again(env) -> None:
+    env.program(PROGRAM)
+    hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "2"}
+    sweep_id = env.create(grid([1, 2], epochs={"value": 1}, sleep={"values": [30]}))
+    victim = env.agent(sweep_id, "--count", "1", env=hb)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    os.killpg(victim.pid, signal.SIGKILL)  # the agent and its program, like a dead host
+    victim.wait()
+    time.sleep(2.5)
+    s = json.loads(env.cli("sweep", "--print", sweep_id, "--json", env=hb).stdout)
+    assert s["counts"]["crashed"] == 1
+    crashed = next(r for r in s["runs"] if r["state"] == "crashed")
+    # the re-run: make it quick by ending the sweep's waiting with a short program
+    env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
+    survivor = env.agent(sweep_id, env=hb)
+    assert survivor.wait(timeout=60) == 0, survivor.stderr.read()
+    s = env.status(sweep_id)
+    finished = [r for r in s["runs"] if r["state"] == "finished"]
+    assert sorted(r["config"]["x"] for r in finished) == [1, 2]
+    assert any(r["retry_of"] == crashed["run_id"] for r in finished)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_sigterm_preempts_the_run_and_its_point_is_requeued(env, sig) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid([1], sleep={"value": 0.1}, epochs={"value": 300}))
+    agent = env.agent(sweep_id)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    time.sleep(0.3)
+    agent.send_signal(sig)
+    assert agent.wait(timeout=30) == 0
+    s = env.status(sweep_id)
+    assert [r["state"] for r in s["runs"]] == ["preempted"]
+    program_pid_gone = env.tmp / "sweeps"
+    assert program_pid_gone.exists()
+    env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
+    assert env.agent(sweep_id).wait(timeout=60) == 0
+    s = env.status(sweep_id)
+    assert Counter(r["state"] for r in s["runs"]) == {"preempted": 1, "finished": 1}
+    assert s["runs"][1]["retry_of"] == s["runs"][0]["run_id"]
+    assert s["runs"][1]["config"] == s["runs"][0]["config"]
+
+
+def test_cancel_kills_running_programs_within_10_seconds(env) -> None:
+    env.program("""
+        import signal, time, os
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a stubborn program
+        open(os.path.join(os.environ["SWEEPCLI_RUN_DIR"], "pid"), "w").write(str(os.getpid()))
+        time.sleep(600)
+    """)
+    sweep_id = env.create(grid([1, 2]))
+    agents = [env.agent(sweep_id) for _ in range(2)]
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 2)
+    start = time.monotonic()
+    env.cli("sweep", "--cancel", sweep_id)
+    for a in agents:
+        assert a.wait(timeout=15) == 0
+    assert time.monotonic() - start < 10
+    s = env.status(sweep_id)
+    assert s["state"] == "canceled" and s["counts"]["killed"] == 2
+    for r in s["runs"]:
+        pid = int((env.root / sweep_id / "runs" / r["run_id"] / "pid").read_text())
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_pause_makes_agents_wait_and_stop_lets_runs_finish(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create({**grid([1]), "method": "random",
+                           "parameters": {"x": {"min": 0.0, "max": 1.0}, "sleep": {"value": 1.0}}})
+    env.cli("sweep", "--pause", sweep_id)
+    agent = env.agent(sweep_id)
+    time.sleep(1.5)
+    assert env.status(sweep_id)["runs"] == [] and agent.poll() is None
+    env.cli("sweep", "--resume", sweep_id)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    env.cli("sweep", "--stop", sweep_id)
+    assert agent.wait(timeout=20) == 0
+    s = env.status(sweep_id)
+    assert s["state"] == "finished" and s["counts"]["finished"] >= 1 and s["counts"]["running"] == 0
+
+
+def test_garbage_nan_and_half_written_metric_lines_are_skipped(env) -> None:
+    env.program("""
+        import os
+        with open(os.environ["SWEEPCLI_METRICS_FILE"], "a") as f:
+            f.write('{"loss": 5}\\n')
+            f.write('not json at all\\n')
+            f.write('[1, 2, 3]\\n')
+            f.write('{"loss": NaN}\\n{"loss": "low"}\\n{"loss": Infinity}\\n{"loss": true}\\n')
+            f.write('{"loss": 2.5, "epoch": 1}\\n')
+            f.write('{"loss": 0.1')   # killed mid-line
+    """)
+    sweep_id = env.create(grid([1]))
+    proc = env.cli("agent", sweep_id)
+    s = env.status(sweep_id)
+    assert s["runs"][0]["state"] == "finished" and s["runs"][0]["value"] == 2.5
+    assert s["runs"][0]["steps"] == 2
+    assert "not JSON" in proc.stderr and "half-written" in proc.stderr
+    assert proc.stderr.count("not JSON") == 1
+
+
+def test_values_with_spaces_quotes_and_semicolons_arrive_as_one_argument(env) -> None:
+    env.program(PROGRAM)
+    hostile = ["a b", "it's \"quoted\"", "x; rm -rf /", "$(touch pwned)", "`id`", "--x=1"]
+    sweep_id = env.create(grid([1], name={"values": hostile}))
+    env.cli("agent", sweep_id)
+    seen = []
+    for r in env.status(sweep_id)["runs"]:
+        argv = json.loads((env.root / sweep_id / "runs" / r["run_id"] / "argv.json").read_text())
+        assert len(argv) == 2 and argv[1] == "--x=1"
+        seen.append(argv[0].removeprefix("--name="))
+        assert r["state"] == "finished"
+    assert sorted(seen) == sorted(hostile)
+    assert not (env.tmp / "pwned").exists()
+
+
+def test_program_environment_and_files(env) -> None:
+    env.program("""
+        import json, os, sys
+        keys = ["SWEEPCLI_SWEEP_ID", "SWEEPCLI_RUN_ID", "SWEEPCLI_RUN_DIR",
+                "SWEEPCLI_CONFIG_FILE", "SWEEPCLI_METRICS_FILE"]
+        print(json.dumps({k: os.environ[k] for k in keys} | {"cwd": os.getcwd(),
+              "pgid": os.getpgid(0) == os.getpid()}))
+        print("to stderr", file=sys.stderr)
+    """)
+    sweep_id = env.create(grid([1], model={"parameters": {"depth": {"value": 3}}}))
+    out = env.cli("agent", sweep_id).stdout
+    seen = json.loads(out.splitlines()[0])
+    run_dir = env.root / sweep_id / "runs" / seen["SWEEPCLI_RUN_ID"]
+    assert seen["SWEEPCLI_SWEEP_ID"] == sweep_id and seen["cwd"] == str(env.tmp)
+    assert seen["SWEEPCLI_RUN_DIR"] == str(run_dir.resolve()) and seen["pgid"]
+    assert json.loads(open(seen["SWEEPCLI_CONFIG_FILE"]).read()) == {"x": 1, "model": {"depth": 3}}
+    log = (run_dir / "output.log").read_text()
+    assert "SWEEPCLI_RUN_ID" in log and "to stderr" in log
+
+
+def test_count_limits_the_runs(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid([1, 2, 3, 4]))
+    env.cli("agent", sweep_id, "--count", "2")
+    assert len(env.status(sweep_id)["runs"]) == 2
+
+
+def test_flapping_agent_stops_and_shows_the_log(env) -> None:
+    env.program("import sys; print('boom: bad import'); sys.exit(3)")
+    sweep_id = env.create({**grid([1]), "method": "random",
+                           "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    proc = env.cli("agent", sweep_id, check=False)
+    assert proc.returncode == 1 and "boom: bad import" in proc.stderr
+    assert len(env.status(sweep_id)["runs"]) == 3
+    proc = env.cli("agent", sweep_id, "--count", "4", env={"SWEEPCLI_AGENT_DISABLE_FLAPPING": "1"})
+    assert len(env.status(sweep_id)["runs"]) == 7
+
+
+def test_failed_runs_are_not_rerun_until_asked(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid([1, 2], fail={"values": [0, 1]}))
+    env.cli("agent", sweep_id, env={"SWEEPCLI_AGENT_DISABLE_FLAPPING": "1"})
+    assert runs_by_state(env, sweep_id) == {"finished": 2, "failed": 2}
+    assert env.status(sweep_id)["state"] == "finished"
+    env.cli("sweep", "--rerun-failed", sweep_id)
+    assert env.status(sweep_id)["state"] == "running"
+    env.cli("agent", sweep_id, env={"SWEEPCLI_AGENT_DISABLE_FLAPPING": "1"})
+    assert runs_by_state(env, sweep_id) == {"finished": 2, "failed": 4}
+
+
+def test_run_cap_and_target_end_the_sweep(env) -> None:
+    env.program(PROGRAM)
+    capped = env.create({**grid([1]), "method": "random", "run_cap": 3,
+                         "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    env.cli("agent", capped)
+    assert len(env.status(capped)["runs"]) == 3 and env.status(capped)["state"] == "finished"
+    target = env.create({**grid([5, 4, 3, 2, 1]), "metric": {"name": "loss", "target": 3.5}})
+    proc = env.cli("agent", target)
+    assert len(env.status(target)["runs"]) == 3 and "metric.target" in proc.stderr
+
+
+def test_custom_command_macros(env) -> None:
+    env.program(PROGRAM)
+    config = {**grid([2]), "command": ["${env}", "${interpreter}", "${program}",
+                                       "${args_no_hyphens}", "--tag=${envvar:MY_TAG}",
+                                       "${args_json}"],
+              "parameters": {"x": {"value": 2}, "m": {"parameters": {"d": {"value": True}}}}}
+    sweep_id = env.create(config)
+    env.cli("agent", sweep_id, env={"MY_TAG": "t1"})
+    r = env.status(sweep_id)["runs"][0]
+    argv = json.loads((env.root / sweep_id / "runs" / r["run_id"] / "argv.json").read_text())
+    assert argv == ["m.d=True", "x=2", "--tag=t1", json.dumps({"m": {"d": True}, "x": 2})]
+
+
+def test_missing_program_is_a_clear_error(env) -> None:
+    sweep_id = env.create({"method": "grid", "parameters": {"x": {"values": [1]}}})
+    proc = env.cli("agent", sweep_id, check=False)
+    assert proc.returncode == 1 and "program" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_in_process_api_with_a_function(tmp_path) -> None:
+    code = f"""
+import sweepcli
+def train():
+    with sweepcli.init(config={{"lr": 0.5, "other": 7}}) as run:
+        for i in range(3):
+            sweepcli.log({{"loss": run.config.lr * sweepcli.config.model.w + i}})
+        assert run.config["other"] == 7
+sid = sweepcli.sweep({{"method": "grid", "metric": {{"name": "loss"}},
+                       "parameters": {{"lr": {{"values": [0.1, 0.2]}},
+                                      "model": {{"parameters": {{"w": {{"value": 10}}}}}}}}}},
+                     dir={str(tmp_path)!r})
+report = sweepcli.agent(sid, function=train, dir={str(tmp_path)!r})
+print(sorted(round(r.value, 6) for r in report.runs))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1.0, 2.0]"
+
+
+def test_child_helper_standalone_uses_defaults_and_arguments(tmp_path) -> None:
+    prog = tmp_path / "p.py"
+    prog.write_text(
+        "import sweepcli\n"
+        "run = sweepcli.init(config={'lr': 0.1, 'model': {'depth': 2}, 'name': 'a'})\n"
+        "run.log({'loss': 1.0})\n"
+        "print(run.config.lr, run.config.model.depth, run.config['name'], run.in_sweep)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWEEPCLI_")}
+    out = subprocess.run([sys.executable, str(prog)], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["0.1", "2", "a", "False"], out.stderr
+    out = subprocess.run([sys.executable, str(prog), "--lr=1e-3", "--model.depth=5", "--name=b c"],
+                         capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["0.001", "5", "b", "c", "False"], out.stderr

@@ -1,0 +1,134 @@
+"""The CLI from outside: create, control, print; exit codes; hostile IDs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from .conftest import PROGRAM
+
+GRID = {"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+        "parameters": {"x": {"values": [1, 2, 3]}}}
+
+
+def test_create_prints_only_the_id_on_stdout(env) -> None:
+    f = env.tmp / "s.yaml"
+    f.write_text("program: train.py\nmethod: random\nparameters:\n  lr: {min: 1e-5, max: 1e-1}\n")
+    proc = env.cli("sweep", str(f))
+    sweep_id = proc.stdout.strip()
+    assert proc.stdout == sweep_id + "\n" and len(sweep_id) == 8 and sweep_id.isalnum()
+    assert "sweepcli agent" in proc.stderr and sweep_id in proc.stderr
+    assert (env.root / sweep_id / "sweep.json").is_file()
+    # 'create' is the same command
+    assert len(env.cli("create", str(f)).stdout.strip()) == 8
+
+
+def test_bad_config_exits_2_with_key_path_and_writes_nothing(env) -> None:
+    f = env.tmp / "s.yaml"
+    f.write_text("method: random\nparameters:\n  lr: {min: 0.1, max: 0.01}\n  b: {valeus: [1]}\n")
+    proc = env.cli("sweep", str(f), check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "parameters.lr.min" in proc.stderr and "parameters.b.valeus" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not env.root.exists()
+
+
+def test_yaml_syntax_error_exits_2(env) -> None:
+    f = env.tmp / "s.yaml"
+    f.write_text("method: grid\nparameters: [\n")
+    proc = env.cli("sweep", str(f), check=False)
+    assert proc.returncode == 2 and "line" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b/c/d", "", "ABCDEFGH", "abc", "../../etc/passwd",
+                                 "a/../bcdefghi", "x y"])
+def test_hostile_ids_are_refused_before_any_file_is_touched(env, bad) -> None:
+    for args in (["agent", bad], ["sweep", "--print", bad], ["sweep", "--cancel", bad]):
+        proc = env.cli(*args, check=False)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert not env.root.exists()
+
+
+def test_hostile_project_is_refused(env) -> None:
+    f = env.tmp / "s.yaml"
+    f.write_text("method: random\nparameters:\n  a: {value: 1}\n")
+    proc = env.cli("sweep", str(f), "--project", "../evil", check=False)
+    assert proc.returncode == 2 and not (env.tmp / "evil").exists()
+
+
+def test_unknown_sweep_exits_1(env) -> None:
+    proc = env.cli("agent", "abcdefgh", check=False)
+    assert proc.returncode == 1 and "no sweep" in proc.stderr
+
+
+def test_project_and_lookup_by_bare_id(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(GRID, "--project", "proj")
+    assert (env.root / "proj" / sweep_id).is_dir()
+    env.cli("agent", f"proj/{sweep_id}", "--count", "1")
+    env.cli("agent", sweep_id, "--count", "1")
+    assert env.status(sweep_id)["counts"]["finished"] == 2
+
+
+def test_print_json_has_the_contract_fields(env) -> None:
+    env.program(PROGRAM)
+    config = {**GRID, "parameters": {"x": {"values": [3, 1, 2]},
+                                     "m": {"parameters": {"d": {"value": 4}}}}}
+    sweep_id = env.create(config)
+    env.cli("agent", sweep_id)
+    s = env.status(sweep_id)
+    assert s["id"] == sweep_id and s["state"] == "finished" and s["method"] == "grid"
+    assert s["metric"]["name"] == "loss" and s["counts"]["finished"] == 3
+    assert s["best"]["value"] == 1.0 and s["best"]["config"] == {"x": 1, "m": {"d": 4}}
+    assert sorted(r["config"]["x"] for r in s["runs"]) == [1, 2, 3]
+    assert all({"run_id", "state", "config", "value"} <= set(r) for r in s["runs"])
+    text = env.cli("sweep", "--print", sweep_id).stdout
+    assert "finished" in text and "best" in text and s["best"]["run_id"] in text
+
+
+def test_pause_resume_stop_cancel_change_the_state(env) -> None:
+    sweep_id = env.create({**GRID, "method": "random",
+                           "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    env.cli("sweep", "--pause", sweep_id)
+    assert env.status(sweep_id)["state"] == "paused"
+    env.cli("sweep", "--resume", sweep_id)
+    assert env.status(sweep_id)["state"] == "running"
+    env.cli("sweep", "--stop", sweep_id)
+    assert env.status(sweep_id)["state"] == "finished"
+    env.cli("sweep", "--cancel", sweep_id)
+    assert env.status(sweep_id)["state"] == "canceled"
+    proc = env.cli("sweep", "--resume", sweep_id, check=False)
+    assert proc.returncode == 1 and "canceled" in proc.stderr
+
+
+def test_two_actions_at_once_is_a_usage_error(env) -> None:
+    proc = env.cli("sweep", "--print", "abcdefgh", "--stop", "abcdefgh", check=False)
+    assert proc.returncode == 2
+
+
+def test_journal_survives_a_garbage_and_a_half_written_line(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(GRID)
+    env.cli("agent", sweep_id, "--count", "1")
+    journal = env.root / sweep_id / "journal.jsonl"
+    with open(journal, "ab") as f:
+        f.write(b"this is not json\n{\"op\": \"claim\", \"run\": \"abcd")  # a crash mid-write
+    env.cli("agent", sweep_id)  # appends after the broken line, on a line of its own
+    s = env.status(sweep_id)
+    assert s["counts"]["finished"] == 3 and s["state"] == "finished"
+    assert s["journal_lines_skipped"] == 2
+    for line in journal.read_bytes().splitlines()[-3:]:
+        json.loads(line)
+
+
+def test_dir_option_and_env_agree(env, tmp_path) -> None:
+    other = tmp_path / "elsewhere"
+    f = env.tmp / "s.yaml"
+    f.write_text("method: random\nparameters:\n  a: {value: 1}\n")
+    sweep_id = env.cli("sweep", str(f), "--dir", str(other)).stdout.strip()
+    assert (other / sweep_id).is_dir()
+    assert env.cli("sweep", "--print", sweep_id, "--dir", str(other), "--json").returncode == 0
+    assert not os.path.exists(env.root / sweep_id)

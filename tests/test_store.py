@@ -1,0 +1,132 @@
+"""The store: locks (fcntl and soft), the journal, atomic writes, stale runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sweepcli.config import validate
+from sweepcli.store import Journal, LockTimeout, SoftLock, Store, write_atomic
+
+CONFIG = validate({"method": "random", "parameters": {"a": {"min": 0.0, "max": 1.0}}})
+
+
+def test_soft_lock_excludes_and_releases(tmp_path) -> None:
+    a, b = SoftLock(tmp_path / "l"), SoftLock(tmp_path / "l")
+    a.acquire(1)
+    with pytest.raises(LockTimeout):
+        b.acquire(0.2)
+    a.release()
+    b.acquire(0.2)
+    b.release()
+    assert not (tmp_path / "l").exists()
+
+
+def test_soft_lock_left_by_a_dead_process_here_is_broken(tmp_path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (tmp_path / "l").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead),
+                                            "time": time.time(), "token": "x"}))
+    lock = SoftLock(tmp_path / "l")
+    lock.acquire(2)  # broken at once, not after the stale time
+    assert json.loads((tmp_path / "l").read_text())["pid"] == os.getpid()
+    lock.release()
+    assert not list(tmp_path.glob("l.broken.*"))
+
+
+def test_soft_lock_of_another_host_is_broken_once_stale(tmp_path) -> None:
+    (tmp_path / "l").write_text(json.dumps({"host": "elsewhere", "pid": 1, "time": 0}))
+    fresh = SoftLock(tmp_path / "l", stale_seconds=30)
+    with pytest.raises(LockTimeout):
+        fresh.acquire(0.3)  # young: someone may hold it
+    old = time.time() - 60
+    os.utime(tmp_path / "l", (old, old))
+    fresh.acquire(2)
+    fresh.release()
+
+
+def test_garbage_soft_lock_file_is_broken_once_stale(tmp_path) -> None:
+    (tmp_path / "l").write_bytes(b"\x00garbage")
+    old = time.time() - 60
+    os.utime(tmp_path / "l", (old, old))
+    lock = SoftLock(tmp_path / "l", stale_seconds=30)
+    lock.acquire(2)
+    lock.release()
+
+
+WRITER = """
+import sys
+from sweepcli.store import Store
+folder = Store(sys.argv[1]).open(sys.argv[2])
+for i in range(int(sys.argv[3])):
+    with folder.lock:
+        folder.refresh()
+        n = len(folder.state.runs)
+        folder.append({"op": "claim", "run": folder.new_run_id(), "params": {"n": n}})
+"""
+
+
+@pytest.mark.parametrize("kind", ["fcntl", "soft"])
+def test_parallel_writers_never_lose_or_repeat_an_event(tmp_path, kind) -> None:
+    folder = Store(tmp_path).create(CONFIG)
+    env = {**os.environ, "SWEEPCLI_LOCK": kind}
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), folder.sweep_id, "40"],
+                              env=env) for _ in range(4)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    folder.refresh()
+    seen = sorted(r.params["n"] for r in folder.state.runs.values())
+    # under the lock each writer saw every earlier event: n counts 0..159 exactly once
+    assert seen == list(range(160))
+
+
+def test_journal_reads_incrementally_and_skips_bad_lines(tmp_path) -> None:
+    j = Journal(tmp_path / "j.jsonl")
+    j.append([{"op": "a"}, {"op": "b"}])
+    assert [e["op"] for e in j.read_new()] == ["a", "b"]
+    assert j.read_new() == []
+    with open(tmp_path / "j.jsonl", "ab") as f:
+        f.write(b'{"op": "c"}\n[1]\n{"op": "d"')  # an unparsable line and a torn one
+    assert [e["op"] for e in j.read_new()] == ["c"]
+    j.append([{"op": "e"}])  # starts on its own line; the torn line becomes one skipped line
+    assert [e["op"] for e in j.read_new()] == ["e"]
+    assert j.skipped == 2
+
+
+def test_write_atomic_replaces_whole_files(tmp_path) -> None:
+    target = tmp_path / "f.json"
+    write_atomic(target, "old")
+    write_atomic(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_stale_running_run_turns_crashed_and_requeues(tmp_path) -> None:
+    folder = Store(tmp_path).create(CONFIG)
+    with folder.lock:
+        folder.run_dir("aaaaaaaa").mkdir(parents=True)
+        folder.heartbeat("aaaaaaaa")
+        folder.append({"op": "claim", "run": "aaaaaaaa", "params": {"a": 0.5}})
+        assert folder.mark_stale_runs(timeout=5) == []
+        old = time.time() - 10
+        os.utime(folder.run_dir("aaaaaaaa") / "heartbeat", (old, old))
+        assert folder.mark_stale_runs(timeout=5) == ["aaaaaaaa"]
+    assert folder.state.runs["aaaaaaaa"].state == "crashed"
+    assert [r.run_id for r in folder.state.retry_queue()] == ["aaaaaaaa"]
+
+
+def test_store_refuses_unchecked_ids(tmp_path) -> None:
+    from sweepcli.store import InvalidId
+    store = Store(tmp_path)
+    for bad in ["../x", "a/b/c", "", "ABCDEFGH", "abcdefgh/../../x"]:
+        with pytest.raises(InvalidId):
+            store.open(bad)
+    folder = store.create(CONFIG)
+    with pytest.raises(InvalidId):
+        folder.run_dir("../../etc")
