@@ -1,0 +1,87 @@
+"""Test objectives for the bayes benchmark: Branin, Hartmann6 and a mixed ML-like space."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BRANIN_OPT = 0.397887
+HARTMANN6_OPT = -3.32237
+
+BRANIN = {
+    "method": "bayes", "metric": {"name": "y"},
+    "parameters": {"x1": {"min": -5.0, "max": 10.0}, "x2": {"min": 0.0, "max": 15.0}},
+}
+
+
+def branin(p: dict) -> float:
+    x1, x2 = p["x1"], p["x2"]
+    b, c = 5.1 / (4 * math.pi**2), 5 / math.pi
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
+
+
+HARTMANN6 = {
+    "method": "bayes", "metric": {"name": "y"},
+    "parameters": {f"x{i}": {"min": 0.0, "max": 1.0} for i in range(6)},
+}
+_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
+               [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
+_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+                      [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def hartmann6(p: dict) -> float:
+    x = np.array([p[f"x{i}"] for i in range(6)])
+    return float(-np.sum(_ALPHA * np.exp(-np.sum(_A * (x - _P) ** 2, axis=1))))
+
+
+MIXED = {
+    "method": "bayes", "metric": {"name": "val_loss"},
+    "parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+        "batch_size": {"values": [16, 32, 64, 128, 256]},
+        "dropout": {"min": 0.0, "max": 0.6},
+        "layers": {"min": 1, "max": 6},
+        "optimizer": {"values": ["adam", "sgd", "rmsprop"]},
+    },
+}
+MIXED_NESTED = {
+    "method": "bayes", "metric": {"name": "val_loss"},
+    "parameters": {
+        "optimizer": {"parameters": {
+            "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+            "name": {"values": ["adam", "sgd", "rmsprop"]},
+        }},
+        "model": {"parameters": {"dropout": {"min": 0.0, "max": 0.6},
+                                 "layers": {"min": 1, "max": 6}}},
+        "batch_size": {"values": [16, 32, 64, 128, 256]},
+    },
+}
+MIXED_OPT = 0.05
+
+
+def mixed(p: dict) -> float:
+    """A smooth synthetic validation loss with an optimum of 0.05."""
+    lr, bs, drop, layers, opt = (p["lr"], p["batch_size"], p["dropout"], p["layers"],
+                                 p["optimizer"])
+    best_lr = {"adam": 1e-3, "sgd": 3e-2, "rmsprop": 5e-4}[opt]
+    loss = 0.05 + 0.08 * (math.log10(lr) - math.log10(best_lr)) ** 2
+    loss += 0.15 * (drop - 0.2) ** 2 + 0.01 * (layers - 3) ** 2
+    loss += 0.02 * abs(math.log2(bs) - 6) + {"adam": 0.0, "sgd": 0.03, "rmsprop": 0.015}[opt]
+    return loss
+
+
+def mixed_nested(p: dict) -> float:
+    return mixed({"lr": p["optimizer.lr"], "optimizer": p["optimizer.name"],
+                  "dropout": p["model.dropout"], "layers": p["model.layers"],
+                  "batch_size": p["batch_size"]})
+
+
+OBJECTIVES = {
+    "branin": (BRANIN, branin, BRANIN_OPT),
+    "hartmann6": (HARTMANN6, hartmann6, HARTMANN6_OPT),
+    "mixed": (MIXED, mixed, MIXED_OPT),
+    "mixed_nested": (MIXED_NESTED, mixed_nested, MIXED_OPT),
+}
