@@ -21,7 +21,7 @@ from sweepcli.search import grid
 from .strategies import parameters
 
 sweeps = pytest.importorskip("sweeps")
-from sweeps import SweepRun, next_run  # noqa: E402
+from sweeps import next_run  # noqa: E402
 from sweeps.config import SweepConfig  # noqa: E402
 from sweeps.params import HyperParameterSet  # noqa: E402
 

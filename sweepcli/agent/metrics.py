@@ -50,7 +50,7 @@ class MetricReader:
             return []
         self.offset += end + 1
         out = []
-        for lineno, line in enumerate(data[: end + 1].splitlines()):
+        for line in data[: end + 1].splitlines():
             if not line.strip():
                 continue
             try:

@@ -1,0 +1,149 @@
+"""Bayes: the encoding, imputation, pending points, no repeats; an end-to-end sweep."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sweepcli.config import canonical_key, validate
+from sweepcli.runs import Run, RunState
+from sweepcli.search import suggest
+from sweepcli.search.bayes import Encoding, run_values
+
+pytest.importorskip("skopt")
+
+MIXED = {
+    "method": "bayes", "metric": {"name": "loss"},
+    "parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+        "bs": {"values": [16, 32, 64]},
+        "q": {"distribution": "q_uniform", "min": 0, "max": 10, "q": 2},
+        "n": {"min": 1, "max": 6},
+        "c": {"value": "fixed"},
+        "model": {"parameters": {"drop": {"min": 0.0, "max": 0.5},
+                                 "act": {"values": ["relu", "tanh"]}}},
+    },
+}
+
+
+def loss(p: dict) -> float:
+    return (np.log10(p["lr"]) + 3) ** 2 + (p["model.drop"] - 0.2) ** 2 + 0.1 * p["n"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10_000))
+def test_encoding_round_trips_nested_q_and_categoricals(seed) -> None:
+    config = validate(MIXED)
+    enc = Encoding(config)
+    assert [p.name for p in enc.params] == ["bs", "lr", "model.act", "model.drop", "n", "q"]
+    rng = np.random.default_rng(seed)
+    params = config.space.sample(rng)
+    x = enc.encode(params)
+    back = enc.decode(x, rng)
+    assert back["c"] == "fixed" and back["bs"] == params["bs"] and back["n"] == params["n"]
+    assert back["model.act"] == params["model.act"]
+    assert back["lr"] == pytest.approx(params["lr"], rel=1e-9)
+    assert back["q"] % 2 == 0 and isinstance(back["q"], int)  # q-rounded, int q keeps ints
+
+
+def test_imputation_of_failed_and_crashed_runs() -> None:
+    config = validate(MIXED)
+    p = config.space.sample(np.random.default_rng(0))
+    runs = [Run("a", p, RunState.FINISHED, [3.0, 1.0]), Run("b", p, RunState.FINISHED, [2.0]),
+            Run("c", p, RunState.FAILED, []), Run("d", p, RunState.CRASHED, [0.5]),
+            Run("e", p, RunState.RUNNING, [9.0]), Run("f", p, RunState.PREEMPTED, [])]
+    done, ys, pending = run_values(config, runs)
+    assert dict(zip([r.run_id for r in done], ys)) == {"a": 1.0, "b": 2.0, "c": 2.0, "d": 2.0}
+    assert [r.run_id for r in pending] == ["e"]
+    best = validate({**MIXED, "metric": {"name": "loss", "impute": "best"}})
+    assert dict(zip([r.run_id for r in run_values(best, runs)[0]], run_values(best, runs)[1]))["c"] == 1.0
+    latest = validate({**MIXED, "metric": {"name": "loss", "impute": "latest"}})
+    done, ys, _ = run_values(latest, runs)
+    assert dict(zip([r.run_id for r in done], ys))["d"] == 0.5
+    maximize = validate({**MIXED, "metric": {"name": "loss", "goal": "maximize"}})
+    done, ys, _ = run_values(maximize, runs[:2])
+    assert ys == [-3.0, -2.0]
+
+
+def _history(config, n, seed=0):
+    rng = np.random.default_rng(seed)
+    runs = []
+    for i in range(n):
+        p = config.space.sample(rng)
+        runs.append(Run(f"r{i:07d}", p, RunState.FINISHED, [loss(p)]))
+    return runs
+
+
+def test_a_pending_point_is_never_suggested_again() -> None:
+    config = validate(MIXED)
+    runs = _history(config, 15)
+    rng = np.random.default_rng(1)
+    seen = {canonical_key(r.params) for r in runs}
+    for i in range(4):  # agents claiming one after the other: earlier claims are pending
+        s = suggest(config, runs, rng)
+        key = canonical_key(s.params)
+        assert key not in seen
+        seen.add(key)
+        runs.append(Run(f"p{i}", s.params, RunState.RUNNING))
+
+
+def test_a_discrete_space_does_not_repeat_until_exhausted() -> None:
+    config = validate({"method": "bayes", "metric": {"name": "loss"},
+                       "parameters": {"a": {"values": [1, 2, 3]}, "b": {"min": 0, "max": 2}}})
+    rng = np.random.default_rng(0)
+    runs: list[Run] = []
+    for i in range(9):
+        s = suggest(config, runs, rng)
+        runs.append(Run(f"r{i}", s.params, RunState.FINISHED, [s.params["a"] * s.params["b"]]))
+    assert len({canonical_key(r.params) for r in runs}) == 9
+    suggest(config, runs, rng)  # exhausted: a repeat is allowed, never an error
+
+
+def test_runs_without_values_do_not_break_the_model() -> None:
+    config = validate(MIXED)
+    runs = _history(config, 12)
+    for r in runs[:6]:
+        r.history = []
+        r.state = RunState.FAILED
+    runs[6].history = []  # finished without logging the metric
+    s = suggest(config, runs, np.random.default_rng(0))
+    assert set(s.params) == set(config.space.names)
+
+
+def test_model_beats_its_random_start_on_a_smooth_objective() -> None:
+    config = validate({"method": "bayes", "metric": {"name": "y"}, "sweepcli": {"seed": 3},
+                       "parameters": {"x": {"min": -5.0, "max": 5.0}, "z": {"min": -5.0, "max": 5.0}}})
+    rng = np.random.default_rng(3)
+    runs: list[Run] = []
+    for i in range(20):
+        s = suggest(config, runs, rng)
+        y = (s.params["x"] - 1.3) ** 2 + (s.params["z"] + 0.7) ** 2
+        runs.append(Run(f"r{i}", s.params, RunState.FINISHED, [y]))
+    first = min(r.history[0] for r in runs[:10])
+    later = min(r.history[0] for r in runs[10:])
+    assert later < first and later < 0.05
+
+
+def test_end_to_end_two_agents_improve_on_the_random_start(env) -> None:
+    env.program("""
+        import json, os
+        cfg = json.load(open(os.environ["SWEEPCLI_CONFIG_FILE"]))
+        y = (cfg["x"] - 1.3) ** 2 + (cfg["opt"]["z"] + 0.7) ** 2
+        open(os.environ["SWEEPCLI_METRICS_FILE"], "a").write(json.dumps({"y": y}) + "\\n")
+    """)
+    sweep_id = env.create({"program": "train.py", "method": "bayes", "metric": {"name": "y"},
+                           "run_cap": 20, "sweepcli": {"initial_random": 8},
+                           "parameters": {"x": {"min": -5.0, "max": 5.0},
+                                          "opt": {"parameters": {"z": {"min": -5.0, "max": 5.0}}}}})
+    agents = [env.agent(sweep_id) for _ in range(2)]
+    for a in agents:
+        assert a.wait(timeout=240) == 0, a.stderr.read()
+    runs = env.status(sweep_id)["runs"]
+    assert len(runs) == 20 and all(r["state"] == "finished" for r in runs)
+    keys = {canonical_key(r["config"]) for r in runs}
+    assert len(keys) == 20  # no duplicate points across the two agents
+    first = min(r["value"] for r in runs[:8])
+    later = min(r["value"] for r in runs[8:])
+    assert later < first
