@@ -127,6 +127,8 @@ class Run:
     def _install_sigterm(self) -> None:
         if not self.in_sweep or threading.current_thread() is not threading.main_thread():
             return
+        if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+            return  # the program handles SIGTERM itself: leave its handler alone
 
         def on_sigterm(signum: int, frame: Any) -> None:
             self._stop_requested = True
