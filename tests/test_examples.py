@@ -1,0 +1,118 @@
+"""Every example, run as the README says (the slow ones with a smaller budget)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def copy_example(name: str, tmp_path: Path) -> Path:
+    dest = tmp_path / name
+    shutil.copytree(EXAMPLES / name, dest,
+                    ignore=shutil.ignore_patterns("sweeps", "sweep.ci.yaml", "__pycache__"))
+    return dest
+
+
+def run_example_sweep(env, name: str, expected_runs: int) -> dict:
+    folder = copy_example(name, env.tmp)
+    sweep_id = env.cli("sweep", str(folder / "sweep.yaml")).stdout.strip()
+    proc = subprocess.run([sys.executable, "-m", "sweepcli", "agent", sweep_id], cwd=folder,
+                          env=env.env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    s = env.status(sweep_id)
+    assert len(s["runs"]) == expected_runs and s["counts"]["finished"] == expected_runs, s["counts"]
+    return s
+
+
+def test_grid_example(env) -> None:
+    s = run_example_sweep(env, "grid", 27)
+    assert s["best"]["config"] == {"optimizer": "adam", "lr": 0.01, "layers": 3}
+
+
+def test_nested_example(env) -> None:
+    s = run_example_sweep(env, "nested", 12)
+    assert s["best"]["config"]["model"] == {"num_layers": 4, "activation": "relu"}
+
+
+def test_any_language_example(env) -> None:
+    s = run_example_sweep(env, "any-language", 5)
+    assert s["best"]["config"] == {"x": 3}
+
+
+@pytest.mark.slow
+def test_quickstart_runs_end_to_end(tmp_path) -> None:
+    pytest.importorskip("sklearn")
+    folder = copy_example("quickstart", tmp_path)
+    env = {**os.environ, "QUICKSTART_RUN_CAP": "4"}
+    env.pop("SWEEPCLI_DIR", None)
+    proc = subprocess.run([sys.executable, str(folder / "run.py")], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "state   finished" in proc.stdout and "best" in proc.stdout
+    assert len(list((folder / "sweeps").iterdir())) == 1
+
+
+def test_slurm_script_preempts_and_requeues_on_usr1(env, tmp_path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "scontrol.log"
+    (bindir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
+    (bindir / "scontrol").chmod(0o755)
+    env.program("import time, sweepcli\nrun = sweepcli.init()\ntime.sleep(60)\n")
+    sweep_id = env.create({"program": "train.py", "method": "grid",
+                           "parameters": {"x": {"values": [1, 2]}}})
+    job_env = {**env.env, "SWEEP_ID": sweep_id, "PATH": f"{bindir}:{os.environ['PATH']}",
+               "SWEEPCLI": f"{sys.executable} -m sweepcli", "SLURM_ARRAY_JOB_ID": "77",
+               "SLURM_ARRAY_TASK_ID": "3"}
+    job = subprocess.Popen(["bash", str(EXAMPLES / "slurm" / "agent.sbatch")], cwd=env.tmp,
+                           env=job_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    time.sleep(0.5)
+    job.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@120 delivers
+    assert job.wait(timeout=30) == 0, job.stderr.read()
+    assert env.status(sweep_id)["counts"]["preempted"] == 1
+    assert log.read_text().split() == ["requeue", "77_3"]
+
+
+def test_lightning_callback_logs_metric_lines(env) -> None:
+    sys.path.insert(0, str(EXAMPLES / "lightning"))
+    try:
+        import sweepcli_callback
+    finally:
+        sys.path.pop(0)
+    # Run the callback in a child process under a real agent, with a trainer-shaped object
+    # when Lightning is not installed (it is an optional extra).
+    env.program(f"""
+import sys
+sys.path.insert(0, {str(EXAMPLES / 'lightning')!r})
+from sweepcli_callback import SweepcliCallback
+class Trainer:
+    sanity_checking = False
+    should_stop = False
+    def __init__(self): self.current_epoch, self.callback_metrics = 0, {{}}
+cb, t = SweepcliCallback(), Trainer()
+for epoch in range(3):
+    t.current_epoch, t.callback_metrics = epoch, {{"val_loss": 1.0 / (epoch + 1), "note": "x"}}
+    cb.on_validation_epoch_end(t, None)
+""")
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "val_loss"},
+                           "parameters": {"lr": {"values": [0.1]}}})
+    env.cli("agent", sweep_id)
+    r = env.status(sweep_id)["runs"][0]
+    assert r["state"] == "finished" and r["steps"] == 3 and r["value"] == pytest.approx(1 / 3)
+    assert sweepcli_callback.SweepcliCallback is not None
+
+
+@pytest.mark.slow
+def test_lightning_example_with_lightning(env) -> None:
+    pytest.importorskip("lightning")
+    run_example_sweep(env, "lightning", 4)
