@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from .agent import Agent, AgentError, CommandError
+from .agent.display import make_display
 from .config import ConfigError, load_config
 from .store import InvalidId, LockTimeout, Store, SweepFolder, SweepNotFound, parse_sweep_ref
 from .status import summarize
@@ -233,19 +234,28 @@ _sweep_command("create", "The same as 'sweep' (the name on the design card).")
 @main.command()
 @click.argument("sweep_id", metavar="ID", shell_complete=_complete_sweeps)
 @click.option("--count", type=click.IntRange(min=1), help="Exit after this many runs ended.")
+@click.option("--gpus", metavar="LIST",
+              help="Run one run per GPU at once, e.g. 0,1,2,3: each sees only its own "
+                   "CUDA_VISIBLE_DEVICES.")
 @dir_option
-def agent(sweep_id: str, count: int | None, root_dir: str | None) -> None:
+def agent(sweep_id: str, count: int | None, gpus: str | None, root_dir: str | None) -> None:
     """Run runs of sweep ID (or PROJECT/ID) one after another until it is done.
 
     SIGTERM or SIGUSR1 (what SLURM sends) preempts: the run is stopped and its point goes
     back to the queue. Ctrl-C: once, finish the run then exit; twice, terminate it;
     three times, kill it.
     """
+    gpu_list = None
+    if gpus is not None:
+        gpu_list = [g.strip() for g in gpus.split(",") if g.strip()]
+        if not gpu_list or len(set(gpu_list)) != len(gpu_list):
+            raise click.BadParameter("give distinct GPU indices, e.g. 0,1,2,3", param_hint="--gpus")
     store = Store(root_dir)
     folder = _open(store, sweep_id)
     started = time.monotonic()
     try:
-        report = Agent(folder, count=count).run()
+        display = make_display(count, len(gpu_list or [None]))
+        report = Agent(folder, count=count, display=display, gpus=gpu_list).run()
     except (AgentError, CommandError) as exc:
         _fail(str(exc), 1)
     except ConfigError as exc:

@@ -270,3 +270,65 @@ def test_child_helper_standalone_uses_defaults_and_arguments(tmp_path) -> None:
     out = subprocess.run([sys.executable, str(prog), "--lr=1e-3", "--model.depth=5", "--name=b c"],
                          capture_output=True, text=True, env=env)
     assert out.stdout.split() == ["0.001", "5", "b", "c", "False"], out.stderr
+
+
+def test_gpus_run_one_run_per_gpu_at_once(env) -> None:
+    env.program("""
+        import json, os, time
+        start = time.time()
+        time.sleep(0.8)
+        with open(os.path.join(os.environ["SWEEPCLI_RUN_DIR"], "gpu.json"), "w") as f:
+            json.dump({"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": start,
+                       "end": time.time()}, f)
+    """)
+    sweep_id = env.create(grid([1, 2, 3, 4, 5, 6]))
+    t0 = time.monotonic()
+    env.cli("agent", sweep_id, "--gpus", "0,1,2")
+    wall = time.monotonic() - t0
+    seen = [json.loads((env.root / sweep_id / "runs" / r["run_id"] / "gpu.json").read_text())
+            for r in env.status(sweep_id)["runs"]]
+    assert sorted(s["gpu"] for s in seen) == ["0", "0", "1", "1", "2", "2"]
+    # runs on different GPUs overlapped in time; one GPU never ran two at once
+    for g in "012":
+        mine = sorted((s["start"], s["end"]) for s in seen if s["gpu"] == g)
+        assert mine[0][1] <= mine[1][0]
+    assert wall < 6 * 0.8
+
+
+def test_gpus_with_count_stops_at_count(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(list(range(10))))
+    env.cli("agent", sweep_id, "--gpus", "0,1", "--count", "3")
+    assert len(env.status(sweep_id)["runs"]) == 3
+
+
+def test_live_display_on_a_terminal(env) -> None:
+    import pty
+    env.program(PROGRAM)
+    sweep_id = env.create(grid([1, 2, 3], sleep={"value": 0.3}, epochs={"value": 2}))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sweepcli", "agent", sweep_id, "--count", "3"],
+                            cwd=env.tmp, env={**env.env, "COLUMNS": "120"}, stdout=slave,
+                            stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0
+    text = out.decode(errors="replace")
+    assert "3/3 runs" in text and "loss=" in text  # the progress bar and the last metric
+    assert "\x1b[" in text  # drawn with terminal control sequences
+
+
+def test_plain_lines_when_not_a_terminal(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid([1, 2]))
+    err = env.cli("agent", sweep_id, "--count", "2").stderr
+    assert "\x1b[" not in err
+    assert err.count("started") == 2 and "[2/2]" in err

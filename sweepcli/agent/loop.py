@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -20,6 +19,7 @@ from ..runs import Run, RunState
 from ..store import SweepFolder, heartbeat_timeout, write_json_atomic
 from .claim import Claim, Decision, claim_next_run
 from .command import render_command
+from .display import Display, make_display
 from .metrics import MetricReader
 from .process import RunProcess
 
@@ -66,16 +66,19 @@ class Agent:
         count: int | None = None,
         function: Callable[[], Any] | None = None,
         echo: bool = True,
-        log: Callable[[str], None] | None = None,
-        extra_env: dict[str, str] | None = None,
+        display: Display | None = None,
+        gpus: list[str] | None = None,
     ):
         self.folder = folder
         self.config = folder.config
         self.count = count
         self.function = function
         self.echo = echo
-        self.say = log or (lambda msg: print(f"sweepcli: {msg}", file=sys.stderr, flush=True))
-        self.extra_env = extra_env or {}
+        self.gpus: list[str | None] = list(gpus) if gpus else [None]
+        if function is not None and len(self.gpus) > 1:
+            raise ValueError("--gpus runs programs side by side; an in-process function cannot")
+        self.display = display or make_display(count, len(self.gpus), live=False)
+        self.say = self.display.say
         self.timeout = heartbeat_timeout()
         self.hb_interval = min(10.0, self.timeout / 4)
         self.grace = float(self.config.extension.get("stop_grace_seconds", 30.0))
@@ -87,6 +90,9 @@ class Agent:
         self._preempt = threading.Event()
         self._interrupts = 0
         self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._reserved = 0  # runs started or being claimed, against --count
+        self._error: BaseException | None = None
 
     # ---- signals -----------------------------------------------------------------------
     def _install_signals(self) -> Callable[[], None]:
@@ -120,17 +126,43 @@ class Agent:
     def run(self) -> AgentReport:
         """Take and run runs until the sweep or ``count`` says stop."""
         restore = self._install_signals()
+        self.display.start()
         try:
-            self._loop()
+            if len(self.gpus) == 1:
+                self._loop(0, self.gpus[0])
+            else:
+                threads = [threading.Thread(target=self._guarded_loop, args=(i, gpu), daemon=True)
+                           for i, gpu in enumerate(self.gpus)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    while t.is_alive():  # the main thread stays free to take signals
+                        t.join(0.2)
+                if self._error is not None:
+                    raise self._error
         finally:
+            self.display.stop()
             restore()
         return self.report
 
-    def _loop(self) -> None:
+    def _guarded_loop(self, slot: int, gpu: str | None) -> None:
+        try:
+            self._loop(slot, gpu)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self._error = exc
+            self._preempt.set()  # the other slots wind down (their runs are requeued)
+
+    def _reserve(self) -> bool:
+        with self._lock:
+            if self.count is not None and self._reserved >= self.count:
+                return False
+            self._reserved += 1
+            return True
+
+    def _loop(self, slot: int, gpu: str | None) -> None:
         waiting_said = ""
         while True:
-            if self.count is not None and len(self.report.runs) >= self.count:
-                self.report.reason = f"{self.count} run(s) done"
+            if self._error is not None:
                 return
             if self._preempt.is_set():
                 self.report.reason = "preempted"
@@ -138,19 +170,25 @@ class Agent:
             if self._interrupts:
                 self.report.reason = "interrupted"
                 return
+            if not self._reserve():
+                self.report.reason = f"{self.count} run(s) done"
+                return
             got = claim_next_run(self.folder, self.rng, self.timeout)
             if isinstance(got, Decision):
+                with self._lock:
+                    self._reserved -= 1
                 if got.action == "done":
                     self.report.reason = got.reason
                     return
-                if got.reason != waiting_said:
+                if got.reason != waiting_said and slot == 0:
                     self.say(f"waiting: {got.reason}")
-                    waiting_said = got.reason
+                waiting_said = got.reason
                 self._sleep(WAIT_POLL)
                 continue
             waiting_said = ""
-            result = self._run_one(got)
-            self.report.runs.append(result)
+            result = self._run_one(got, slot, gpu)
+            with self._lock:
+                self.report.runs.append(result)
             self._check_flapping()
 
     def _sleep(self, seconds: float) -> None:
@@ -179,14 +217,14 @@ class Agent:
             )
 
     # ---- one run -------------------------------------------------------------------------
-    def _prepare(self, claim: Claim) -> tuple[Path, dict[str, Any], dict[str, str]]:
+    def _prepare(self, claim: Claim, gpu: str | None) -> tuple[Path, dict[str, Any], dict[str, str]]:
         run_dir = self.folder.run_dir(claim.run_id).resolve()
         nested = self.config.space.nest(claim.params)
         write_json_atomic(run_dir / "config.json", nested)
         (run_dir / "metrics.jsonl").touch()
         env = {
             **os.environ,
-            **self.extra_env,
+            **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}),
             "SWEEPCLI_SWEEP_ID": self.folder.sweep_id,
             "SWEEPCLI_RUN_ID": claim.run_id,
             "SWEEPCLI_RUN_DIR": str(run_dir),
@@ -195,12 +233,10 @@ class Agent:
         }
         return run_dir, nested, env
 
-    def _run_one(self, claim: Claim) -> RunResult:
-        run_dir, nested, env = self._prepare(claim)
-        shown = " ".join(f"{k}={v}" for k, v in claim.params.items())
-        retry = f" (again, for {claim.retry_of})" if claim.retry_of else ""
-        self.say(f"run {claim.run_id} started{retry}: {shown}")
-        watch = _Watch(self, claim.run_id, run_dir)
+    def _run_one(self, claim: Claim, slot: int = 0, gpu: str | None = None) -> RunResult:
+        run_dir, nested, env = self._prepare(claim, gpu)
+        self.display.run_started(slot, claim.run_id, claim.params, claim.retry_of, gpu)
+        watch = _Watch(self, claim.run_id, run_dir, slot)
         try:
             if self.function is not None:
                 state, code = self._run_function(claim, env, watch)
@@ -212,9 +248,7 @@ class Agent:
         watch.record_end(state, code)
         value = watch.best()
         metric = self.config.metric
-        shown_value = f", {metric.name}={value:g}" if metric and value is not None else ""
-        done = f" [{len(self.report.runs) + 1}/{self.count}]" if self.count else ""
-        self.say(f"run {claim.run_id} {state.value}{shown_value}{done}")
+        self.display.run_ended(slot, claim.run_id, state.value, metric.name if metric else None, value)
         for problem in watch.reader.problems:
             self.say(f"run {claim.run_id}: {problem}")
         return RunResult(claim.run_id, state, value, code)
@@ -227,7 +261,8 @@ class Agent:
                               str(run_dir / "config.json"), env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         try:
-            proc = RunProcess(argv, env, run_dir / "output.log", echo=self.echo)
+            echo = (self.display.echo(1), self.display.echo(2)) if self.echo else None
+            proc = RunProcess(argv, env, run_dir / "output.log", echo=echo)
         except OSError as exc:
             with open(run_dir / "output.log", "a") as f:
                 f.write(f"sweepcli: cannot start {argv[0]}: {exc}\n")
@@ -310,8 +345,9 @@ class Agent:
 class _Watch:
     """Follows one run: heartbeats, metric lines, the sweep's control state, hyperband."""
 
-    def __init__(self, agent: Agent, run_id: str, run_dir: Path):
+    def __init__(self, agent: Agent, run_id: str, run_dir: Path, slot: int = 0):
         self.agent = agent
+        self.slot = slot
         self.folder = agent.folder
         self.run_id = run_id
         self.run_dir = run_dir
@@ -335,6 +371,8 @@ class _Watch:
             values = self.reader.metric_values(lines, self.metric.name)
             self.history.extend(values)
             self.unsent.extend(values)
+            if values:
+                self.agent.display.metric(self.slot, self.metric.name, values[-1])
 
     def tick(self) -> str | None:
         """One look; returns 'cancel', 'stop' or None."""

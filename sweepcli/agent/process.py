@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,9 @@ def _tee(src: IO[bytes], sinks: list[IO[bytes]], lock: threading.Lock) -> None:
 class RunProcess:
     """A running program; ``ended`` is set the moment it exits."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, echo: bool = True):
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path,
+                 echo: tuple[IO[bytes], IO[bytes]] | None = None):
+        """``echo``: where stdout and stderr go besides the log (None: the log only)."""
         self.log = open(log_path, "ab")
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(  # noqa: S603 - argv list, never a shell
@@ -39,8 +40,8 @@ class RunProcess:
             start_new_session=True,  # its own process group: signals reach all its children
         )
         self.pgid = self.proc.pid
-        out = [self.log] + ([sys.stdout.buffer] if echo else [])
-        err = [self.log] + ([sys.stderr.buffer] if echo else [])
+        out = [self.log] + ([echo[0]] if echo else [])
+        err = [self.log] + ([echo[1]] if echo else [])
         self._threads = [
             threading.Thread(target=_tee, args=(self.proc.stdout, out, self._lock), daemon=True),
             threading.Thread(target=_tee, args=(self.proc.stderr, err, self._lock), daemon=True),
