@@ -271,5 +271,44 @@ def agent(sweep_id: str, count: int | None, gpus: str | None, root_dir: str | No
         sys.exit(130)
 
 
+@main.command()
+@click.argument("sweep_id", metavar="ID", shell_complete=_complete_sweeps)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="Where to write the report (default: sweep-ID.html here).")
+@click.option("--open", "open_it", is_flag=True, help="Open the report in a browser.")
+@dir_option
+def report(sweep_id: str, out_file: str | None, open_it: bool, root_dir: str | None) -> None:
+    """Write a self-contained HTML report of sweep ID: best-so-far curve, parallel
+    coordinates, the metric against each parameter, the table of runs."""
+    from pathlib import Path
+
+    from .report import html_report
+
+    folder = _open(Store(root_dir), sweep_id)
+    path = Path(out_file or f"sweep-{folder.sweep_id}.html")
+    try:
+        path.write_text(html_report(summarize(folder)), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror or exc}")
+    click.echo(str(path))
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+@main.command()
+@click.argument("sweep_id", metavar="ID", shell_complete=_complete_sweeps)
+@click.option("--width", default=60, show_default=True, help="Columns of the chart.")
+@click.option("--height", default=12, show_default=True, help="Rows of the chart.")
+@dir_option
+def plot(sweep_id: str, width: int, height: int, root_dir: str | None) -> None:
+    """A terminal chart of sweep ID: every run's value and the best so far."""
+    from .report import terminal_plot
+
+    folder = _open(Store(root_dir), sweep_id)
+    click.echo(terminal_plot(summarize(folder), width=max(width, 20), height=max(height, 4)))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
