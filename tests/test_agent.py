@@ -235,6 +235,7 @@ def test_missing_program_is_a_clear_error(env) -> None:
     sweep_id = env.create({"method": "grid", "parameters": {"x": {"values": [1]}}})
     proc = env.cli("agent", sweep_id, check=False)
     assert proc.returncode == 1 and "program" in proc.stderr and "Traceback" not in proc.stderr
+    assert env.status(sweep_id)["runs"] == []  # refused before any run was claimed
 
 
 def test_in_process_api_with_a_function(tmp_path) -> None:

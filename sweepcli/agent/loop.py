@@ -77,6 +77,8 @@ class Agent:
         self.gpus: list[str | None] = list(gpus) if gpus else [None]
         if function is not None and len(self.gpus) > 1:
             raise ValueError("--gpus runs programs side by side; an in-process function cannot")
+        if function is None:
+            render_command(self.config.command, self.config.program, {}, {}, "")  # fail early
         self.display = display or make_display(count, len(self.gpus), live=False)
         self.say = self.display.say
         self.timeout = heartbeat_timeout()
@@ -268,6 +270,20 @@ class Agent:
                 f.write(f"sweepcli: cannot start {argv[0]}: {exc}\n")
             self.say(f"run {claim.run_id}: cannot start {argv[0]}: {exc.strerror or exc}")
             return RunState.FAILED, None
+        try:
+            outcome = self._watch_program(claim, proc, watch, run_dir)
+        except BaseException:
+            proc.terminate(CANCEL_GRACE)  # never leave a program running behind us
+            proc.finish()
+            raise
+        code = proc.finish()
+        if outcome is not None:
+            return outcome, code
+        return (RunState.FINISHED if code == 0 else RunState.FAILED), code
+
+    def _watch_program(self, claim: Claim, proc: RunProcess, watch: _Watch, run_dir: Path
+                       ) -> RunState | None:
+        """Follow the program until it ends; the state to record if we ended it."""
         outcome: RunState | None = None
         interrupts_seen = self._interrupts
         while not proc.ended.wait(WATCH_POLL):
@@ -297,10 +313,7 @@ class Agent:
                 self.say(f"run {claim.run_id}: hyperband stops it "
                          f"({self.config.metric.name} below its band's threshold)")
                 threading.Thread(target=proc.terminate, args=(self.grace,), daemon=True).start()
-        code = proc.finish()
-        if outcome is not None:
-            return outcome, code
-        return (RunState.FINISHED if code == 0 else RunState.FAILED), code
+        return outcome
 
     def _run_function(
         self, claim: Claim, env: dict[str, str], watch: _Watch
