@@ -311,7 +311,7 @@ class Agent:
                 outcome = RunState.STOPPED
                 (run_dir / "stop").touch()
                 self.say(f"run {claim.run_id}: hyperband stops it "
-                         f"({self.config.metric.name} below its band's threshold)")
+                         f"({self.config.metric.name} worse than its band's threshold)")
                 threading.Thread(target=proc.terminate, args=(self.grace,), daemon=True).start()
         return outcome
 
