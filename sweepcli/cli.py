@@ -18,6 +18,7 @@ from .agent import Agent, AgentError, CommandError
 from .agent.display import make_display
 from .config import ConfigError, load_config
 from .store import InvalidId, LockTimeout, Store, SweepFolder, SweepNotFound, parse_sweep_ref
+from .report import flat_names, fmt
 from .status import summarize
 
 CONTROL = {"pause": "paused", "resume": "running", "stop": "stopped", "cancel": "canceled"}
@@ -159,22 +160,6 @@ def _rerun_failed(folder: SweepFolder) -> None:
                "takes them.", err=True)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     s = summarize(folder)
     if as_json:
@@ -186,8 +171,8 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     best = s["best"]
     best_text = "-"
     if best:
-        params = " ".join(f"{k}={_fmt(v)}" for k, v in _flat(best["config"]).items())
-        best_text = f"{best['run_id']}  {_fmt(best['value'])}  {params}"
+        params = " ".join(f"{k}={fmt(v)}" for k, v in flat_names(best["config"]).items())
+        best_text = f"{best['run_id']}  {fmt(best['value'])}  {params}"
     recent = s["runs"][-last:] if last > 0 else []
     if not sys.stdout.isatty():
         click.echo(f"sweep   {folder.ref}")
@@ -197,8 +182,8 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
         click.echo(f"runs    {counts}")
         click.echo(f"best    {best_text}")
         for r in recent:
-            params = " ".join(f"{k}={_fmt(v)}" for k, v in _flat(r["config"]).items())
-            click.echo(f"run     {r['run_id']}  {r['state']:<9}  {_fmt(r['value']):>10}  {params}")
+            params = " ".join(f"{k}={fmt(v)}" for k, v in flat_names(r["config"]).items())
+            click.echo(f"run     {r['run_id']}  {r['state']:<9}  {fmt(r['value']):>10}  {params}")
         return
     from rich.console import Console
     from rich.table import Table
@@ -217,13 +202,13 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
         table.add_column("run")
         table.add_column("state")
         table.add_column(metric["name"] if metric else "value", justify="right")
-        names = list(_flat(recent[0]["config"]))
+        names = list(flat_names(recent[0]["config"]))
         for n in names:
             table.add_column(n, justify="right")
         for r in recent:
-            flat = _flat(r["config"])
-            table.add_row(r["run_id"], r["state"], _fmt(r["value"]),
-                          *(_fmt(flat.get(n, "")) for n in names))
+            flat = flat_names(r["config"])
+            table.add_row(r["run_id"], r["state"], fmt(r["value"]),
+                          *(fmt(flat.get(n, "")) for n in names))
         console.print(table)
 
 

@@ -13,17 +13,19 @@ from typing import Any
 _W, _H, _PAD = 640, 300, 48
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_names(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted names (how parameters are shown)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
+            out.update(flat_names(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
 
 
-def _fmt(v: Any) -> str:
+def fmt(v: Any) -> str:
+    """A value as shown in tables: floats to 4 significant digits, None as blank."""
     if isinstance(v, float):
         return f"{v:.4g}"
     return "" if v is None else str(v)
@@ -95,15 +97,15 @@ def _best_so_far(runs: list[dict], goal: str, name: str) -> str:
     for i, y in pts:
         x, yy = xy(i, y)
         dots.append(f'<circle class="run-dot" cx="{x:.1f}" cy="{yy:.1f}" r="3.5" fill="#7f8c9a">'
-                    f'<title>{html.escape(runs[i]["run_id"])}: {_fmt(y)}</title></circle>')
+                    f'<title>{html.escape(runs[i]["run_id"])}: {fmt(y)}</title></circle>')
         if best is None or (y > best if goal == "maximize" else y < best):
             best = y
         line.append("{:.1f},{:.1f}".format(*xy(i, best)))
     axes = (f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#999"/>'
             f'<line x1="{_PAD}" y1="{_PAD}" x2="{_PAD}" y2="{_H - _PAD}" stroke="#999"/>'
             f'<text x="{_W / 2}" y="{_H - 12}" text-anchor="middle">run (in start order)</text>'
-            f'<text x="{_PAD - 6}" y="{_PAD}" text-anchor="end">{_fmt(hi)}</text>'
-            f'<text x="{_PAD - 6}" y="{_H - _PAD}" text-anchor="end">{_fmt(lo)}</text>'
+            f'<text x="{_PAD - 6}" y="{_PAD}" text-anchor="end">{fmt(hi)}</text>'
+            f'<text x="{_PAD - 6}" y="{_H - _PAD}" text-anchor="end">{fmt(lo)}</text>'
             f'<text x="{_PAD}" y="{_PAD - 14}">{html.escape(name)}</text>')
     path = f'<polyline points="{" ".join(line)}" fill="none" stroke="#c0392b" stroke-width="2"/>'
     return _svg(axes + "".join(dots) + path, cls="best-so-far")
@@ -113,7 +115,7 @@ def _parallel(runs: list[dict], names: list[str], goal: str, metric: str) -> str
     scored = [r for r in runs if r["value"] is not None]
     if not scored or not names:
         return "<p>Nothing to draw yet.</p>"
-    flats = [_flat(r["config"]) for r in scored]
+    flats = [flat_names(r["config"]) for r in scored]
     cols = names + [metric]
     axes = {n: _Axis([f.get(n) for f in flats]) for n in names}
     axes[metric] = _Axis([r["value"] for r in scored])
@@ -142,12 +144,12 @@ def _parallel(runs: list[dict], names: list[str], goal: str, metric: str) -> str
             pts.append(f"{_PAD + j * step:.1f},{_H - _PAD - (_H - 2 * _PAD) * axes[c](v):.1f}")
         body.append(f'<polyline class="run-line" points="{" ".join(pts)}" fill="none" '
                     f'stroke="{_colour(t)}" stroke-width="1.6" opacity="0.85">'
-                    f'<title>{html.escape(r["run_id"])}: {_fmt(r["value"])}</title></polyline>')
+                    f'<title>{html.escape(r["run_id"])}: {fmt(r["value"])}</title></polyline>')
     return _svg("".join(body), w=int(w), cls="parallel")
 
 
 def _scatter(runs: list[dict], name: str, metric: str) -> str:
-    scored = [(_flat(r["config"]).get(name), r["value"]) for r in runs if r["value"] is not None]
+    scored = [(flat_names(r["config"]).get(name), r["value"]) for r in runs if r["value"] is not None]
     if not scored:
         return ""
     ax = _Axis([p for p, _ in scored])
@@ -157,8 +159,8 @@ def _scatter(runs: list[dict], name: str, metric: str) -> str:
     body = [f'<text x="{w / 2}" y="{h - 6}" text-anchor="middle">{html.escape(name)}</text>',
             f'<line x1="{pad}" y1="{h - pad}" x2="{w - 10}" y2="{h - pad}" stroke="#999"/>',
             f'<line x1="{pad}" y1="10" x2="{pad}" y2="{h - pad}" stroke="#999"/>',
-            f'<text x="{pad - 4}" y="16" text-anchor="end" font-size="10">{_fmt(hi)}</text>',
-            f'<text x="{pad - 4}" y="{h - pad}" text-anchor="end" font-size="10">{_fmt(lo)}</text>']
+            f'<text x="{pad - 4}" y="16" text-anchor="end" font-size="10">{fmt(hi)}</text>',
+            f'<text x="{pad - 4}" y="{h - pad}" text-anchor="end" font-size="10">{fmt(lo)}</text>']
     for t, label in ax.ticks()[:8]:
         body.append(f'<text x="{pad + (w - pad - 10) * t:.1f}" y="{h - pad + 14}" font-size="10" '
                     f'text-anchor="middle">{html.escape(label)}</text>')
@@ -177,16 +179,16 @@ def html_report(summary: dict[str, Any]) -> str:
     goal = s["metric"]["goal"] if s["metric"] else "minimize"
     names: list[str] = []
     for r in runs:
-        for k in _flat(r["config"]):
+        for k in flat_names(r["config"]):
             if k not in names:
                 names.append(k)
-    varying = [n for n in names if len({repr(_flat(r["config"]).get(n)) for r in runs}) > 1]
+    varying = [n for n in names if len({repr(flat_names(r["config"]).get(n)) for r in runs}) > 1]
     esc = html.escape
     counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no runs yet"
     best = s["best"]
     best_html = "-" if not best else (
-        f"<code>{esc(best['run_id'])}</code> {esc(_fmt(best['value']))} &nbsp; "
-        + " ".join(f"{esc(k)}=<b>{esc(_fmt(v))}</b>" for k, v in _flat(best["config"]).items()))
+        f"<code>{esc(best['run_id'])}</code> {esc(fmt(best['value']))} &nbsp; "
+        + " ".join(f"{esc(k)}=<b>{esc(fmt(v))}</b>" for k, v in flat_names(best["config"]).items()))
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>sweep {esc(s['id'])}</title><style>",
@@ -210,11 +212,11 @@ def html_report(summary: dict[str, Any]) -> str:
                  f"<th class='l'>state</th><th>{esc(metric or 'value')}</th><th>steps</th>"
                  + "".join(f"<th>{esc(n)}</th>" for n in names) + "</tr></thead><tbody>")
     for r in runs:
-        f = _flat(r["config"])
+        f = flat_names(r["config"])
         parts.append(f"<tr class='run'><td class='l'><code>{esc(r['run_id'])}</code></td>"
-                     f"<td class='l'>{esc(r['state'])}</td><td>{esc(_fmt(r['value']))}</td>"
+                     f"<td class='l'>{esc(r['state'])}</td><td>{esc(fmt(r['value']))}</td>"
                      f"<td>{r['steps']}</td>"
-                     + "".join(f"<td>{esc(_fmt(f.get(n)))}</td>" for n in names) + "</tr>")
+                     + "".join(f"<td>{esc(fmt(f.get(n)))}</td>" for n in names) + "</tr>")
     parts.append("</tbody></table></body></html>")
     return "\n".join(parts)
 
@@ -245,10 +247,10 @@ def terminal_plot(summary: dict[str, Any], width: int = 60, height: int = 12) ->
         best = y if best is None or (y > best if goal == "maximize" else y < best) else best
         row, col = cell(i, best)
         grid[row][col] = "█"
-    label_w = max(len(_fmt(hi)), len(_fmt(lo)))
+    label_w = max(len(fmt(hi)), len(fmt(lo)))
     lines = [f"{metric['name']} ({goal}): · a run, █ best so far"]
     for r, row in enumerate(grid):
-        label = _fmt(hi) if r == 0 else _fmt(lo) if r == height - 1 else ""
+        label = fmt(hi) if r == 0 else fmt(lo) if r == height - 1 else ""
         lines.append(f"{label:>{label_w}} │{''.join(row)}")
     lines.append(f"{'':>{label_w}} └{'─' * width}")
     lines.append(f"{'':>{label_w}}  run 1{'':>{max(width - 12, 1)}}run {len(runs)}")

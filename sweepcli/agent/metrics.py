@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..store.journal import read_lines
+
 
 class MetricReader:
     """Follows a metrics file from a remembered offset.
@@ -29,30 +31,17 @@ class MetricReader:
 
     def read(self, final: bool = False) -> list[dict[str, Any]]:
         """New complete lines as dicts; with ``final``, also a last line with no newline."""
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n")
-        if final and data and not data.endswith(b"\n"):
-            tail = data[end + 1:]
+        lines, self.offset, tail = read_lines(self.path, self.offset)
+        if final and tail.strip():
             try:
                 json.loads(tail)
             except ValueError:
                 self._problem("partial", f"{self.path.name}: skipped a half-written last line")
-                data = data[: end + 1]
             else:
-                data = data + b"\n"
-            end = len(data) - 1
-        if end < 0:
-            return []
-        self.offset += end + 1
+                lines.append(tail)  # a complete object the program did not end with a newline
+            self.offset += len(tail)
         out = []
-        for line in data[: end + 1].splitlines():
-            if not line.strip():
-                continue
+        for line in lines:
             try:
                 obj = json.loads(line)
             except ValueError:

@@ -14,6 +14,23 @@ from pathlib import Path
 from typing import Any
 
 
+def read_lines(path: Path, offset: int) -> tuple[list[bytes], int, bytes]:
+    """The complete lines appended to ``path`` since ``offset`` (a fresh open, for NFS).
+
+    Returns the non-blank lines, the offset after the last complete line, and what
+    follows it (a line still being written, or left half-written by a crash).
+    """
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset, b""
+    end = data.rfind(b"\n") + 1
+    lines = [line for line in data[:end].splitlines() if line.strip()]
+    return lines, offset + end, data[end:]
+
+
 class Journal:
     """An append-only JSONL file read incrementally."""
 
@@ -24,20 +41,9 @@ class Journal:
 
     def read_new(self) -> list[dict[str, Any]]:
         """Events appended since the last call (a fresh open each time, for NFS)."""
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n")
-        if end < 0:
-            return []
-        self.offset += end + 1
+        lines, self.offset, _ = read_lines(self.path, self.offset)
         events = []
-        for line in data[: end + 1].splitlines():
-            if not line.strip():
-                continue
+        for line in lines:
             try:
                 event = json.loads(line)
             except ValueError:
