@@ -333,3 +333,23 @@ def test_plain_lines_when_not_a_terminal(env) -> None:
     err = env.cli("agent", sweep_id, "--count", "2").stderr
     assert "\x1b[" not in err
     assert err.count("started") == 2 and "[2/2]" in err
+
+
+def test_ctrl_c_tiers(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid([1, 2, 3], sleep={"value": 0.5}, epochs={"value": 4}))
+    agent = env.agent(sweep_id)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    agent.send_signal(signal.SIGINT)  # once: the run finishes, no new run starts
+    assert agent.wait(timeout=30) == 130
+    assert runs_by_state(env, sweep_id) == {"finished": 1}
+    agent = env.agent(sweep_id)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    agent.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    agent.send_signal(signal.SIGINT)  # twice: the run is terminated now
+    assert agent.wait(timeout=30) == 130
+    assert time.monotonic() - t0 < 1.5
+    assert runs_by_state(env, sweep_id) == {"finished": 1, "killed": 1}
+    assert "Ctrl-C again to kill it" in agent.stderr.read()

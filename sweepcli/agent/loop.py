@@ -106,17 +106,12 @@ class Agent:
             self._preempt.set()
 
         def interrupt(signum: int, frame: Any) -> None:
-            self._interrupts += 1
-            tiers = {
-                1: "Ctrl-C: no new runs; waiting for the current run (Ctrl-C again to terminate it)",
-                2: "Ctrl-C: terminating the current run (Ctrl-C again to kill it)",
-            }
-            if self._interrupts in tiers:
-                self.say(tiers[self._interrupts])
+            self._interrupts += 1  # only a flag: the loop announces it (no I/O in a handler)
 
         signal.signal(signal.SIGTERM, preempt)
         signal.signal(signal.SIGUSR1, preempt)
-        signal.signal(signal.SIGINT, interrupt)
+        if self.function is None:  # in-process runs get Python's usual KeyboardInterrupt
+            signal.signal(signal.SIGINT, interrupt)
 
         def restore() -> None:
             for s, h in previous.items():
@@ -244,8 +239,9 @@ class Agent:
                 state, code = self._run_function(claim, env, watch)
             else:
                 state, code = self._run_program(claim, nested, env, run_dir, watch)
-        except BaseException:
-            watch.record_end(RunState.FAILED, None)
+        except BaseException as exc:
+            watch.record_end(RunState.KILLED if isinstance(exc, KeyboardInterrupt)
+                             else RunState.FAILED, None)
             raise
         watch.record_end(state, code)
         value = watch.best()
@@ -290,7 +286,11 @@ class Agent:
             verdict = watch.tick()
             if self._interrupts != interrupts_seen:
                 interrupts_seen = self._interrupts
-                if self._interrupts == 2:
+                if self._interrupts == 1:
+                    self.say("Ctrl-C: no new runs; waiting for the current run "
+                             "(Ctrl-C again to terminate it)")
+                elif self._interrupts == 2:
+                    self.say("Ctrl-C: terminating the current run (Ctrl-C again to kill it)")
                     outcome = RunState.KILLED
                     threading.Thread(target=proc.terminate, args=(self.grace,), daemon=True).start()
                 elif self._interrupts >= 3:
