@@ -13,7 +13,7 @@ from .store import Store
 def sweep(config: dict[str, Any], project: str | None = None, dir: str | None = None) -> str:  # noqa: A002
     """Validate ``config`` and create a sweep; returns its ID (agents also find it by ID)."""
     cfg = validate(config)
-    folder = Store(dir).create(cfg, project=project or cfg.project)
+    folder = Store(dir).create(cfg, project=project or cfg.project_folder)
     return folder.sweep_id
 
 

@@ -130,7 +130,7 @@ def _create(store: Store, config_file: str, name: str | None, project: str | Non
     for warning in config.warnings:
         click.echo(f"Warning: {warning}", err=True)
     try:
-        folder = store.create(config, name=name, project=project or config.project)
+        folder = store.create(config, name=name, project=project or config.project_folder)
     except InvalidId as exc:
         _fail(str(exc), 2)
     click.echo(folder.sweep_id)

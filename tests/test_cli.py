@@ -132,3 +132,14 @@ def test_dir_option_and_env_agree(env, tmp_path) -> None:
     assert (other / sweep_id).is_dir()
     assert env.cli("sweep", "--print", sweep_id, "--dir", str(other), "--json").returncode == 0
     assert not os.path.exists(env.root / sweep_id)
+
+
+def test_a_wandb_project_name_that_cannot_name_a_folder_is_ignored_with_a_warning(env) -> None:
+    f = env.tmp / "s.yaml"
+    f.write_text("method: random\nproject: My Project/v2\nparameters:\n  a: {value: 1}\n")
+    proc = env.cli("sweep", str(f))
+    sweep_id = proc.stdout.strip()
+    assert "cannot name a folder" in proc.stderr and (env.root / sweep_id).is_dir()
+    f.write_text("method: random\nproject: mnist\nparameters:\n  a: {value: 1}\n")
+    sweep_id = env.cli("sweep", str(f)).stdout.strip()
+    assert (env.root / "mnist" / sweep_id).is_dir()

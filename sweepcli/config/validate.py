@@ -16,6 +16,8 @@ from typing import Any
 from .space import DEPRECATED, DISTRIBUTIONS, GRID_DISTRIBUTIONS, Param, Space
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+#: a project name that can name a folder (the store checks --project with it too)
+PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 TOP_LEVEL_KEYS = (
     "method",
@@ -135,6 +137,12 @@ class SweepConfig:
     @property
     def seed(self) -> int | None:
         return self.extension.get("seed")
+
+    @property
+    def project_folder(self) -> str | None:
+        """The config's ``project`` when it can name a folder (W&B allows names we can't)."""
+        p = self.project
+        return p if p and PROJECT_NAME_RE.match(p) else None
 
 
 def _is_number(v: Any) -> bool:
@@ -465,5 +473,12 @@ def validate(raw: Any) -> SweepConfig:
         description=raw.get("description"),
         project=raw.get("project"),
         extension=extension,
-        warnings=tuple(c.warnings),
+        warnings=tuple(c.warnings) + _project_warning(raw.get("project")),
     )
+
+
+def _project_warning(project: Any) -> tuple[str, ...]:
+    if isinstance(project, str) and project and not PROJECT_NAME_RE.match(project):
+        return (f"project: {project!r} cannot name a folder (letters, digits, '_', '.', '-'); "
+                "the sweep is created without a project (use --project to choose one)",)
+    return ()
