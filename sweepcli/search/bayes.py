@@ -197,14 +197,15 @@ def _fitted_gp(opt: Any, xs: list[list[Any]], ys: list[float], rng: np.random.Ge
 
     kernel = _kernel(X.shape[1]) + WhiteKernel(1e-4, NOISE_BOUNDS)
     hyper = GaussianProcessRegressor(kernel=kernel, normalize_y=True, noise="gaussian",
-                                     n_restarts_optimizer=HYPER_RESTARTS if len(idx) <= 60 else 0,
+                                     n_restarts_optimizer=HYPER_RESTARTS if len(idx) <= 30 else 0,
                                      random_state=int(rng.integers(2**31)))
     hyper.fit(X[idx], y[idx])
     return GaussianProcessRegressor(kernel=hyper.kernel_.k1, normalize_y=True,
                                     noise=max(float(hyper.noise_ or 0.0), 1e-10), optimizer=None)
 
 
-def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator) -> Any:
+def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator, n_told: int
+                    ) -> Any:
     from skopt import Optimizer
     from skopt.learning import GaussianProcessRegressor
 
@@ -213,7 +214,8 @@ def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator
         enc.dimensions,
         base_estimator=GaussianProcessRegressor(),  # replaced by _fitted_gp before the fit
         n_initial_points=n_initial,
-        initial_point_generator="lhs" if n_initial > 1 else "random",
+        # the maximin LHS costs ~0.3 s to build: only while its points are still handed out
+        initial_point_generator="lhs" if 1 < n_initial and n_told < n_initial else "random",
         acq_func="EI",
         acq_optimizer="lbfgs",
         acq_func_kwargs={"xi": XI},
@@ -240,7 +242,7 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
         if x is not None:
             xs.append(x)
             told.append(float(y))
-    opt = _make_optimizer(enc, config, rng)
+    opt = _make_optimizer(enc, config, rng, len(xs))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if xs:
