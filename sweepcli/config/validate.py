@@ -451,8 +451,8 @@ def validate(raw: Any) -> SweepConfig:
             c.add("controller.type", f"must be 'local' or 'cloud', got {_describe(ctl)}")
     command = raw.get("command")
     if command is not None:
-        if not isinstance(command, list) or not command:
-            c.add("command", f"must be a non-empty list of arguments, got {_describe(command)}")
+        if not isinstance(command, list):
+            c.add("command", f"must be a list of arguments, got {_describe(command)}")
         else:
             for i, tok in enumerate(command):
                 if isinstance(tok, (dict, list)) or tok is None:
