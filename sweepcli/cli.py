@@ -213,7 +213,7 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
 
 
 _sweep_command("sweep", "Create a sweep from CONFIG (prints its ID), or control one by ID.")
-_sweep_command("create", "The same as 'sweep' (the name on the design card).")
+_sweep_command("create", "The same as 'sweep': create a sweep from CONFIG, or control one by ID.")
 
 
 @main.command()
