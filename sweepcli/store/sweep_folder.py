@@ -13,6 +13,7 @@ The sweep's state is never read-modify-written: it is replayed from the journal.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -140,8 +141,6 @@ class SweepFolder:
     @property
     def meta(self) -> dict[str, Any]:
         if self._meta is None:
-            import json
-
             self._meta = json.loads((self.path / "sweep.json").read_text())
         return self._meta
 
