@@ -32,21 +32,26 @@ if path:
 CLI = [sys.executable, "-m", "sweepcli"]
 
 
+def trivial_grid(tmp: str, points: int) -> tuple[str, dict[str, str]]:
+    """A sweep of ``points`` runs of the trivial program in ``tmp``: (its ID, the env)."""
+    (Path(tmp) / "trivial.py").write_text(TRIVIAL)
+    cfg = {"program": "trivial.py", "method": "grid", "metric": {"name": "loss"},
+           "parameters": {"x": {"min": 1, "max": points}}}
+    (Path(tmp) / "s.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "SWEEPCLI_DIR": str(Path(tmp) / "sweeps")}
+    sid = subprocess.run([*CLI, "sweep", "s.yaml"], cwd=tmp, env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return sid, env
+
+
 def overhead(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        prog = Path(tmp) / "trivial.py"
-        prog.write_text(TRIVIAL)
-        argv = [sys.executable, str(prog), "--x=1"]
+        sid, env = trivial_grid(tmp, n)
+        argv = [sys.executable, str(Path(tmp) / "trivial.py"), "--x=1"]
         t0 = time.perf_counter()
         for _ in range(n):
             subprocess.run(argv, check=True)
         bare = (time.perf_counter() - t0) / n
-        cfg = {"program": "trivial.py", "method": "grid", "metric": {"name": "loss"},
-               "parameters": {"x": {"min": 1, "max": n}}}
-        (Path(tmp) / "s.yaml").write_text(yaml.safe_dump(cfg))
-        env = {**os.environ, "SWEEPCLI_DIR": str(Path(tmp) / "sweeps")}
-        sid = subprocess.run([*CLI, "sweep", "s.yaml"], cwd=tmp, env=env, check=True,
-                             capture_output=True, text=True).stdout.strip()
         t0 = time.perf_counter()
         subprocess.run([*CLI, "agent", sid], cwd=tmp, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -93,13 +98,7 @@ def claim_latency(n: int) -> None:
 
 def throughput(agents: int, points: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "trivial.py").write_text(TRIVIAL)
-        cfg = {"program": "trivial.py", "method": "grid", "metric": {"name": "loss"},
-               "parameters": {"x": {"min": 1, "max": points}}}
-        (Path(tmp) / "s.yaml").write_text(yaml.safe_dump(cfg))
-        env = {**os.environ, "SWEEPCLI_DIR": str(Path(tmp) / "sweeps")}
-        sid = subprocess.run([*CLI, "sweep", "s.yaml"], cwd=tmp, env=env, check=True,
-                             capture_output=True, text=True).stdout.strip()
+        sid, env = trivial_grid(tmp, points)
         t0 = time.perf_counter()
         procs = [subprocess.Popen([*CLI, "agent", sid], cwd=tmp, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

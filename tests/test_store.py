@@ -118,7 +118,8 @@ def test_stale_running_run_turns_crashed_and_requeues(tmp_path) -> None:
         os.utime(folder.run_dir("aaaaaaaa") / "heartbeat", (old, old))
         assert folder.mark_stale_runs(timeout=5) == ["aaaaaaaa"]
     assert folder.state.runs["aaaaaaaa"].state == "crashed"
-    assert [r.run_id for r in folder.state.retry_queue()] == ["aaaaaaaa"]
+    from sweepcli.agent import retry_queue
+    assert [r.run_id for r in retry_queue(folder.state)] == ["aaaaaaaa"]
 
 
 def test_store_refuses_unchecked_ids(tmp_path) -> None:

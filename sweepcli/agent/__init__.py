@@ -1,6 +1,6 @@
 """The agent: claim runs under the lock, start them, follow them, record their end."""
 
-from .claim import Claim, Decision, claim_next_run, decide, sweep_status, target_reached
+from .claim import Claim, Decision, claim_next_run, decide, retry_queue, sweep_status, target_reached
 from .command import CommandError, render_command
 from .loop import Agent, AgentError, AgentReport, RunResult
 from .metrics import MetricReader
@@ -17,6 +17,7 @@ __all__ = [
     "claim_next_run",
     "decide",
     "render_command",
+    "retry_queue",
     "sweep_status",
     "target_reached",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..config import SweepConfig
-from ..runs import Run, RunState
+from ..runs import REQUEUED_STATES, Run, RunState
 from ..search import Suggestion, suggest
 from ..store import SweepFolder, SweepState, agent_name
 
@@ -35,6 +35,17 @@ def target_reached(config: SweepConfig, runs: list[Run]) -> Run | None:
     return None
 
 
+def retry_queue(state: SweepState) -> list[Run]:
+    """Ended runs whose points must run again, oldest first: crashed and preempted runs,
+    and failed ones marked by ``--rerun-failed``, not yet taken by a later run."""
+    return [
+        r
+        for r in state.runs.values()
+        if r.run_id not in state.retried
+        and (r.state in REQUEUED_STATES or (r.requeued and r.state == RunState.FAILED))
+    ]
+
+
 def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> Decision:
     """The next step for an agent, given everything the journal says."""
     if state.control == "canceled":
@@ -48,7 +59,7 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> 
     if reached is not None:
         return Decision("done", f"run {reached.run_id} reached metric.target "
                                 f"({config.metric.name} = {reached.best(config.metric.goal):g})")
-    retry = state.retry_queue()
+    retry = retry_queue(state)
     if retry:
         r = retry[0]
         return Decision("run", f"re-running the point of {r.state} run {r.run_id}",
@@ -112,7 +123,7 @@ def sweep_status(config: SweepConfig, state: SweepState) -> str:
     if state.control == "paused":
         return "paused"
     runs = list(state.runs.values())
-    if any(r.state == RunState.RUNNING for r in runs) or state.retry_queue():
+    if any(r.state == RunState.RUNNING for r in runs) or retry_queue(state):
         return "running"
     if target_reached(config, runs) is not None:
         return "finished"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SweepConfig, validate
-from ..runs import REQUEUED_STATES, Run, RunState
+from ..runs import Run, RunState
 from .files import InvalidId, check_id, check_project, new_id, parse_sweep_ref, write_json_atomic
 from .journal import Journal
 from .lock import SweepLock
@@ -110,15 +110,6 @@ class SweepState:
 
     def running(self) -> list[Run]:
         return [r for r in self.runs.values() if r.state == RunState.RUNNING]
-
-    def retry_queue(self) -> list[Run]:
-        """Ended runs whose parameters must be run again, oldest first."""
-        return [
-            r
-            for r in self.runs.values()
-            if r.run_id not in self.retried
-            and (r.state in REQUEUED_STATES or (r.requeued and r.state == RunState.FAILED))
-        ]
 
 
 class SweepFolder:
