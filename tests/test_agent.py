@@ -52,6 +52,8 @@ def test_sigkill_of_an_agent_crashes_its_run_and_the_point_runs_again(env) -> No
     s = json.loads(env.cli("sweep", "--print", sweep_id, "--json", env=hb).stdout)
     assert s["counts"]["crashed"] == 1
     crashed = next(r for r in s["runs"] if r["state"] == "crashed")
+    orphan = int((env.root / sweep_id / "runs" / crashed["run_id"] / "pid").read_text())
+    os.killpg(orphan, signal.SIGKILL)  # what the README says to do by hand
     # the re-run: make it quick by ending the sweep's waiting with a short program
     env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
     survivor = env.agent(sweep_id, env=hb)

@@ -261,6 +261,7 @@ class Agent:
         try:
             echo = (self.display.echo(1), self.display.echo(2)) if self.echo else None
             proc = RunProcess(argv, env, run_dir / "output.log", echo=echo)
+            (run_dir / "pid").write_text(f"{proc.pgid}\n")  # its process group, for users
         except OSError as exc:
             with open(run_dir / "output.log", "a") as f:
                 f.write(f"sweepcli: cannot start {argv[0]}: {exc}\n")
