@@ -57,25 +57,40 @@ class Journal:
 
     def append(self, events: list[dict[str, Any]]) -> None:
         """Append events durably. Call with the sweep lock held."""
+        if events:
+            self._write(events)
+
+    def append_seen(self, events: list[dict[str, Any]]) -> bool:
+        """Append events and, when this reader had read everything before them, move it
+        past them too (True): the caller applies them without reading them back."""
         if not events:
-            return
+            return False
+        end, unread = self._write(events)
+        if b"\n" in unread:
+            return False  # complete events we have not read yet: the caller must read
+        if unread:
+            self.skipped += 1  # the torn line our write just ended
+        self.offset = end
+        return True
+
+    def _write(self, events: list[dict[str, Any]]) -> tuple[int, bytes]:
+        """One write of whole lines, fsync; (the size after, what this reader left unread)."""
         data = b"".join(
             json.dumps(e, separators=(",", ":"), allow_nan=False).encode() + b"\n" for e in events
         )
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             size = os.fstat(fd).st_size
-            if size > 0:
+            if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
                 # A writer that died mid-line left no newline: end that line first so our
                 # events start on a line of their own (the broken line is skipped).
-                with open(self.path, "rb") as f:
-                    f.seek(size - 1)
-                    if f.read(1) != b"\n":
-                        data = b"\n" + data
+                data = b"\n" + data
             view = memoryview(data)
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
             os.fsync(fd)
+            unread = os.pread(fd, size - self.offset, self.offset) if self.offset < size else b""
         finally:
             os.close(fd)
+        return size + len(data), unread

@@ -151,8 +151,11 @@ class SweepFolder:
         """Append events (the lock must be held) and apply them."""
         stamped = [{"t": round(time.time(), 3), **e} for e in events]
         self.refresh()
-        self.journal.append(stamped)
-        self.refresh()
+        if self.journal.append_seen(stamped):
+            for event in stamped:  # as a reader will see it (JSON round trip), not re-read
+                self.state.apply(json.loads(json.dumps(event)))
+        else:
+            self.refresh()
 
     # ---- runs ------------------------------------------------------------------------
     def new_run_id(self) -> str:
