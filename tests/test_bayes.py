@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -147,3 +149,98 @@ def test_end_to_end_two_agents_improve_on_the_random_start(env) -> None:
     first = min(r["value"] for r in runs[:8])
     later = min(r["value"] for r in runs[8:])
     assert later < first
+
+
+def test_numeric_values_are_ranked_and_others_stay_categories() -> None:
+    config = validate({"method": "bayes", "metric": {"name": "loss"},
+                       "parameters": {"bs": {"values": [64, 16, 256, 32]},
+                                      "act": {"values": ["relu", "tanh", "gelu"]},
+                                      "flag": {"values": [True, False, True]}}})
+    enc = Encoding(config)
+    kinds = {d.name: type(d).__name__ for d in enc.dimensions}
+    assert kinds == {"act": "Categorical", "bs": "Integer", "flag": "Categorical"}
+    rng = np.random.default_rng(0)
+    for rank, bs in enumerate([16, 32, 64, 256]):
+        x = enc.encode({"bs": bs, "act": "tanh", "flag": False})
+        assert x is not None and x[[p.name for p in enc.params].index("bs")] == rank
+        assert enc.decode(x, rng)["bs"] == bs
+
+
+def _loss_function(X, z, layout):
+    """The MAP objective that fit_hyperparameters minimises, caught on its way to scipy."""
+    from sweepcli.search import gp
+
+    caught = {}
+    real = gp.minimize
+
+    def spy(fun, x0, **kw):
+        caught["f"] = fun
+        return real(fun, x0, **kw)
+
+    gp.minimize = spy
+    try:
+        gp.fit_hyperparameters(X, z, layout)
+    finally:
+        gp.minimize = real
+    return caught["f"]
+
+
+def test_model_gradients_match_finite_differences() -> None:
+    from scipy.optimize import approx_fprime
+    from skopt.space import Categorical, Integer, Real, Space
+
+    from sweepcli.search.gp import Layout, SweepGP
+
+    space = Space([Real(0, 1), Integer(1, 6, transform="normalize"),
+                   Categorical(list("abc")), Real(0, 1)])
+    layout = Layout.from_space(space)
+    rng = np.random.default_rng(0)
+    X = np.array(space.transform(space.rvs(25, random_state=1)))
+    z = rng.normal(size=25)
+    f = _loss_function(X, z, layout)
+    theta = rng.normal(size=layout.membership.shape[1] + 2) * 0.5
+    numeric = approx_fprime(theta, lambda t: f(t)[0], 1e-6)
+    assert np.allclose(f(theta)[1], numeric, rtol=1e-4, atol=1e-3)
+
+    model = SweepGP(layout=layout).fit(X, z)
+    x = np.array(space.transform(space.rvs(1, random_state=5)))[0]
+    cols = layout.gradient_cols
+
+    def log_ei(c):
+        y = x.copy()
+        y[cols] = c
+        return model.log_ei(y[None, :])[0]
+
+    value, grad = model.log_ei_grad(x, cols)
+    assert value == pytest.approx(log_ei(x[cols]), rel=1e-9)
+    assert np.allclose(grad, approx_fprime(x[cols], log_ei, 1e-7), rtol=1e-4, atol=1e-5)
+
+
+def test_log_expected_improvement_is_accurate_far_into_the_tail() -> None:
+    from scipy.stats import norm
+
+    from sweepcli.search.gp import _log_h, _log_h_and_grad
+
+    u = np.array([-30.0, -12.0, -3.0, -1.0, 0.0, 2.0])
+    exact = np.log(u * norm.cdf(u) + norm.pdf(u)).astype(float)
+    exact[:2] = [math.log(_ei_mp(v)) for v in u[:2]]  # float64 cancels there: 60 digits
+    assert np.allclose(_log_h(u), exact, rtol=1e-9)
+    assert np.all(np.diff(_log_h(np.linspace(-1e5, 10, 1000))) > 0)  # increasing, finite
+    for v in (-40.0, -2.0, 0.5):
+        h = 1e-6
+        numeric = (_log_h(np.array([v + h]))[0] - _log_h(np.array([v - h]))[0]) / (2 * h)
+        assert _log_h_and_grad(v)[1] == pytest.approx(numeric, rel=1e-5)
+
+
+def _ei_mp(u: float) -> float:
+    """u * Phi(u) + phi(u) for u < 0, in 60-digit decimal arithmetic."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 60
+    x = Decimal(-u)  # > 0; Phi(u) = erfc(x / sqrt 2) / 2, by the continued fraction
+    phi = (-(x * x) / 2).exp() / (2 * Decimal(math.pi)).sqrt()
+    frac = Decimal(0)
+    for k in range(400, 0, -1):  # Mills ratio R(x) = 1 / (x + 1 / (x + 2 / (x + 3 / ...)))
+        frac = Decimal(k) / (x + frac)
+    mills = 1 / (x + frac)
+    return float(phi * (1 - x * mills))

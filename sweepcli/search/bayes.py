@@ -6,7 +6,11 @@ is given is chosen here:
 * **Encoding.** Every continuous distribution enters as a ``Real(0, 1)`` through the
   parameter's own unit map (log-uniform in log space, normal/log-normal/beta through
   their CDF), so the GP sees each law's natural scale. ``int_uniform`` is an ``Integer``;
-  categoricals are one-hot ``Categorical``s; constants (and one-value categoricals) are
+  ``values`` lists of three or more numbers (batch sizes, layer counts) are ordinal: an
+  ``Integer`` over their rank, so the model can learn that 64 lies between 32 and 128
+  (the mixed ML-like space, 10 seeds: median regret 0.056 -> 0.043 at 20 trials,
+  1.6e-4 -> 1.3e-4 at 40); other categoricals are one-hot
+  ``Categorical``s, at distance 0 or 1 from each other; constants (and one-value categoricals) are
   left out. Nested parameters enter under their dotted names. ``q_*`` values are rounded
   after the suggestion.
 * **Values.** A run's value is its best metric over its history (negated for maximize).
@@ -57,14 +61,20 @@ class Encoding:
         self.space = config.space
         self.params: list[Param] = []
         self.dimensions: list[Any] = []
+        self.ranked: dict[str, list[int]] = {}  # numeric values: value indexes in sorted order
         for p in config.space.params:
             if not p.searchable:
                 continue
             if p.is_categorical:
-                n = len(p.spec["values"])
+                values = p.spec["values"]
+                n = len(values)
                 if n < 2:
                     continue
-                self.dimensions.append(Categorical([str(i) for i in range(n)], name=p.name))
+                if n > 2 and _numeric(values):
+                    self.ranked[p.name] = sorted(range(n), key=lambda i: values[i])
+                    self.dimensions.append(Integer(0, n - 1, transform="normalize", name=p.name))
+                else:
+                    self.dimensions.append(Categorical([str(i) for i in range(n)], name=p.name))
             elif p.distribution == "int_uniform":
                 self.dimensions.append(Integer(p.spec["min"], p.spec["max"], transform="normalize",
                                                name=p.name))
@@ -80,7 +90,9 @@ class Encoding:
                 return None
             v = params[p.name]
             try:
-                if p.is_categorical:
+                if p.name in self.ranked:
+                    x.append(self.ranked[p.name].index(p._index_of(v)))
+                elif p.is_categorical:
                     x.append(str(p._index_of(v)))
                 elif p.distribution == "int_uniform":
                     x.append(int(min(max(int(v), p.spec["min"]), p.spec["max"])))
@@ -97,7 +109,9 @@ class Encoding:
         for p in self.space.params:
             if p.name in by_name:
                 v = by_name[p.name]
-                if p.is_categorical:
+                if p.name in self.ranked:
+                    out[p.name] = p.spec["values"][self.ranked[p.name][int(v)]]
+                elif p.is_categorical:
                     out[p.name] = p.spec["values"][int(v)]
                 elif p.distribution == "int_uniform":
                     out[p.name] = int(v)
@@ -107,6 +121,11 @@ class Encoding:
             else:
                 out[p.name] = p.sample(rng)
         return out
+
+
+def _numeric(values: list[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+               for v in values)
 
 
 def run_values(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], list[float], list[Run]]:
