@@ -79,9 +79,25 @@ def mixed_nested(p: dict) -> float:
                   "batch_size": p["batch_size"]})
 
 
+def mixed_diverging(p: dict) -> float:
+    """The mixed space with interactions and a cliff: the best learning rate grows with the
+    batch size, dropout wants more depth, and a learning rate 20x too high diverges (loss
+    2.3, as a 10-class cross-entropy at chance). Optimum 0.05."""
+    lr, bs, drop, layers, opt = (p["lr"], p["batch_size"], p["dropout"], p["layers"],
+                                 p["optimizer"])
+    best_lr = {"adam": 1e-3, "sgd": 3e-2, "rmsprop": 5e-4}[opt] * (bs / 64) ** 0.5
+    if lr > 20 * best_lr:
+        return 2.3
+    loss = 0.05 + 0.1 * (math.log10(lr) - math.log10(best_lr)) ** 2
+    loss += 0.3 * (drop - 0.05 * layers) ** 2 + 0.012 * (layers - 4) ** 2
+    loss += 0.01 * (math.log2(bs) - 5) ** 2 + {"adam": 0.0, "sgd": 0.02, "rmsprop": 0.01}[opt]
+    return loss
+
+
 OBJECTIVES = {
     "branin": (BRANIN, branin, BRANIN_OPT),
     "hartmann6": (HARTMANN6, hartmann6, HARTMANN6_OPT),
     "mixed": (MIXED, mixed, MIXED_OPT),
     "mixed_nested": (MIXED_NESTED, mixed_nested, MIXED_OPT),
+    "mixed_diverging": (MIXED, mixed_diverging, MIXED_OPT),
 }

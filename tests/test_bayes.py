@@ -244,3 +244,22 @@ def _ei_mp(u: float) -> float:
         frac = Decimal(k) / (x + frac)
     mills = 1 / (x + frac)
     return float(phi * (1 - x * mills))
+
+
+def test_a_diverged_run_is_clipped_so_the_others_keep_their_shape() -> None:
+    from skopt.space import Real, Space
+
+    from sweepcli.search.gp import Layout, SweepGP
+
+    space = Space([Real(0, 1), Real(0, 1)])
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 2))
+    y = (X[:, 0] - 0.3) ** 2 + (X[:, 1] - 0.6) ** 2
+    y[7] = 1e6  # diverged
+    model = SweepGP(layout=Layout.from_space(space)).fit(X, y)
+    q1, median, q3 = np.percentile(y, [25, 50, 75])
+    assert model.predict(X[7:8])[0] <= median + 2 * (q3 - q1) + 1e-6
+    rest = np.delete(np.arange(30), 7)
+    assert np.corrcoef(model.predict(X[rest]), y[rest])[0, 1] > 0.95  # the bowl is still a bowl
+    x = model.propose(np.random.default_rng(1))
+    assert abs(x[0] - 0.3) < 0.25 and abs(x[1] - 0.6) < 0.25  # and the search goes to it
