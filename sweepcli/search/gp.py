@@ -47,7 +47,6 @@ ACQ_VAR_FLOOR = 1e-12
 N_PRELIMINARY = 2048
 N_LOCAL_SEARCH = 10
 MAX_EXHAUSTIVE_INT = 64  # ints with more values are searched as continuous, rounded after
-_SQRT5 = math.sqrt(5.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -199,8 +198,8 @@ class SweepGP(RegressorMixin, BaseEstimator):
         self.col_ils_ = (self.layout.membership @ self.ils_) * self.layout.col_weight
         self.X_ = X
         self.z_ = z
-        K = self.scale_ * _matern(self._r2(X))[0] + self.noise_ * np.eye(len(z))
-        c = cho_factor(K, lower=True)
+        K = self.scale_ * _matern(self._r2(X))[0]
+        c = _cholesky(K, self.noise_)
         self.Kinv_ = cho_solve(c, np.eye(len(z)))
         self.alpha_ = self.Kinv_ @ z
         self.z_best_ = float(z.min())
@@ -316,6 +315,17 @@ class SweepGP(RegressorMixin, BaseEstimator):
             if last is None:
                 return x, value
         return x, value
+
+
+def _cholesky(K: np.ndarray, jitter: float) -> Any:
+    """Cholesky of K + jitter I; repeated points (a discrete space run out) can need more."""
+    eye = np.eye(len(K))
+    for _ in range(8):
+        try:
+            return cho_factor(K + jitter * eye, lower=True)
+        except np.linalg.LinAlgError:
+            jitter *= 10.0
+    return cho_factor(K + jitter * eye, lower=True)
 
 
 def _log_h(u: np.ndarray) -> np.ndarray:
