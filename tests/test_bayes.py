@@ -263,3 +263,17 @@ def test_a_diverged_run_is_clipped_so_the_others_keep_their_shape() -> None:
     assert np.corrcoef(model.predict(X[rest]), y[rest])[0, 1] > 0.95  # the bowl is still a bowl
     x = model.propose(np.random.default_rng(1))
     assert abs(x[0] - 0.3) < 0.25 and abs(x[1] - 0.6) < 0.25  # and the search goes to it
+
+
+def test_a_seed_makes_the_sequence_reproducible() -> None:
+    config = validate({**MIXED, "sweepcli": {"seed": 7}})
+
+    def sequence() -> list[str]:
+        runs: list[Run] = []
+        for i in range(13):  # 10 from the design, 3 from the model
+            s = suggest(config, runs, np.random.default_rng([7, len(runs)]))  # as the agent seeds
+            runs.append(Run(f"r{i}", s.params, RunState.FINISHED, [loss(s.params)]))
+        return [canonical_key(r.params) for r in runs]
+
+    first = sequence()
+    assert sequence() == first and len(set(first)) == 13
