@@ -2,7 +2,7 @@
 
 from .loader import load_config, parse_yaml
 from .space import Param, Space, canonical, canonical_key
-from .validate import ConfigError, Hyperband, Metric, Problem, SweepConfig, validate
+from .validate import ConfigError, Hyperband, Metric, Problem, SweepConfig, is_number, validate
 
 __all__ = [
     "ConfigError",
@@ -14,6 +14,7 @@ __all__ = [
     "SweepConfig",
     "canonical",
     "canonical_key",
+    "is_number",
     "load_config",
     "parse_yaml",
     "validate",

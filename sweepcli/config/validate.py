@@ -145,7 +145,8 @@ class SweepConfig:
         return p if p and PROJECT_NAME_RE.match(p) else None
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """A finite int or float (not a bool)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -264,7 +265,7 @@ class _Checker:
             if dist == "categorical_w_probabilities":
                 probs = s["probabilities"]
                 if not isinstance(probs, list) or not probs or not all(
-                    _is_number(x) and x >= 0 for x in probs
+                    is_number(x) and x >= 0 for x in probs
                 ):
                     self.add(f"{path}.probabilities",
                              f"must be a non-empty list of numbers >= 0, got {_describe(probs)}")
@@ -278,17 +279,17 @@ class _Checker:
                 if not _is_int(s[k]):
                     self.add(f"{path}.{k}", f"must be an integer for int_uniform, got {_describe(s[k])}")
         for k in ("min", "max", "mu"):
-            if k in s and dist != "int_uniform" and not _is_number(s[k]):
+            if k in s and dist != "int_uniform" and not is_number(s[k]):
                 self.add(f"{path}.{k}", f"must be a number, got {_describe(s[k])}")
         for k in ("sigma",):
-            if k in s and not (_is_number(s[k]) and s[k] >= 0):
+            if k in s and not (is_number(s[k]) and s[k] >= 0):
                 self.add(f"{path}.{k}", f"must be a number >= 0, got {_describe(s[k])}")
         for k in ("a", "b"):
-            if k in s and not (_is_number(s[k]) and s[k] > 0):
+            if k in s and not (is_number(s[k]) and s[k] > 0):
                 self.add(f"{path}.{k}", f"must be a number > 0, got {_describe(s[k])}")
-        if "q" in s and not (_is_number(s["q"]) and s["q"] > 0):
+        if "q" in s and not (is_number(s["q"]) and s["q"] > 0):
             self.add(f"{path}.q", f"must be a number > 0, got {_describe(s['q'])}")
-        if dist.endswith("_values") and _is_number(s.get("min")) and s["min"] <= 0:
+        if dist.endswith("_values") and is_number(s.get("min")) and s["min"] <= 0:
             self.add(f"{path}.min", f"must be > 0 for {dist} (a log scale), got {_describe(s['min'])}")
         if (
             len(self.problems) == before
@@ -325,7 +326,7 @@ class _Checker:
             self.add("metric.impute", f"must be one of {', '.join(IMPUTES)}, got {_describe(impute)}")
             ok = False
         target = m.get("target")
-        if target is not None and not _is_number(target):
+        if target is not None and not is_number(target):
             self.add("metric.target", f"must be a number, got {_describe(target)}")
             ok = False
         if not ok:
@@ -344,7 +345,7 @@ class _Checker:
         if e.get("type") != "hyperband":
             self.add("early_terminate.type", f"must be 'hyperband', got {_describe(e.get('type'))}")
         eta = e.get("eta", 3)
-        if not (_is_number(eta) and eta > 1):
+        if not (is_number(eta) and eta > 1):
             self.add("early_terminate.eta", f"must be a number > 1, got {_describe(eta)}")
         strict = e.get("strict", True)
         if not isinstance(strict, bool):
@@ -355,7 +356,7 @@ class _Checker:
         elif "max_iter" in e or "s" in e:
             if not _is_int(e.get("max_iter")):
                 self.add("early_terminate.max_iter", f"must be an integer (with s), got {_describe(e.get('max_iter'))}")
-            if not (_is_number(e.get("s")) and e.get("s", 0) >= 1):
+            if not (is_number(e.get("s")) and e.get("s", 0) >= 1):
                 self.add("early_terminate.s", f"must be a number >= 1 (with max_iter), got {_describe(e.get('s'))}")
         else:
             self.add("early_terminate", "needs min_iter, or max_iter and s")
@@ -393,7 +394,7 @@ class _Checker:
             good = {
                 "seed": _is_int(v),
                 "initial_random": _is_int(v) and v >= 1,
-                "stop_grace_seconds": _is_number(v) and v >= 0,
+                "stop_grace_seconds": is_number(v) and v >= 0,
                 "max_history": _is_int(v) and v >= 20,
             }[k]
             if not good:

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Param, SweepConfig, canonical_key
+from ..config import Param, SweepConfig, canonical_key, is_number
 from ..runs import Run, RunState
 from . import Suggestion
 
@@ -70,7 +70,7 @@ class Encoding:
                 n = len(values)
                 if n < 2:
                     continue
-                if n > 2 and _numeric(values):
+                if n > 2 and all(is_number(v) for v in values):
                     self.ranked[p.name] = sorted(range(n), key=lambda i: values[i])
                     self.dimensions.append(Integer(0, n - 1, transform="normalize", name=p.name))
                 else:
@@ -123,11 +123,6 @@ class Encoding:
         return out
 
 
-def _numeric(values: list[Any]) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-               for v in values)
-
-
 def run_values(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], list[float], list[Run]]:
     """(runs with a value, their values to minimise, runs still going).
 
@@ -170,10 +165,9 @@ def _cap_history(runs: list[Run], ys: list[float], cap: int, rng: np.random.Gene
     """Keep the best third and a random spread of the rest (W&B keeps 100 at random)."""
     if len(runs) <= cap:
         return runs, ys
-    order = np.argsort(ys)
-    n_best = cap // 3
-    rest = order[n_best:]
-    keep = list(order[:n_best]) + list(rng.choice(rest, size=cap - n_best, replace=False))
+    from .gp import best_and_spread
+
+    keep = best_and_spread(np.asarray(ys), cap, rng)
     return [runs[i] for i in keep], [ys[i] for i in keep]
 
 

@@ -185,11 +185,7 @@ class SweepGP(RegressorMixin, BaseEstimator):
         z = (y - self.y_mean_) / self.y_std_
         idx = np.arange(len(z))
         if len(z) > self.fit_max:  # hyperparameters from the best third and a random spread
-            rng = np.random.default_rng(self.random_state)
-            order = np.argsort(z)
-            n_best = self.fit_max // 3
-            idx = np.concatenate([order[:n_best],
-                                  rng.choice(order[n_best:], self.fit_max - n_best, replace=False)])
+            idx = best_and_spread(z, self.fit_max, np.random.default_rng(self.random_state))
         theta = fit_hyperparameters(X[idx], z[idx], self.layout)
         n_params = self.layout.membership.shape[1]
         self.ils_ = np.exp(theta[:n_params])
@@ -315,6 +311,13 @@ class SweepGP(RegressorMixin, BaseEstimator):
             if last is None:
                 return x, value
         return x, value
+
+
+def best_and_spread(values: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Indexes of ``size`` values: the best (lowest) third and a random spread of the rest."""
+    order = np.argsort(values)
+    n_best = size // 3
+    return np.concatenate([order[:n_best], rng.choice(order[n_best:], size - n_best, replace=False)])
 
 
 def _cholesky(K: np.ndarray, jitter: float) -> Any:
