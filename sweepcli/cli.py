@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
@@ -17,11 +18,28 @@ import click
 from .agent import Agent, AgentError, CommandError
 from .agent.display import make_display
 from .config import ConfigError, load_config
-from .store import InvalidId, LockTimeout, Store, SweepFolder, SweepNotFound, parse_sweep_ref
+from .store import (
+    AmbiguousSweep,
+    Control,
+    InvalidId,
+    JournalDamaged,
+    LockLost,
+    LockTimeout,
+    SettingError,
+    Store,
+    SweepFolder,
+    SweepNotFound,
+    SweepUnreadable,
+    check_environment,
+    control_event,
+    parse_sweep_ref,
+    rerun_event,
+)
 from .report import flat_names, fmt
 from .status import summarize
 
-CONTROL = {"pause": "paused", "resume": "running", "stop": "stopped", "cancel": "canceled"}
+CONTROL = {"pause": Control.PAUSED, "resume": Control.RUNNING, "stop": Control.STOPPED,
+           "cancel": Control.CANCELED}
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -39,15 +57,38 @@ def _complete_sweeps(ctx: click.Context, param: click.Parameter, incomplete: str
     return [click.shell_completion.CompletionItem(r) for r in refs if r.startswith(incomplete)]
 
 
+@contextmanager
+def _reported() -> Iterator[None]:
+    """What can go wrong with a sweep on disk, as a message and exit 1, never a traceback."""
+    try:
+        yield
+    except (LockTimeout, LockLost, JournalDamaged, SweepUnreadable) as exc:
+        _fail(str(exc))
+    except ConfigError as exc:
+        _fail(f"the sweep's config is no longer valid: {exc}", 1)
+    except OSError as exc:
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+
+
+def _store(root_dir: str | None) -> Store:
+    """The root folder, once the environment's settings are known to be usable."""
+    try:
+        check_environment()
+    except SettingError as exc:
+        _fail(str(exc), 2)
+    return Store(root_dir)
+
+
 def _open(store: Store, ref: str) -> SweepFolder:
     try:
         parse_sweep_ref(ref)
-    except InvalidId as exc:
-        _fail(str(exc), 2)
-    try:
         return store.open(ref)
-    except SweepNotFound as exc:
+    except (InvalidId, AmbiguousSweep) as exc:
+        _fail(str(exc), 2)
+    except (SweepNotFound, SweepUnreadable) as exc:
         _fail(str(exc), 1)
+    except OSError as exc:
+        _fail(f"cannot open sweep {ref}: {exc.strerror or exc}", 1)
 
 
 dir_option = click.option(
@@ -99,7 +140,7 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
         if len(actions) + bool(config_file) != 1:
             raise click.UsageError("give a CONFIG file to create a sweep, or one of --pause, "
                                    "--resume, --stop, --cancel, --print, --rerun-failed with an ID")
-        store = Store(root_dir)
+        store = _store(root_dir)
         try:
             if config_file:
                 _create(store, config_file, name, project)
@@ -112,9 +153,10 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
                 _rerun_failed(folder)
             else:
                 _control(folder, action)
-        except LockTimeout as exc:
-            _fail(f"{exc} (is the sweep folder on a filesystem without locks? try "
-                  "SWEEPCLI_LOCK=soft)")
+        except (LockTimeout, LockLost, JournalDamaged) as exc:
+            _fail(str(exc))
+        except ConfigError as exc:
+            _fail(f"the sweep's config is no longer valid: {exc}", 1)
         except OSError as exc:
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
 
@@ -142,9 +184,9 @@ def _create(store: Store, config_file: str, name: str | None, project: str | Non
 def _control(folder: SweepFolder, action: str) -> None:
     with folder.lock:
         folder.refresh()
-        if folder.state.control == "canceled":
+        if folder.state.control == Control.CANCELED:
             _fail(f"sweep {folder.ref} was canceled; it cannot be changed any more", 1)
-        folder.append({"op": "control", "state": CONTROL[action]})
+        folder.append(control_event(CONTROL[action]))
     done = {"pause": "paused", "resume": "resumed", "stop": "stopped", "cancel": "canceled"}
     click.echo(f"Sweep {folder.ref} {done[action]}.", err=True)
 
@@ -155,7 +197,7 @@ def _rerun_failed(folder: SweepFolder) -> None:
         failed = [r.run_id for r in folder.state.runs.values()
                   if r.state.value == "failed" and not r.requeued]
         if failed:
-            folder.append({"op": "rerun", "runs": failed})
+            folder.append(rerun_event(failed))
     click.echo(f"{len(failed)} failed run(s) of {folder.ref} will run again when an agent "
                "takes them.", err=True)
 
@@ -235,7 +277,7 @@ def agent(sweep_id: str, count: int | None, gpus: str | None, root_dir: str | No
         gpu_list = [g.strip() for g in gpus.split(",") if g.strip()]
         if not gpu_list or len(set(gpu_list)) != len(gpu_list):
             raise click.BadParameter("give distinct GPU indices, e.g. 0,1,2,3", param_hint="--gpus")
-    store = Store(root_dir)
+    store = _store(root_dir)
     folder = _open(store, sweep_id)
     started = time.monotonic()
     try:
@@ -245,8 +287,10 @@ def agent(sweep_id: str, count: int | None, gpus: str | None, root_dir: str | No
         _fail(str(exc), 1)
     except ConfigError as exc:
         _fail(f"the sweep's config is no longer valid: {exc}", 1)
-    except LockTimeout as exc:
-        _fail(f"{exc} (try SWEEPCLI_LOCK=soft on filesystems without locks)")
+    except (LockTimeout, LockLost, JournalDamaged) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
     except ValueError as exc:
         _fail(str(exc), 2)
     n = len(report.runs)
@@ -269,10 +313,12 @@ def report(sweep_id: str, out_file: str | None, open_it: bool, root_dir: str | N
 
     from .report import html_report
 
-    folder = _open(Store(root_dir), sweep_id)
+    folder = _open(_store(root_dir), sweep_id)
     path = Path(out_file or f"sweep-{folder.sweep_id}.html")
+    with _reported():
+        summary = summarize(folder)
     try:
-        path.write_text(html_report(summarize(folder)), encoding="utf-8")
+        path.write_text(html_report(summary), encoding="utf-8")
     except OSError as exc:
         _fail(f"cannot write {path}: {exc.strerror or exc}")
     click.echo(str(path))
@@ -291,8 +337,10 @@ def plot(sweep_id: str, width: int, height: int, root_dir: str | None) -> None:
     """A terminal chart of sweep ID: every run's value and the best so far."""
     from .report import terminal_plot
 
-    folder = _open(Store(root_dir), sweep_id)
-    click.echo(terminal_plot(summarize(folder), width=max(width, 20), height=max(height, 4)))
+    folder = _open(_store(root_dir), sweep_id)
+    with _reported():
+        summary = summarize(folder)
+    click.echo(terminal_plot(summary, width=max(width, 20), height=max(height, 4)))
 
 
 if __name__ == "__main__":  # pragma: no cover

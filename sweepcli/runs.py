@@ -50,6 +50,8 @@ class Run:
     exit_code: int | None = None
     #: set when a run was marked for re-running (``--rerun-failed``)
     requeued: bool = False
+    #: the heartbeat timeout its agent keeps to (None: written by an older sweepcli)
+    heartbeat_timeout: float | None = None
 
     def best(self, goal: str = "minimize") -> float | None:
         """The run's value: its best metric over its history (W&B's rule)."""

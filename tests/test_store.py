@@ -28,35 +28,67 @@ def test_soft_lock_excludes_and_releases(tmp_path) -> None:
     assert not (tmp_path / "l").exists()
 
 
-def test_soft_lock_left_by_a_dead_process_here_is_broken(tmp_path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    (tmp_path / "l").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead),
-                                            "time": time.time(), "token": "x"}))
-    lock = SoftLock(tmp_path / "l")
+def _dead_pid() -> int:
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout.strip())
+
+
+def test_soft_lock_left_by_a_dead_process_of_this_machine_is_broken_at_once(tmp_path) -> None:
+    from sweepcli.store.lock import _machine
+    (tmp_path / "l").write_text(json.dumps({**_machine(), "pid": _dead_pid(), "token": "x"}))
+    lock = SoftLock(tmp_path / "l", stale_seconds=30)
     lock.acquire(2)  # broken at once, not after the stale time
     assert json.loads((tmp_path / "l").read_text())["pid"] == os.getpid()
     lock.release()
-    assert not list(tmp_path.glob("l.broken.*"))
+    assert not list(tmp_path.glob("l*"))
 
 
-def test_soft_lock_of_another_host_is_broken_once_stale(tmp_path) -> None:
-    (tmp_path / "l").write_text(json.dumps({"host": "elsewhere", "pid": 1, "time": 0}))
-    fresh = SoftLock(tmp_path / "l", stale_seconds=30)
+def test_a_dead_pid_of_another_pid_namespace_or_boot_is_not_taken_for_dead(tmp_path) -> None:
+    # containers that share a host name but not a PID namespace: their PIDs mean nothing here
+    from sweepcli.store.lock import _machine
+    for other in ({"pidns": "pid:[1]"}, {"boot": "another-boot"}, {"host": "elsewhere"}):
+        (tmp_path / "l").write_text(json.dumps({**_machine(), "pid": _dead_pid(), **other}))
+        with pytest.raises(LockTimeout):
+            SoftLock(tmp_path / "l", stale_seconds=30).acquire(0.3)
+
+
+def test_soft_lock_is_broken_only_after_it_stayed_unchanged_for_the_stale_time(tmp_path) -> None:
+    # judged by the waiter's own monotonic clock: the file's mtime (another host's, or the
+    # server's) is never compared with our clock, so a skewed clock cannot break a live lock
+    (tmp_path / "l").write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+    future = time.time() + 3600
+    os.utime(tmp_path / "l", (future, future))
     with pytest.raises(LockTimeout):
-        fresh.acquire(0.3)  # young: someone may hold it
-    old = time.time() - 60
-    os.utime(tmp_path / "l", (old, old))
-    fresh.acquire(2)
-    fresh.release()
+        SoftLock(tmp_path / "l", stale_seconds=1.0).acquire(0.5)
+    t0 = time.monotonic()
+    lock = SoftLock(tmp_path / "l", stale_seconds=1.0)
+    lock.acquire(5)
+    assert time.monotonic() - t0 >= 1.0
+    lock.release()
+
+
+def test_a_live_holder_keeps_its_soft_lock_however_long_it_holds_it(tmp_path) -> None:
+    holder = SoftLock(tmp_path / "l", stale_seconds=2.0)
+    holder.acquire(1)
+    with pytest.raises(LockTimeout):
+        SoftLock(tmp_path / "l", stale_seconds=2.0).acquire(5)  # refreshed: never stale
+    holder.check()
+    holder.release()
+
+
+def test_a_holder_whose_soft_lock_was_broken_knows_it(tmp_path) -> None:
+    from sweepcli.store import LockLost
+    holder = SoftLock(tmp_path / "l", stale_seconds=30)
+    holder.acquire(1)
+    os.unlink(tmp_path / "l")  # what a breaker does to a holder that stalled
+    with pytest.raises(LockLost):
+        holder.check()
 
 
 def test_garbage_soft_lock_file_is_broken_once_stale(tmp_path) -> None:
     (tmp_path / "l").write_bytes(b"\x00garbage")
-    old = time.time() - 60
-    os.utime(tmp_path / "l", (old, old))
-    lock = SoftLock(tmp_path / "l", stale_seconds=30)
-    lock.acquire(2)
+    lock = SoftLock(tmp_path / "l", stale_seconds=0.5)
+    lock.acquire(3)
     lock.release()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..config import SweepConfig
 from ..runs import REQUEUED_STATES, Run, RunState
 from ..search import Suggestion, suggest
-from ..store import SweepFolder, SweepState, agent_name
+from ..store import Control, SweepFolder, SweepState, agent_name, claim_event
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ def retry_queue(state: SweepState) -> list[Run]:
 
 def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> Decision:
     """The next step for an agent, given everything the journal says."""
-    if state.control == "canceled":
+    if state.control == Control.CANCELED:
         return Decision("done", "the sweep was canceled")
-    if state.control == "stopped":
+    if state.control == Control.STOPPED:
         return Decision("done", "the sweep was stopped")
-    if state.control == "paused":
+    if state.control == Control.PAUSED:
         return Decision("wait", "the sweep is paused")
     runs = list(state.runs.values())
     reached = target_reached(config, runs)
@@ -86,41 +86,50 @@ class Claim:
     retry_of: str | None
 
 
+def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
+              ) -> np.random.Generator:
+    """The generator for the next suggestion. With ``sweepcli.seed`` it is the sweep's, not
+    the agent's: seeded by the seed and the number of runs claimed so far, so agents started
+    at the same instant (a job array) draw different points, and a sweep repeats its sequence."""
+    if config.seed is None:
+        return rng
+    return np.random.default_rng([config.seed, len(state.runs)])
+
+
 def claim_next_run(
     folder: SweepFolder, rng: np.random.Generator, heartbeat_timeout: float
 ) -> Claim | Decision:
     """Under the lock: crash stale runs, decide, and record the claim in the journal.
 
-    Returns the claim, or the decision (wait/done) when there is nothing to start.
+    Returns the claim, or the decision (wait/done) when there is nothing to start. The
+    run's folder and first heartbeat are made once the claim is in the journal, so a
+    failed claim (a full disk) leaves no folder behind.
     """
     with folder.lock:
         folder.refresh()
+        folder.check_complete()
         folder.mark_stale_runs(heartbeat_timeout)
-        decision = decide(folder.config, folder.state, rng)
+        decision = decide(folder.config, folder.state, claim_rng(folder.config, folder.state, rng))
         if decision.action != "run":
             return decision
         s = decision.suggestion
         run_id = folder.new_run_id()
-        folder.run_dir(run_id).mkdir(parents=True, exist_ok=True)
-        folder.heartbeat(run_id)
-        folder.append({
-            "op": "claim",
-            "run": run_id,
-            "params": s.params,
-            "grid": s.grid_index,
-            "retry_of": decision.retry_of,
-            "agent": agent_name(),
-        })
+        folder.append(claim_event(run_id, s.params, s.grid_index, decision.retry_of, agent_name(),
+                                  heartbeat_timeout))
+        try:
+            folder.make_run_dir(run_id)
+        except OSError:
+            pass  # the agent retries it; until then the run ages from when it was first seen
         return Claim(run_id, s.params, decision.retry_of)
 
 
 def sweep_status(config: SweepConfig, state: SweepState) -> str:
     """running, paused, finished or canceled, as ``--print`` shows it (no search is run)."""
-    if state.control == "canceled":
+    if state.control == Control.CANCELED:
         return "canceled"
-    if state.control == "stopped":
+    if state.control == Control.STOPPED:
         return "finished"
-    if state.control == "paused":
+    if state.control == Control.PAUSED:
         return "paused"
     runs = list(state.runs.values())
     if any(r.state == RunState.RUNNING for r in runs) or retry_queue(state):

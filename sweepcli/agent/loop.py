@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import threading
@@ -16,7 +17,19 @@ import numpy as np
 
 from ..early_stop import runs_to_stop
 from ..runs import Run, RunState
-from ..store import SweepFolder, heartbeat_timeout, write_json_atomic
+from ..store import (
+    Control,
+    JournalDamaged,
+    LockLost,
+    LockTimeout,
+    SweepFolder,
+    end_event,
+    heartbeat_timeout,
+    metric_event,
+    touch,
+    write_atomic,
+    write_json_atomic,
+)
 from .claim import Claim, Decision, claim_next_run
 from .command import render_command
 from .display import Display, make_display
@@ -30,6 +43,48 @@ METRIC_FLUSH = 0.25  # at most this long before new metric values reach the jour
 CANCEL_GRACE = 5.0  # --cancel: SIGTERM, then SIGKILL after this (contract: dead within 10 s)
 PREEMPT_GRACE = 10.0  # SIGTERM from the batch system: its own SIGKILL follows soon
 FLAP_WINDOW = 60.0
+IO_RETRY_FOR = 600.0  # a full or failing disk: keep trying this long before giving up
+DAMAGE_GRACE = 15.0  # a journal that lost runs: wait this long for a running agent to restore it
+#: errors of a disk that may pass (full, flaky, a stale NFS handle, a lock server restarting)
+TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ESTALE, errno.EAGAIN,
+                              errno.EINTR, errno.ETIMEDOUT, errno.EBUSY, errno.ENOLCK})
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure worth waiting out: a lock held elsewhere or lost, or a disk that may recover."""
+    if isinstance(exc, (LockTimeout, LockLost)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return str(exc)
+
+
+class Heartbeat:
+    """Touches a run's heartbeat file every ``interval`` seconds from a thread of its own,
+    so nothing the agent waits for (the lock, a full disk, a slow journal) can starve it."""
+
+    def __init__(self, folder: SweepFolder, run_id: str, interval: float):
+        self.folder = folder
+        self.run_id = run_id
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.folder.heartbeat(self.run_id)
+            except OSError:
+                pass  # the next beat may go through; the timeout allows several misses
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class AgentError(RuntimeError):
@@ -84,10 +139,9 @@ class Agent:
         self.timeout = heartbeat_timeout()
         self.hb_interval = min(10.0, self.timeout / 4)
         self.grace = float(self.config.extension.get("stop_grace_seconds", 30.0))
-        seed = self.config.seed
-        self.rng = np.random.default_rng(
-            None if seed is None else [seed, len(folder.refresh().runs)]
-        )
+        # unseeded: this agent's own stream; with sweepcli.seed each claim is seeded from the
+        # sweep (claim_rng), so agents started together still draw different points
+        self.rng = np.random.default_rng()
         self.report = AgentReport()
         self._preempt = threading.Event()
         self._interrupts = 0
@@ -156,8 +210,30 @@ class Agent:
             self._reserved += 1
             return True
 
+    def _claim(self, state: dict[str, Any]) -> Claim | Decision:
+        """One claim; a lock held elsewhere, a full disk or a journal being restored are
+        waited out (a wait decision) rather than ending the agent."""
+        try:
+            got = claim_next_run(self.folder, self.rng, self.timeout)
+        except JournalDamaged as exc:
+            since = state.setdefault("damaged", time.monotonic())
+            if time.monotonic() - since > DAMAGE_GRACE:
+                raise AgentError(str(exc)) from None
+            return Decision("wait", "the journal lost runs; waiting for a running agent to "
+                                    "restore it")
+        except (OSError, LockTimeout, LockLost) as exc:
+            if not _transient(exc):
+                raise AgentError(f"cannot claim a run: {describe(exc)}") from None
+            return Decision("wait", f"cannot claim a run yet: {describe(exc)}; retrying")
+        state.pop("damaged", None)
+        for notice in self.folder.notices:
+            self.say(notice)
+        self.folder.notices.clear()
+        return got
+
     def _loop(self, slot: int, gpu: str | None) -> None:
         waiting_said = ""
+        claim_state: dict[str, Any] = {}
         while True:
             if self._error is not None:
                 return
@@ -170,7 +246,7 @@ class Agent:
             if not self._reserve():
                 self.report.reason = f"{self.count} run(s) done"
                 return
-            got = claim_next_run(self.folder, self.rng, self.timeout)
+            got = self._claim(claim_state)
             if isinstance(got, Decision):
                 with self._lock:
                     self._reserved -= 1
@@ -213,12 +289,38 @@ class Agent:
                 f"output ({log_path}):\n{shown}"
             )
 
+    # ---- retrying what a full or failing disk refuses -----------------------------------------
+    def retry(self, what: str, action: Callable[[], Any]) -> Any:
+        """``action()``, tried again while it fails with a transient error (a full disk, an
+        I/O error, the lock held or lost), for up to :data:`IO_RETRY_FOR` seconds."""
+        start, delay, said = time.monotonic(), 0.05, False
+        while True:
+            try:
+                result = action()
+            except (OSError, LockTimeout, LockLost) as exc:
+                if not _transient(exc) or time.monotonic() - start > IO_RETRY_FOR:
+                    raise AgentError(f"cannot {what}: {describe(exc)}") from None
+                if not said:
+                    self.say(f"cannot {what} yet ({describe(exc)}); retrying")
+                    said = True
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if said:
+                self.say(f"{what}: done")
+            return result
+
     # ---- one run -------------------------------------------------------------------------
     def _prepare(self, claim: Claim, gpu: str | None) -> tuple[Path, dict[str, Any], dict[str, str]]:
         run_dir = self.folder.run_dir(claim.run_id).resolve()
         nested = self.config.space.nest(claim.params)
-        write_json_atomic(run_dir / "config.json", nested)
-        (run_dir / "metrics.jsonl").touch()
+
+        def files() -> None:
+            self.folder.make_run_dir(claim.run_id)
+            write_json_atomic(run_dir / "config.json", nested)
+            touch(run_dir / "metrics.jsonl")
+
+        self.retry(f"prepare the folder of run {claim.run_id}", files)
         env = {
             **os.environ,
             **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}),
@@ -231,19 +333,24 @@ class Agent:
         return run_dir, nested, env
 
     def _run_one(self, claim: Claim, slot: int = 0, gpu: str | None = None) -> RunResult:
-        run_dir, nested, env = self._prepare(claim, gpu)
-        self.display.run_started(slot, claim.run_id, claim.params, claim.retry_of, gpu)
-        watch = _Watch(self, claim.run_id, run_dir, slot)
+        heartbeat = Heartbeat(self.folder, claim.run_id, self.hb_interval)
         try:
-            if self.function is not None:
-                state, code = self._run_function(claim, env, watch)
-            else:
-                state, code = self._run_program(claim, nested, env, run_dir, watch)
-        except BaseException as exc:
-            watch.record_end(RunState.KILLED if isinstance(exc, KeyboardInterrupt)
-                             else RunState.FAILED, None)
-            raise
-        watch.record_end(state, code)
+            run_dir, nested, env = self._prepare(claim, gpu)
+            self.display.run_started(slot, claim.run_id, claim.params, claim.retry_of, gpu)
+            watch = _Watch(self, claim.run_id, run_dir, slot)
+            try:
+                if self.function is not None:
+                    state, code = self._run_function(claim, env, watch)
+                else:
+                    state, code = self._run_program(claim, nested, env, run_dir, watch)
+            except BaseException as exc:
+                if not isinstance(exc, AgentError):
+                    watch.record_end(RunState.KILLED if isinstance(exc, KeyboardInterrupt)
+                                     else RunState.FAILED, None)
+                raise
+            watch.record_end(state, code)
+        finally:
+            heartbeat.stop()  # only once the end is in the journal (or we give up)
         value = watch.best()
         metric = self.config.metric
         self.display.run_ended(slot, claim.run_id, state.value, metric.name if metric else None, value)
@@ -258,15 +365,23 @@ class Agent:
         argv = render_command(self.config.command, self.config.program, claim.params, nested,
                               str(run_dir / "config.json"), env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        log = self.retry(f"open the log of run {claim.run_id}",
+                         lambda: RunProcess.open_log(run_dir / "output.log"))
         try:
             echo = (self.display.echo(1), self.display.echo(2)) if self.echo else None
-            proc = RunProcess(argv, env, run_dir / "output.log", echo=echo)
-            (run_dir / "pid").write_text(f"{proc.pgid}\n")  # its process group, for users
+            proc = RunProcess(argv, env, log, echo=echo)
         except OSError as exc:
-            with open(run_dir / "output.log", "a") as f:
-                f.write(f"sweepcli: cannot start {argv[0]}: {exc}\n")
+            try:
+                log.write(f"sweepcli: cannot start {argv[0]}: {exc}\n".encode())
+            except OSError:
+                pass
+            log.close()
             self.say(f"run {claim.run_id}: cannot start {argv[0]}: {exc.strerror or exc}")
             return RunState.FAILED, None
+        try:
+            write_atomic(run_dir / "pid", f"{proc.pgid}\n")  # its process group, for users
+        except OSError:
+            pass  # only for people; the agent keeps the group itself
         try:
             outcome = self._watch_program(claim, proc, watch, run_dir)
         except BaseException:
@@ -295,6 +410,7 @@ class Agent:
                     outcome = RunState.KILLED
                     threading.Thread(target=proc.terminate, args=(self.grace,), daemon=True).start()
                 elif self._interrupts >= 3:
+                    self.say("Ctrl-C: killing the current run")
                     proc.signal_group(signal.SIGKILL)
                     outcome = RunState.KILLED
             if outcome is not None:
@@ -310,7 +426,10 @@ class Agent:
                 threading.Thread(target=proc.terminate, args=(CANCEL_GRACE,), daemon=True).start()
             elif verdict == "stop":
                 outcome = RunState.STOPPED
-                (run_dir / "stop").touch()
+                try:
+                    touch(run_dir / "stop")
+                except OSError:
+                    pass  # SIGTERM follows anyway
                 self.say(f"run {claim.run_id}: hyperband stops it "
                          f"({self.config.metric.name} worse than its band's threshold)")
                 threading.Thread(target=proc.terminate, args=(self.grace,), daemon=True).start()
@@ -332,7 +451,10 @@ class Agent:
                 verdict = watch.tick()
                 if verdict in ("stop", "cancel") and not verdicts:
                     verdicts.append(verdict)
-                    (watch.run_dir / "stop").touch()  # run.should_stop turns true
+                    try:
+                        touch(watch.run_dir / "stop")  # run.should_stop turns true
+                    except OSError:
+                        verdicts.pop()  # try again at the next look
 
         thread = threading.Thread(target=watcher, daemon=True)
         thread.start()
@@ -342,8 +464,11 @@ class Agent:
             state = RunState.FINISHED
         except Exception:
             traceback.print_exc()
-            with open(watch.run_dir / "output.log", "a") as f:
-                f.write(traceback.format_exc())
+            try:
+                with RunProcess.open_log(watch.run_dir / "output.log") as f:
+                    f.write(traceback.format_exc().encode())
+            except OSError:
+                pass
             state = RunState.FAILED
         finally:
             done.set()
@@ -357,7 +482,11 @@ class Agent:
 
 
 class _Watch:
-    """Follows one run: heartbeats, metric lines, the sweep's control state, hyperband."""
+    """Follows one run: metric lines, the sweep's control state, hyperband.
+
+    Nothing here may end a healthy run: a journal it cannot write now (a full disk, the
+    lock held elsewhere) keeps the new values for the next look.
+    """
 
     def __init__(self, agent: Agent, run_id: str, run_dir: Path, slot: int = 0):
         self.agent = agent
@@ -370,9 +499,9 @@ class _Watch:
         self.history: list[float] = []
         self.unsent: list[float] = []
         now = time.monotonic()
-        self.next_beat = now + agent.hb_interval
         self.next_journal = now + JOURNAL_POLL
         self.next_flush = now
+        self._said: set[str] = set()
 
     def best(self) -> float | None:
         if self.metric is None or not self.history:
@@ -388,40 +517,57 @@ class _Watch:
             if values:
                 self.agent.display.metric(self.slot, self.metric.name, values[-1])
 
+    def _say_once(self, what: str, exc: BaseException) -> None:
+        if what not in self._said:
+            self._said.add(what)
+            self.agent.say(f"run {self.run_id}: cannot {what} yet ({describe(exc)}); the run "
+                           "goes on and it is tried again")
+
     def tick(self) -> str | None:
         """One look; returns 'cancel', 'stop' or None."""
         now = time.monotonic()
-        if now >= self.next_beat:
-            self.folder.heartbeat(self.run_id)
-            self.next_beat = now + self.agent.hb_interval
         self._read_metrics()
         verdict = None
         if self.unsent and now >= self.next_flush:
-            verdict = self._flush()
+            try:
+                verdict = self._flush()
+            except (OSError, LockTimeout, LockLost) as exc:
+                self._say_once("write its metric values to the journal", exc)
             self.next_flush = now + METRIC_FLUSH
         if now >= self.next_journal:
-            self.folder.refresh()
+            try:
+                self.folder.refresh()
+            except (OSError, LockTimeout, LockLost) as exc:
+                self._say_once("read the journal", exc)
+            for notice in self.folder.notices:
+                self.agent.say(notice)
+            self.folder.notices.clear()
             self.next_journal = now + JOURNAL_POLL
-        if self.folder.state.control == "canceled":
+        if self.folder.state.control == Control.CANCELED:
             return "cancel"
         return verdict
 
     def _flush(self) -> str | None:
         """Send new metric values to the journal and apply hyperband with the sweep's runs."""
-        values, self.unsent = self.unsent, []
         with self.folder.lock:
-            self.folder.append({"op": "metric", "run": self.run_id, "values": values})
+            self.folder.append(metric_event(self.run_id, self.unsent))
+            self.unsent = []
             if self.agent.config.hyperband is None:
                 return None
             runs: list[Run] = list(self.folder.state.runs.values())
         return "stop" if self.run_id in runs_to_stop(self.agent.config, runs) else None
 
     def record_end(self, state: RunState, code: int | None) -> None:
+        """The run's last values and its end, in one append, retried until it is written."""
         self._read_metrics(final=True)
-        events: list[dict[str, Any]] = []
-        if self.unsent:
-            events.append({"op": "metric", "run": self.run_id, "values": self.unsent})
+
+        def write() -> None:
+            events: list[dict[str, Any]] = []
+            if self.unsent:
+                events.append(metric_event(self.run_id, self.unsent))
+            events.append(end_event(self.run_id, state, code))
+            with self.folder.lock:
+                self.folder.append(*events)
             self.unsent = []
-        events.append({"op": "end", "run": self.run_id, "state": state.value, "exit": code})
-        with self.folder.lock:
-            self.folder.append(*events)
+
+        self.agent.retry(f"record the end of run {self.run_id}", write)

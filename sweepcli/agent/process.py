@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+from ..store import open_nofollow
+
 
 def _tee(src: IO[bytes], sinks: list[IO[bytes]], lock: threading.Lock) -> None:
     for chunk in iter(lambda: src.read1(65536), b""):  # type: ignore[attr-defined]
@@ -26,10 +28,16 @@ def _tee(src: IO[bytes], sinks: list[IO[bytes]], lock: threading.Lock) -> None:
 class RunProcess:
     """A running program; ``ended`` is set the moment it exits."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path,
+    @staticmethod
+    def open_log(path: Path) -> IO[bytes]:
+        """The run's log, opened for appending without following a planted symlink."""
+        return os.fdopen(open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab")
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: IO[bytes],
                  echo: tuple[IO[bytes], IO[bytes]] | None = None):
-        """``echo``: where stdout and stderr go besides the log (None: the log only)."""
-        self.log = open(log_path, "ab")
+        """``log``: an open log file, closed by :meth:`finish`; ``echo``: where stdout and
+        stderr go besides the log (None: the log only)."""
+        self.log = log
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(  # noqa: S603 - argv list, never a shell
             argv,

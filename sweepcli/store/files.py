@@ -42,7 +42,10 @@ def check_project(value: str) -> str:
 
 
 def parse_sweep_ref(ref: str) -> tuple[str | None, str]:
-    """'ID' or 'PROJECT/ID' -> (project or None, id), both checked."""
+    """'ID', 'PROJECT/ID' or 'ENTITY/PROJECT/ID' -> (project or None, id), all checked.
+
+    The entity (W&B's user or team) is checked and ignored: a folder has no owner name.
+    """
     if not isinstance(ref, str):
         raise InvalidId(f"invalid sweep {ref!r}")
     parts = ref.split("/")
@@ -50,7 +53,46 @@ def parse_sweep_ref(ref: str) -> tuple[str | None, str]:
         return None, check_id(parts[0])
     if len(parts) == 2:
         return check_project(parts[0]), check_id(parts[1])
-    raise InvalidId(f"invalid sweep {ref!r}: expected ID or PROJECT/ID")
+    if len(parts) == 3:
+        check_project(parts[0])  # an entity: the same characters as a project name
+        return check_project(parts[1]), check_id(parts[2])
+    raise InvalidId(f"invalid sweep {ref!r}: expected ID, PROJECT/ID or ENTITY/PROJECT/ID")
+
+
+def _read_umask() -> int:
+    """The process's umask, read without changing it (os.umask is not thread-safe)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # where /proc has no Umask line: at import, before any thread
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+#: what a new file's mode is when the umask decides (as open(2) would make it)
+FILE_MODE = 0o666 & ~UMASK
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def open_nofollow(path: Path, flags: int, mode: int = 0o666) -> int:
+    """``os.open`` that refuses to go through a symlink at the last component (ELOOP)."""
+    return os.open(path, flags | _NOFOLLOW | _CLOEXEC, mode)
+
+
+def touch(path: Path) -> None:
+    """Create ``path`` if needed and set its times to now (the file server's clock on NFS),
+    never through a symlink someone planted there."""
+    fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK)
+    try:
+        os.utime(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:
@@ -67,16 +109,19 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
+def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None:
     """Write a whole file so that readers see the old or the new content, never a part.
 
-    Temp file in the same folder, fsync, rename over the target.
+    Temp file in the same folder (created exclusively: no symlink is followed), fsync,
+    rename over the target (which replaces a symlink there rather than writing through
+    it). The mode is the umask's, like any other file of the sweep, unless given.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), FILE_MODE if mode is None else mode & ~UMASK)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -89,5 +134,5 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         raise
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def write_json_atomic(path: Path, obj: Any, mode: int | None = None) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", mode)

@@ -1,18 +1,29 @@
-"""The sweep lock: one writer at a time across processes and hosts.
+"""The sweep lock: one writer at a time across threads, processes and hosts.
 
-Default (``SWEEPCLI_LOCK`` unset or ``fcntl``): an fcntl/flock lock through filelock. NFS
-clients forward it to the server, and the kernel (or the server, after its lease) frees
-it when the holder dies, so it is never left locked for good.
+Two locks make it, taken in this order and released in the reverse one:
 
-``SWEEPCLI_LOCK=soft``, for filesystems without working fcntl locks (Lustre mounted with
-``localflock``, BeeGFS without global locks): an exclusive-create lock file holding host,
-pid and time. A holder keeps it for milliseconds; one older than the stale time (or whose
-holder on this host is gone) is broken by renaming it to a unique name, then deleting it.
+* ``lock``: flock(2) on a file. The kernel (or an NFS server, after the dead client's
+  lease) frees it when its holder dies, and waiters on one host queue on it cheaply. It
+  is not enough alone: Lustre mounted with ``localflock``, BeeGFS without global locks,
+  some NFS setups and FUSE mounts give every host (or mount) a flock of its own.
+* ``lock.soft``: a file made with an exclusive create (atomic on every shared
+  filesystem), holding who made it. Its holder refreshes its mtime every few seconds;
+  a waiter breaks it when it saw the very same file (inode, mtime, content) unchanged
+  for ``SWEEPCLI_SOFT_LOCK_STALE`` seconds of *its own* monotonic clock, so no two
+  hosts' clocks are ever compared; or at once when its holder is a dead process of this
+  machine (same host name, boot and PID namespace, and the PID is gone or was reused).
+  A holder checks that ``lock.soft`` is still its own before every journal write, so a
+  holder that stalled past the stale time and was broken writes nothing.
+
+``SWEEPCLI_LOCK=flock`` or ``soft`` takes one of the two alone. An outside process that
+takes flock on ``lock`` and creates ``lock.soft`` holds the sweep lock under every setting.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -21,151 +32,315 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from filelock import FileLock, Timeout
+from .files import open_nofollow
+from .settings import lock_kind, soft_lock_stale
 
 DEFAULT_TIMEOUT = 120.0
-#: a soft lock file older than this is considered left by a dead holder
-SOFT_STALE_SECONDS = float(os.environ.get("SWEEPCLI_SOFT_LOCK_STALE", "30"))
 
 
 class LockTimeout(RuntimeError):
     """The lock could not be taken in time."""
 
 
-def lock_kind() -> str:
-    kind = os.environ.get("SWEEPCLI_LOCK", "fcntl").strip().lower() or "fcntl"
-    if kind not in ("fcntl", "soft"):
-        raise ValueError(f"SWEEPCLI_LOCK={kind!r}: expected 'fcntl' or 'soft'")
-    return kind
+class LockLost(RuntimeError):
+    """``lock.soft`` was broken while we held it (we stalled past the stale time)."""
 
 
-def _pid_alive(pid: int) -> bool:
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> str:
+    """The kernel's start time of ``pid`` (tells a reused PID from the original)."""
+    stat = _read_text(f"/proc/{pid}/stat")
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _machine() -> dict[str, str]:
+    """What makes two processes' PIDs comparable: the same host, boot and PID namespace."""
+    try:
+        pidns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pidns = ""
+    return {"host": socket.gethostname(), "boot": _read_text("/proc/sys/kernel/random/boot_id"),
+            "pidns": pidns}
+
+
+def _holder_dead(holder: dict[str, Any]) -> bool:
+    """True only when we can be sure: the holder is a process of this very machine that is gone."""
+    here = _machine()
+    if not here["boot"] or not here["pidns"]:
+        return False
+    if any(holder.get(k) != v for k, v in here.items()):
+        return False
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:
         return True
-    return True
+    except PermissionError:
+        pass
+    started = holder.get("start")
+    return bool(started) and _start_time(pid) not in ("", started)
 
 
 class SoftLock:
-    """An exclusive-create lock file, broken when stale."""
+    """``lock.soft``: an exclusive-create lock file, refreshed by its holder, broken when stale."""
 
-    def __init__(self, path: Path, stale_seconds: float = SOFT_STALE_SECONDS):
+    def __init__(self, path: Path, stale_seconds: float | None = None):
         self.path = path
-        self.stale_seconds = stale_seconds
+        self.stale_seconds = soft_lock_stale() if stale_seconds is None else stale_seconds
         self._token: str | None = None
+        self._held = threading.Event()
+        self._keeper: threading.Thread | None = None
 
+    # ---- taking and giving back ------------------------------------------------------------
     def acquire(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         delay = 0.001
         token = uuid.uuid4().hex
-        body = json.dumps(
-            {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "token": token}
-        ).encode()
+        body = json.dumps({**_machine(), "pid": os.getpid(), "start": _start_time(os.getpid()),
+                           "time": time.time(), "token": token}).encode()
+        seen: dict[tuple, float] = {}  # what the lock file looked like, and since when
         while True:
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                fd = open_nofollow(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             except FileExistsError:
-                self._break_if_stale()
+                self._break_if_stale(seen)
             else:
                 try:
                     os.write(fd, body)
                     os.fsync(fd)
-                finally:
+                except OSError:
                     os.close(fd)
+                    self._unlink_if(token)
+                    raise
+                os.close(fd)
                 self._token = token
+                self._start_keeper()
                 return
             if time.monotonic() > deadline:
-                raise LockTimeout(f"could not take {self.path} within {timeout:.0f} s")
+                raise LockTimeout(f"could not take {self.path} within {timeout:.0f} s"
+                                  f"{self._describe_holder()}")
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    def _break_if_stale(self) -> None:
-        try:
-            st = os.stat(self.path)
-            with open(self.path, "rb") as f:
-                holder = json.loads(f.read() or b"{}")
-        except (OSError, ValueError):
-            holder = {}
+    def release(self) -> None:
+        token, self._token = self._token, None
+        self._held.clear()
+        if token is not None:
+            self._unlink_if(token)
+
+    def check(self) -> None:
+        """Raise :class:`LockLost` unless ``lock.soft`` is still the one we made."""
+        if self._token is None or self._read_holder().get("token") != self._token:
+            raise LockLost(f"{self.path} was broken while this process held it (it stalled "
+                           f"for over {self.stale_seconds:g} s); nothing was written")
+
+    # ---- the holder keeps it fresh -----------------------------------------------------------
+    def _start_keeper(self) -> None:
+        self._held.set()
+        if self._keeper is None or not self._keeper.is_alive():
+            self._keeper = threading.Thread(target=self._keep, name="sweepcli-lock-keeper",
+                                            daemon=True)
+            self._keeper.start()
+
+    def _keep(self) -> None:
+        interval = max(0.2, self.stale_seconds / 6)
+        while True:
+            self._held.wait()
+            time.sleep(interval)
+            token = self._token
+            if token is None or not self._held.is_set():
+                continue
             try:
-                st = os.stat(self.path)
+                if self._read_holder().get("token") == token:
+                    os.utime(self.path, follow_symlinks=False)
             except OSError:
-                return
-        age = time.time() - st.st_mtime
-        dead_here = (
-            holder.get("host") == socket.gethostname()
-            and isinstance(holder.get("pid"), int)
-            and not _pid_alive(holder["pid"])
-        )
-        if not (dead_here or age > self.stale_seconds):
-            return
-        broken = self.path.with_name(f"{self.path.name}.broken.{uuid.uuid4().hex}")
+                pass  # a refresh missed; the next one may go through
+
+    # ---- breaking a stale one ---------------------------------------------------------------
+    def _read(self) -> tuple[tuple, bytes] | None:
+        """(identity, content) of the lock file now, or None when there is none."""
         try:
-            os.rename(self.path, broken)  # atomic: only one breaker wins
+            fd = open_nofollow(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            st = os.lstat(self.path)  # a symlink someone planted: stale like any other file
+            return (st.st_ino, st.st_mtime_ns, st.st_size, b""), b""
+        try:
+            st = os.fstat(fd)
+            data = os.read(fd, 65536)
+        finally:
+            os.close(fd)
+        return (st.st_ino, st.st_mtime_ns, st.st_size, hashlib.sha1(data).digest()), data
+
+    def _read_holder(self) -> dict[str, Any]:
+        try:
+            got = self._read()
+        except OSError:
+            return {}
+        if got is None:
+            return {}
+        try:
+            holder = json.loads(got[1] or b"{}")
+        except ValueError:
+            return {}
+        return holder if isinstance(holder, dict) else {}
+
+    def _describe_holder(self) -> str:
+        h = self._read_holder()
+        return f" (held by {h.get('host')}:{h.get('pid')})" if h.get("host") else ""
+
+    def _break_if_stale(self, seen: dict[tuple, float]) -> None:
+        got = self._read()
+        if got is None:
+            return
+        ident, data = got
+        now = time.monotonic()
+        first = seen.setdefault(ident, now)
+        try:
+            holder = json.loads(data or b"{}")
+        except ValueError:
+            holder = {}
+        dead = isinstance(holder, dict) and _holder_dead(holder)
+        if not dead and now - first < self.stale_seconds:
+            return
+        # Breakers take turns through a second exclusive file, and each checks under it that
+        # the lock is still the very file it judged, so a breaker never removes a lock that
+        # somebody took in the meantime.
+        breaker = self.path.with_name(self.path.name + ".break")
+        try:
+            fd = open_nofollow(breaker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            self._break_stale_breaker(breaker, seen)
+            return
         except OSError:
             return
+        os.close(fd)
         try:
-            if os.stat(broken).st_ino != st.st_ino:
-                # Between our look and the rename another breaker replaced it with a live
-                # lock: put that one back (link fails if someone holds the name again).
+            again = self._read()
+            if again is not None and again[0] == ident:
                 try:
-                    os.link(broken, self.path)
-                except OSError:
+                    os.unlink(self.path)
+                except FileNotFoundError:
                     pass
         finally:
             try:
-                os.unlink(broken)
+                os.unlink(breaker)
             except OSError:
                 pass
 
-    def release(self) -> None:
-        token, self._token = self._token, None
+    def _break_stale_breaker(self, breaker: Path, seen: dict[tuple, float]) -> None:
+        """A breaker that died between its two steps left its file: remove it once stale."""
         try:
-            with open(self.path, "rb") as f:
-                holder = json.loads(f.read() or b"{}")
-        except (OSError, ValueError):
+            st = os.lstat(breaker)
+        except OSError:
             return
-        if holder.get("token") == token:
+        ident = ("breaker", st.st_ino, st.st_mtime_ns)
+        if time.monotonic() - seen.setdefault(ident, time.monotonic()) >= self.stale_seconds:
+            try:
+                os.unlink(breaker)
+            except OSError:
+                pass
+
+    def _unlink_if(self, token: str) -> None:
+        if self._read_holder().get("token") == token:
             try:
                 os.unlink(self.path)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:
-                    raise
+            except FileNotFoundError:
+                pass
+
+
+class FlockLock:
+    """flock(2) on ``lock``, opened without following a symlink and never truncated."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float) -> None:
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise LockTimeout(f"could not take {self.path} within {timeout:.0f} s") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.005)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fd = fd
+            return
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor frees the flock
 
 
 class SweepLock:
-    """Re-entrant within a process (threads share it), exclusive across processes."""
+    """Re-entrant within a process (its threads take turns), exclusive across processes.
+
+    ``threads`` is the in-process part alone: a thread that only reads the journal into
+    the shared state holds it, so two threads never apply the same events twice.
+    """
 
     def __init__(self, folder: Path, timeout: float = DEFAULT_TIMEOUT):
         self.kind = lock_kind()
         self.timeout = timeout
-        self._threads = threading.RLock()
+        self.threads = threading.RLock()
         self._depth = 0
-        if self.kind == "soft":
-            self._soft = SoftLock(folder / "lock.soft")
-        else:
-            self._file = FileLock(str(folder / "lock"), thread_local=False)
+        self._flock = FlockLock(folder / "lock") if self.kind in ("both", "flock") else None
+        self._soft = SoftLock(folder / "lock.soft") if self.kind in ("both", "soft") else None
+
+    @property
+    def held(self) -> bool:
+        """True in the thread that holds the lock."""
+        return self._depth > 0 and self.threads._is_owned()  # type: ignore[attr-defined]
+
+    def check(self) -> None:
+        """Before a write: raise :class:`LockLost` if our ``lock.soft`` was broken."""
+        if self._soft is not None:
+            self._soft.check()
 
     def __enter__(self) -> SweepLock:
-        if not self._threads.acquire(timeout=self.timeout):
-            raise LockTimeout("another thread holds the sweep lock")
+        if not self.threads.acquire(timeout=self.timeout):
+            raise LockTimeout("another thread of this process holds the sweep lock")
         try:
             if self._depth == 0:
-                if self.kind == "soft":
-                    self._soft.acquire(self.timeout)
-                else:
+                deadline = time.monotonic() + self.timeout
+                if self._flock is not None:
+                    self._flock.acquire(self.timeout)
+                if self._soft is not None:
                     try:
-                        self._file.acquire(timeout=self.timeout, poll_interval=0.005)
-                    except Timeout:
-                        raise LockTimeout(
-                            f"could not take {self._file.lock_file} within {self.timeout:.0f} s"
-                        ) from None
+                        self._soft.acquire(max(0.0, deadline - time.monotonic()))
+                    except BaseException:
+                        if self._flock is not None:
+                            self._flock.release()
+                        raise
             self._depth += 1
         except BaseException:
-            self._threads.release()
+            self.threads.release()
             raise
         return self
 
@@ -178,9 +353,11 @@ class SweepLock:
         try:
             self._depth -= 1
             if self._depth == 0:
-                if self.kind == "soft":
-                    self._soft.release()
-                else:
-                    self._file.release()
+                try:
+                    if self._soft is not None:
+                        self._soft.release()
+                finally:
+                    if self._flock is not None:
+                        self._flock.release()
         finally:
-            self._threads.release()
+            self.threads.release()

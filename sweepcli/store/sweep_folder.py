@@ -4,112 +4,67 @@ Layout of ``ROOT/[PROJECT/]ID/``::
 
     sweep.json      the config as given, name, project, creation time (written once)
     journal.jsonl   append-only events: claim, metric, end, control, rerun
-    lock            the fcntl lock file (lock.soft with SWEEPCLI_LOCK=soft)
+    lock            the flock lock file
+    lock.soft       the exclusive-create lock file (exists while someone holds the lock)
     clock           touched under the lock to read the file server's time
-    runs/RUN_ID/    config.json, metrics.jsonl, output.log, heartbeat, stop
+    runs/RUN_ID/    config.json, metrics.jsonl, output.log, heartbeat, pid, stop
 
 The sweep's state is never read-modify-written: it is replayed from the journal.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
+import stat
 import socket
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import SweepConfig, validate
-from ..runs import Run, RunState
-from .files import InvalidId, check_id, check_project, new_id, parse_sweep_ref, write_json_atomic
-from .journal import Journal
+from ..runs import RunState
+from .events import SweepState, end_event
+from .files import (
+    FILE_MODE,
+    ID_RE,
+    InvalidId,
+    check_id,
+    check_project,
+    new_id,
+    open_nofollow,
+    parse_sweep_ref,
+    touch,
+    write_json_atomic,
+)
+from .journal import Journal, JournalChanged
 from .lock import SweepLock
+from .settings import DEFAULT_HEARTBEAT_TIMEOUT, heartbeat_timeout
 
-DEFAULT_HEARTBEAT_TIMEOUT = 60.0
+__all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "JournalDamaged", "Store", "SweepFolder", "SweepNotFound",
+           "SweepState", "agent_name", "heartbeat_timeout"]
 
 
 class SweepNotFound(LookupError):
     """No sweep with that ID under the root folder."""
 
 
-def heartbeat_timeout() -> float:
-    """Seconds after which a run without heartbeat is crashed (SWEEPCLI_HEARTBEAT_TIMEOUT)."""
-    raw = os.environ.get("SWEEPCLI_HEARTBEAT_TIMEOUT")
-    if not raw:
-        return DEFAULT_HEARTBEAT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"SWEEPCLI_HEARTBEAT_TIMEOUT={raw!r}: expected a number of seconds") from None
-    if value <= 0:
-        raise ValueError(f"SWEEPCLI_HEARTBEAT_TIMEOUT={raw!r}: must be > 0")
-    return value
+class AmbiguousSweep(InvalidId):
+    """A reference that names more than one sweep (exit 2: the user must say which)."""
+
+
+class SweepUnreadable(RuntimeError):
+    """A sweep folder whose sweep.json cannot be trusted or read."""
+
+
+class JournalDamaged(RuntimeError):
+    """The journal lost events that the run folders prove existed."""
 
 
 def agent_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-@dataclass
-class SweepState:
-    """Everything the journal says, replayed in order."""
-
-    runs: dict[str, Run] = field(default_factory=dict)
-    #: running | paused | stopped | canceled (what the user last asked for)
-    control: str = "running"
-    #: runs whose parameters were taken again by a later run
-    retried: set[str] = field(default_factory=set)
-    #: runs started for a new point (retries not counted): what run_cap limits
-    new_points: int = 0
-
-    def apply(self, e: dict[str, Any]) -> None:
-        op = e.get("op")
-        if op == "claim":
-            run = Run(
-                run_id=e["run"],
-                params=e.get("params", {}),
-                grid_index=e.get("grid"),
-                retry_of=e.get("retry_of"),
-                agent=e.get("agent", ""),
-                started_at=e.get("t", 0.0),
-            )
-            self.runs[run.run_id] = run
-            if run.retry_of:
-                self.retried.add(run.retry_of)
-            else:
-                self.new_points += 1
-        elif op == "metric":
-            run = self.runs.get(e.get("run", ""))
-            if run is not None:
-                run.history.extend(v for v in e.get("values", []) if isinstance(v, (int, float)))
-        elif op == "end":
-            run = self.runs.get(e.get("run", ""))
-            if run is None:
-                return
-            try:
-                state = RunState(e.get("state"))
-            except ValueError:
-                return
-            # A late end from an agent that came back after being marked crashed still
-            # counts: its result is kept.
-            if run.state == RunState.RUNNING or run.state == RunState.CRASHED:
-                run.state = state
-                run.ended_at = e.get("t")
-                run.exit_code = e.get("exit")
-        elif op == "control":
-            if e.get("state") in ("running", "paused", "stopped", "canceled"):
-                if self.control != "canceled":  # canceled is final
-                    self.control = e["state"]
-        elif op == "rerun":
-            for rid in e.get("runs", []):
-                run = self.runs.get(rid)
-                if run is not None:
-                    run.requeued = True
-
-    def running(self) -> list[Run]:
-        return [r for r in self.runs.values() if r.state == RunState.RUNNING]
 
 
 class SweepFolder:
@@ -122,8 +77,12 @@ class SweepFolder:
         self.lock = SweepLock(path)
         self.journal = Journal(path / "journal.jsonl")
         self.state = SweepState()
+        #: what happened to the journal that a person should hear of (restores)
+        self.notices: list[str] = []
         self._meta: dict[str, Any] | None = None
         self._config: SweepConfig | None = None
+        self._checked_complete = False
+        self._no_heartbeat_since: dict[str, float] = {}
 
     @property
     def ref(self) -> str:
@@ -132,7 +91,7 @@ class SweepFolder:
     @property
     def meta(self) -> dict[str, Any]:
         if self._meta is None:
-            self._meta = json.loads((self.path / "sweep.json").read_text())
+            self._meta = read_meta(self.path)
         return self._meta
 
     @property
@@ -141,70 +100,141 @@ class SweepFolder:
             self._config = validate(self.meta["config"])
         return self._config
 
+    # ---- the journal -------------------------------------------------------------------------
     def refresh(self) -> SweepState:
-        """Apply the journal's new events to the in-memory state."""
-        for event in self.journal.read_new():
-            self.state.apply(event)
+        """Apply the journal's new events to the in-memory state (thread-safe)."""
+        with self.lock.threads:
+            try:
+                events = self.journal.read_new()
+            except JournalChanged as changed:
+                events = self._restore(changed.current)
+            for event in events:
+                self.state.apply(event)
         return self.state
+
+    def _restore(self, current: bytes) -> list[dict[str, Any]]:
+        """The journal was truncated, deleted or replaced: put back what we had read."""
+        with self.lock:
+            try:
+                events = self.journal.read_new()  # someone may have restored it already
+            except JournalChanged as changed:
+                events = self.journal.restore(changed.current)
+                self.notices.append(
+                    f"{self.journal.path} had been truncated or replaced; restored the "
+                    f"{self.journal.offset:,} bytes this process had read"
+                    + (f", followed by {len(events)} event(s) written since" if events else ""))
+        return events
 
     def append(self, *events: dict[str, Any]) -> None:
         """Append events (the lock must be held) and apply them."""
         stamped = [{"t": round(time.time(), 3), **e} for e in events]
         self.refresh()
+        self.lock.check()
         if self.journal.append_seen(stamped):
             for event in stamped:  # as a reader will see it (JSON round trip), not re-read
                 self.state.apply(json.loads(json.dumps(event)))
         else:
             self.refresh()
 
-    # ---- runs ------------------------------------------------------------------------
+    def check_complete(self) -> None:
+        """Once per process, with the lock held: every run folder must have its claim in the
+        journal. A folder without one means the journal lost events (truncated or replaced
+        while no agent that had read it was running); deciding from it would run points again.
+        """
+        if self._checked_complete:
+            return
+        try:
+            names = os.listdir(self.path / "runs")
+        except FileNotFoundError:
+            names = []
+        lost = sorted(n for n in names if ID_RE.match(n) and n not in self.state.runs)
+        if lost:
+            shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+            raise JournalDamaged(
+                f"{self.journal.path} does not list run(s) {shown} whose folders exist in "
+                f"{self.path / 'runs'}: it was truncated or replaced. A running agent that had "
+                "read it restores it; with none left, put back a copy of journal.jsonl (a "
+                "backup) before starting agents, or they would run those points again")
+        self._checked_complete = True
+
+    # ---- runs ------------------------------------------------------------------------------
     def new_run_id(self) -> str:
         while True:
             rid = new_id()
-            if rid not in self.state.runs:
+            if rid not in self.state.runs and not os.path.lexists(self.path / "runs" / rid):
                 return rid
 
     def run_dir(self, run_id: str) -> Path:
         return self.path / "runs" / check_id(run_id, "run ID")
 
+    def make_run_dir(self, run_id: str) -> Path:
+        """The run's folder with its first heartbeat (after its claim is in the journal)."""
+        path = self.run_dir(run_id)
+        path.mkdir(parents=True, exist_ok=True)
+        touch(path / "heartbeat")
+        return path
+
     def heartbeat(self, run_id: str) -> None:
         """Mark a run alive (its heartbeat file's mtime, set by the file server)."""
-        hb = self.run_dir(run_id) / "heartbeat"
-        try:
-            os.utime(hb)
-        except FileNotFoundError:
-            hb.parent.mkdir(parents=True, exist_ok=True)
-            hb.touch()
+        touch(self.run_dir(run_id) / "heartbeat")
 
     def server_now(self) -> float:
         """The file server's clock: heartbeats are compared with it, not with ours."""
         clock = self.path / "clock"
+        touch(clock)
+        return os.stat(clock, follow_symlinks=False).st_mtime
+
+    def heartbeat_age(self, run_id: str, now: float) -> float:
+        """Seconds since the run's last heartbeat, by the file server's clock. A run without
+        a heartbeat file yet (its agent died right after the claim) ages from the moment this
+        process first saw it so, by its own monotonic clock: no other host's clock is used."""
         try:
-            os.utime(clock)
+            return now - os.stat(self.run_dir(run_id) / "heartbeat", follow_symlinks=False).st_mtime
         except FileNotFoundError:
-            clock.touch()
-        return os.stat(clock).st_mtime
+            first = self._no_heartbeat_since.setdefault(run_id, time.monotonic())
+            return time.monotonic() - first
 
     def mark_stale_runs(self, timeout: float) -> list[str]:
-        """Turn running runs whose heartbeat is older than ``timeout`` into ``crashed``.
+        """Turn running runs whose heartbeat is older than their timeout into ``crashed``.
 
-        Call with the lock held, after :meth:`refresh`.
+        A run's timeout is the larger of ``timeout`` (this reader's) and the one its own
+        agent declared in its claim, so no reader's setting crashes a run whose agent is
+        alive and keeping to its own interval. Call with the lock held.
         """
         running = self.state.running()
         if not running:
             return []
         now = self.server_now()
-        stale = []
-        for run in running:
-            try:
-                beat = os.stat(self.run_dir(run.run_id) / "heartbeat").st_mtime
-            except FileNotFoundError:
-                beat = run.started_at
-            if now - beat > timeout:
-                stale.append(run.run_id)
+        stale = [run.run_id for run in running
+                 if self.heartbeat_age(run.run_id, now) > max(timeout, run.heartbeat_timeout or 0)]
         if stale:
-            self.append(*({"op": "end", "run": rid, "state": "crashed"} for rid in stale))
+            self.append(*(end_event(rid, RunState.CRASHED) for rid in stale))
         return stale
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """sweep.json, read without following a symlink; a clear error when it cannot be used."""
+    target = path / "sweep.json"
+    try:
+        fd = open_nofollow(target, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise SweepUnreadable(f"cannot read {target}: {exc.strerror or exc}"
+                              + (" (a symlink: refused)" if exc.errno == errno.ELOOP else "")) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SweepUnreadable(f"{target} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(64 << 20)
+    finally:
+        os.close(fd)
+    try:
+        meta = json.loads(data)
+    except ValueError as exc:
+        raise SweepUnreadable(f"{target} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise SweepUnreadable(f"{target} has no sweep config")
+    return meta
 
 
 class Store:
@@ -216,50 +246,74 @@ class Store:
         self.root = Path(root)
 
     def create(self, config: SweepConfig, name: str | None = None, project: str | None = None) -> SweepFolder:
-        """Make a new sweep folder with a fresh ID."""
+        """Make a new sweep folder with a fresh ID, whole or not at all: it is built under
+        a temporary name and renamed into place, so no reader sees a sweep without its
+        sweep.json (a full disk or a crash leaves at most a hidden temporary folder)."""
         if project is not None:
             check_project(project)
+        meta = {"project": project, "name": name or config.name, "created": time.time(),
+                "config": config.raw}
+        json.dumps(meta, allow_nan=False)  # the config was validated: this cannot fail
         parent = self.root / project if project else self.root
         parent.mkdir(parents=True, exist_ok=True)
         while True:
             sweep_id = new_id()
-            path = parent / sweep_id
-            try:
-                path.mkdir()  # atomic: a taken ID fails and we draw another
-                break
-            except FileExistsError:
+            if os.path.lexists(parent / sweep_id):
                 continue
-        (path / "runs").mkdir()
-        write_json_atomic(path / "sweep.json", {
-            "id": sweep_id,
-            "project": project,
-            "name": name or config.name,
-            "created": time.time(),
-            "config": config.raw,
-        })
-        (path / "journal.jsonl").touch()
-        return SweepFolder(path, sweep_id, project)
+            tmp = parent / f".{sweep_id}.{os.getpid()}.creating"
+            try:
+                tmp.mkdir()
+                (tmp / "runs").mkdir()
+                # written once and never again: read-only, so a group-writable umask
+                # does not make it something a teammate could edit
+                write_json_atomic(tmp / "sweep.json", {"id": sweep_id, **meta}, mode=0o444)
+                fd = open_nofollow(tmp / "journal.jsonl", os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                   FILE_MODE)
+                os.close(fd)
+                os.rename(tmp, parent / sweep_id)  # fails if the ID was taken meanwhile
+            except OSError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                if isinstance(exc, (FileExistsError, IsADirectoryError)) or exc.errno == errno.ENOTEMPTY:
+                    continue  # ENOTEMPTY: somebody made that ID between our look and rename
+                raise
+            break
+        return SweepFolder(parent / sweep_id, sweep_id, project)
+
+    def _candidates(self, sweep_id: str) -> list[tuple[Path, str | None]]:
+        found: list[tuple[Path, str | None]] = []
+        if os.path.lexists(self.root / sweep_id / "sweep.json"):
+            found.append((self.root / sweep_id, None))
+        try:
+            projects = sorted(os.listdir(self.root))
+        except OSError:
+            projects = []
+        for name in projects:
+            if _is_project(name) and os.path.lexists(self.root / name / sweep_id / "sweep.json"):
+                found.append((self.root / name / sweep_id, name))
+        return found
 
     def open(self, ref: str) -> SweepFolder:
-        """Open ``ID`` or ``PROJECT/ID``; a bare ID is also looked for in every project."""
+        """Open ``ID``, ``PROJECT/ID`` or ``ENTITY/PROJECT/ID``. A bare ID is looked for at
+        the top and in every project, and must name one sweep: where several folders hold
+        it (anyone who can write the root could plant one), it is refused, listing them."""
         project, sweep_id = parse_sweep_ref(ref)
         if project is not None:
             path = self.root / project / sweep_id
-            if (path / "sweep.json").is_file():
-                return SweepFolder(path, sweep_id, project)
-            raise SweepNotFound(f"no sweep {ref} in {self.root}")
-        path = self.root / sweep_id
-        if (path / "sweep.json").is_file():
-            return SweepFolder(path, sweep_id, None)
-        found = [p for p in self.root.glob(f"*/{sweep_id}/sweep.json")]
-        found = [p for p in found if _is_project(p.parent.parent.name)]
-        if len(found) == 1:
-            return SweepFolder(found[0].parent, sweep_id, found[0].parent.parent.name)
-        if len(found) > 1:
-            projects = ", ".join(sorted(p.parent.parent.name for p in found))
-            raise SweepNotFound(f"sweep {sweep_id} exists in several projects ({projects}): "
-                                "give PROJECT/ID")
-        raise SweepNotFound(f"no sweep {sweep_id} in {self.root}")
+            if not os.path.lexists(path / "sweep.json"):
+                raise SweepNotFound(f"no sweep {project}/{sweep_id} in {self.root}")
+            found = [(path, project)]
+        else:
+            found = self._candidates(sweep_id)
+            if not found:
+                raise SweepNotFound(f"no sweep {sweep_id} in {self.root}")
+            if len(found) > 1:
+                listed = ", ".join(f"{p}/{sweep_id}" if p else sweep_id for _, p in found)
+                raise AmbiguousSweep(f"sweep ID {sweep_id} names {len(found)} sweeps in "
+                                     f"{self.root} ({listed}): give PROJECT/ID")
+        path, project = found[0]
+        folder = SweepFolder(path, sweep_id, project)
+        _ = folder.meta  # read now: a planted or broken sweep.json is refused before anything runs
+        return folder
 
     def list(self) -> list[str]:
         """Every sweep's reference (ID or PROJECT/ID), for completion and listing."""
@@ -267,9 +321,10 @@ class Store:
         if not self.root.is_dir():
             return refs
         for p in sorted(self.root.glob("*/sweep.json")):
-            refs.append(p.parent.name)
+            if ID_RE.match(p.parent.name):
+                refs.append(p.parent.name)
         for p in sorted(self.root.glob("*/*/sweep.json")):
-            if _is_project(p.parent.parent.name):
+            if _is_project(p.parent.parent.name) and ID_RE.match(p.parent.name):
                 refs.append(f"{p.parent.parent.name}/{p.parent.name}")
         return refs
 

@@ -1,0 +1,168 @@
+"""The journal's vocabulary: one constructor per event, and the state they replay into.
+
+Every line of ``journal.jsonl`` is one of these operations. A line that is not one of
+them, or whose fields do not have the right form (a run ID that is not an ID, a claim
+of a run that exists already, values that are not numbers), is skipped and counted:
+a damaged or hostile line never stops a reader and never turns into a path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ..runs import Run, RunState
+
+_ID_RE = re.compile(r"^[a-z0-9]{8}$")
+
+
+class Op(str, Enum):
+    CLAIM = "claim"
+    METRIC = "metric"
+    END = "end"
+    CONTROL = "control"
+    RERUN = "rerun"
+
+
+class Control(str, Enum):
+    """What the user last asked of the sweep."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    CANCELED = "canceled"
+
+
+def claim_event(run_id: str, params: dict[str, Any], grid: int | None, retry_of: str | None,
+                agent: str, heartbeat_timeout: float) -> dict[str, Any]:
+    """A run is taken. ``hb``: the owner's heartbeat timeout, which every reader honours."""
+    return {"op": Op.CLAIM.value, "run": run_id, "params": params, "grid": grid,
+            "retry_of": retry_of, "agent": agent, "hb": heartbeat_timeout}
+
+
+def metric_event(run_id: str, values: list[float]) -> dict[str, Any]:
+    return {"op": Op.METRIC.value, "run": run_id, "values": values}
+
+
+def end_event(run_id: str, state: RunState, exit_code: int | None = None) -> dict[str, Any]:
+    return {"op": Op.END.value, "run": run_id, "state": RunState(state).value, "exit": exit_code}
+
+
+def control_event(control: Control) -> dict[str, Any]:
+    return {"op": Op.CONTROL.value, "state": Control(control).value}
+
+
+def rerun_event(run_ids: list[str]) -> dict[str, Any]:
+    return {"op": Op.RERUN.value, "runs": run_ids}
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(_ID_RE.match(value))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
+class SweepState:
+    """Everything the journal says, replayed in order."""
+
+    runs: dict[str, Run] = field(default_factory=dict)
+    control: Control = Control.RUNNING
+    #: runs whose parameters were taken again by a later run
+    retried: set[str] = field(default_factory=set)
+    #: runs started for a new point (retries not counted): what run_cap limits
+    new_points: int = 0
+    #: lines that were not a valid event (damaged or foreign), skipped
+    skipped: int = 0
+
+    def apply(self, e: Any) -> bool:
+        """Apply one event; False (and counted) when it is not a valid one."""
+        try:
+            op = Op(e.get("op")) if isinstance(e, dict) else None
+        except ValueError:
+            op = None
+        ok = op is not None and getattr(self, f"_apply_{op.value}")(e)
+        if not ok:
+            self.skipped += 1
+        return ok
+
+    def _apply_claim(self, e: dict[str, Any]) -> bool:
+        rid, params, grid, retry_of = e.get("run"), e.get("params", {}), e.get("grid"), e.get("retry_of")
+        if not _is_id(rid) or rid in self.runs or not isinstance(params, dict):
+            return False
+        if not all(isinstance(k, str) for k in params):
+            return False
+        if grid is not None and not (_is_int(grid) and grid >= 0):
+            return False
+        if retry_of is not None and not _is_id(retry_of):
+            return False
+        t, hb, agent = e.get("t", 0.0), e.get("hb"), e.get("agent", "")
+        self.runs[rid] = Run(
+            run_id=rid,
+            params=params,
+            grid_index=grid,
+            retry_of=retry_of,
+            agent=agent if isinstance(agent, str) else "",
+            started_at=float(t) if _is_number(t) else 0.0,
+            heartbeat_timeout=float(hb) if _is_number(hb) and hb > 0 else None,
+        )
+        if retry_of:
+            self.retried.add(retry_of)
+        else:
+            self.new_points += 1
+        return True
+
+    def _apply_metric(self, e: dict[str, Any]) -> bool:
+        run, values = self.runs.get(e.get("run")), e.get("values")  # type: ignore[arg-type]
+        if run is None or not isinstance(values, list):
+            return False
+        run.history.extend(float(v) for v in values if _is_number(v))
+        return True
+
+    def _apply_end(self, e: dict[str, Any]) -> bool:
+        run = self.runs.get(e.get("run"))  # type: ignore[arg-type]
+        try:
+            state = RunState(e.get("state"))
+        except ValueError:
+            return False
+        code, t = e.get("exit"), e.get("t")
+        if run is None or state == RunState.RUNNING or not (code is None or _is_int(code)):
+            return False
+        # A late end from an agent that came back after being marked crashed still counts:
+        # its result is kept.
+        if run.state in (RunState.RUNNING, RunState.CRASHED):
+            run.state = state
+            run.ended_at = float(t) if _is_number(t) else None
+            run.exit_code = code
+        return True
+
+    def _apply_control(self, e: dict[str, Any]) -> bool:
+        try:
+            control = Control(e.get("state"))
+        except ValueError:
+            return False
+        if self.control != Control.CANCELED:  # canceled is final
+            self.control = control
+        return True
+
+    def _apply_rerun(self, e: dict[str, Any]) -> bool:
+        ids = e.get("runs")
+        if not isinstance(ids, list):
+            return False
+        for rid in ids:
+            run = self.runs.get(rid) if isinstance(rid, str) else None
+            if run is not None:
+                run.requeued = True
+        return True
+
+    def running(self) -> list[Run]:
+        return [r for r in self.runs.values() if r.state == RunState.RUNNING]
