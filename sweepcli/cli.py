@@ -36,6 +36,7 @@ from .store import (
     rerun_event,
 )
 from .report import flat_names, fmt
+from .text import printable
 from .status import summarize
 
 CONTROL = {"pause": Control.PAUSED, "resume": Control.RUNNING, "stop": Control.STOPPED,
@@ -208,12 +209,12 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
         click.echo(json.dumps(s, indent=2))
         return
     metric = s["metric"]
-    metric_text = f"{metric['name']} ({metric['goal']})" if metric else "-"
+    metric_text = printable(f"{metric['name']} ({metric['goal']})") if metric else "-"
     counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no runs yet"
     best = s["best"]
     best_text = "-"
     if best:
-        params = " ".join(f"{k}={fmt(v)}" for k, v in flat_names(best["config"]).items())
+        params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(best["config"]).items())
         best_text = f"{best['run_id']}  {fmt(best['value'])}  {params}"
     recent = s["runs"][-last:] if last > 0 else []
     if not sys.stdout.isatty():
@@ -224,33 +225,33 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
         click.echo(f"runs    {counts}")
         click.echo(f"best    {best_text}")
         for r in recent:
-            params = " ".join(f"{k}={fmt(v)}" for k, v in flat_names(r["config"]).items())
+            params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(r["config"]).items())
             click.echo(f"run     {r['run_id']}  {r['state']:<9}  {fmt(r['value']):>10}  {params}")
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     head = Table.grid(padding=(0, 2))
-    head.add_row("[bold]sweep[/]", folder.ref + (f"  ({s['name']})" if s["name"] else ""))
-    head.add_row("[bold]state[/]", s["state"])
-    head.add_row("[bold]method[/]", s["method"])
-    head.add_row("[bold]metric[/]", metric_text)
-    head.add_row("[bold]runs[/]", counts)
-    head.add_row("[bold]best[/]", best_text)
+    # every cell is a Text: a value is never read as rich markup
+    for label, value in [("sweep", folder.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
+                         ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
+                         ("runs", counts), ("best", best_text)]:
+        head.add_row(Text(label, "bold"), Text(value))
     console.print(head)
     if recent:
         table = Table(title=f"last {len(recent)} runs", title_justify="left")
         table.add_column("run")
         table.add_column("state")
-        table.add_column(metric["name"] if metric else "value", justify="right")
+        table.add_column(Text(fmt(metric["name"]) if metric else "value"), justify="right")
         names = list(flat_names(recent[0]["config"]))
         for n in names:
-            table.add_column(n, justify="right")
+            table.add_column(Text(fmt(n)), justify="right")
         for r in recent:
             flat = flat_names(r["config"])
             table.add_row(r["run_id"], r["state"], fmt(r["value"]),
-                          *(fmt(flat.get(n, "")) for n in names))
+                          *(Text(fmt(flat.get(n, ""))) for n in names))
         console.print(table)
 
 

@@ -10,6 +10,9 @@ import html
 import math
 from typing import Any
 
+from .config import is_number
+from .text import printable
+
 _W, _H, _PAD = 640, 300, 48
 
 
@@ -28,7 +31,7 @@ def fmt(v: Any) -> str:
     """A value as shown in tables: floats to 4 significant digits, None as blank."""
     if isinstance(v, float):
         return f"{v:.4g}"
-    return "" if v is None else str(v)
+    return "" if v is None else printable(str(v))
 
 
 def _colour(t: float) -> str:
@@ -46,8 +49,7 @@ class _Axis:
     anything else as evenly spaced categories."""
 
     def __init__(self, values: list[Any]):
-        nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
-                and math.isfinite(v)]
+        nums = [v for v in values if is_number(v)]
         self.numeric = len(nums) == len([v for v in values if v is not None]) and bool(nums)
         if self.numeric:
             lo, hi = min(nums), max(nums)

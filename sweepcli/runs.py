@@ -5,10 +5,11 @@ Pure data, no I/O: search methods and stopping rules take lists of these.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from .config.space import is_number
 
 
 class RunState(str, Enum):
@@ -60,8 +61,4 @@ class Run:
         return max(self.history) if goal == "maximize" else min(self.history)
 
 
-def is_finite_number(value: Any) -> bool:
-    """True for an int or float (not a bool) that is finite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return math.isfinite(value)
+is_finite_number = is_number  # the config layer's test, under the name this layer used

@@ -9,6 +9,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
+
+from ..text import printable
+
 
 @dataclass
 class _Slot:
@@ -20,7 +24,8 @@ class _Slot:
 
 
 def _short(params: dict[str, Any], limit: int = 60) -> str:
-    text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    text = printable(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in params.items()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -40,7 +45,7 @@ class Display:
         pass
 
     def say(self, message: str) -> None:
-        print(f"sweepcli: {message}", file=sys.stderr, flush=True)
+        print(f"sweepcli: {printable(message)}", file=sys.stderr, flush=True)
 
     def run_started(self, slot: int, run_id: str, params: dict[str, Any], retry_of: str | None,
                     gpu: str | None) -> None:
@@ -102,13 +107,13 @@ class LiveDisplay(Display):
 
         table = Table.grid(padding=(0, 2))
         for s in self.slots:
-            label = f"[bold]{'GPU ' + s.gpu if s.gpu is not None else 'agent'}[/]" if len(
-                self.slots) > 1 or s.gpu is not None else "[bold]agent[/]"
+            label = Text("GPU " + printable(s.gpu) if s.gpu is not None else "agent", "bold")
             if s.run_id:
                 elapsed = f"{time.monotonic() - s.started:5.0f} s"
-                table.add_row(label, f"[cyan]{s.run_id}[/]", s.params, s.metric or "-", elapsed)
+                table.add_row(label, Text(s.run_id, "cyan"), Text(s.params), Text(s.metric or "-"),
+                              elapsed)
             else:
-                table.add_row(label, "[dim]waiting[/]", "", "", "")
+                table.add_row(label, Text("waiting", "dim"), "", "", "")
         if self.count:
             bar = Table.grid(padding=(0, 2))
             bar.add_row(ProgressBar(total=self.count, completed=self.done, width=40),
@@ -117,7 +122,7 @@ class LiveDisplay(Display):
             outer.add_row(table)
             outer.add_row(bar)
             return outer
-        table.add_row("", f"[dim]{self.done} run(s) done[/]", "", "", "")
+        table.add_row("", Text(f"{self.done} run(s) done", "dim"), "", "", "")
         return table
 
     def start(self) -> None:
@@ -134,7 +139,8 @@ class LiveDisplay(Display):
 
     def say(self, message: str) -> None:
         with self._lock:
-            self.console.print(f"[dim]sweepcli:[/] {message}", highlight=False)
+            self.console.print(Text.assemble(("sweepcli: ", "dim"), printable(message)),
+                               highlight=False)
 
     def run_started(self, slot: int, run_id: str, params: dict[str, Any], retry_of: str | None,
                     gpu: str | None) -> None:
@@ -143,7 +149,7 @@ class LiveDisplay(Display):
         super().run_started(slot, run_id, params, retry_of, gpu)
 
     def metric(self, slot: int, name: str, value: float) -> None:
-        self.slots[slot].metric = f"{name}={value:.5g}"
+        self.slots[slot].metric = printable(f"{name}={value:.5g}")
 
     def run_ended(self, slot: int, run_id: str, state: str, metric: str | None,
                   value: float | None) -> None:

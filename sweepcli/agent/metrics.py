@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
+from ..runs import is_finite_number
 from ..store import open_nofollow
 
 #: a line longer than this is skipped without being kept in memory or read again
@@ -155,7 +155,7 @@ class MetricReader:
             if name not in obj:
                 continue
             v = obj[name]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if not is_finite_number(v):
                 self._problem(f"value:{name}", f"{self.path.name}: ignored a {name} value that "
                               f"is not a finite number: {v!r}")
                 continue

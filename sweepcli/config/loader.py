@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .validate import ConfigError, Problem, SweepConfig, validate
+from .validate import MAX_DEPTH, ConfigError, Problem, SweepConfig, validate
 
 
 class _SweepYamlLoader(yaml.SafeLoader):
@@ -23,8 +23,11 @@ _FLOAT = re.compile(
     |\.(?:nan|NaN|NAN))$""",
     re.X,
 )
+# Dates and times stay the strings they were written as (2024-01-01): a program receives
+# its parameters as JSON, which has no date type.
 _SweepYamlLoader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:float",
+                                                  "tag:yaml.org,2002:timestamp")]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _SweepYamlLoader.add_implicit_resolver(
@@ -43,6 +46,9 @@ def parse_yaml(text: str, source: str = "<config>") -> Any:
         raise ConfigError([Problem("", f"{source}: YAML syntax error at {where}: {what}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem("", f"{source}: YAML error: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem("", f"{source}: nested too deeply to be a sweep config "
+                                       f"(at most {MAX_DEPTH} levels)")]) from None
 
 
 def load_config(source: str | Path | dict) -> SweepConfig:

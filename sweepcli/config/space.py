@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,19 @@ DEPRECATED = {
 }
 
 _EPS = 1e-12
+MAX_EXACT_INT = 2**53  # larger ints do not survive a float, and some overflow it
+
+
+def is_number(v: Any) -> bool:
+    """A finite int or float (not a bool); an int only as large as a float holds exactly.
+
+    The one finite-number test of every layer (a huge int would overflow ``math.isfinite``).
+    """
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, np.integer)):
+        return abs(int(v)) <= MAX_EXACT_INT
+    return isinstance(v, (float, np.floating)) and math.isfinite(v)
 
 
 def canonical(value: Any) -> Any:
@@ -227,27 +241,30 @@ class Param:
             return self.spec["value"]
         return plain(self.from_unit(rng.random()))
 
-    def grid_values(self) -> list[Any]:
-        """Every value, in W&B's grid order; equal values (1 and 1.0) appear once."""
+    def grid_axis(self) -> Sequence[Any]:
+        """Every value, in W&B's grid order, without listing them: a range of three million
+        ints costs nothing until a point is asked for. Equal values (1 and 1.0) appear once."""
         d, s = self.distribution, self.spec
         if d == "constant":
-            values = [s["value"]]
-        elif d == "categorical":
-            values = list(s["values"])
-        elif d == "int_uniform":
-            values = list(range(s["min"], s["max"] + 1))
-        elif d == "q_uniform":
-            values = np.arange(s["min"], s["max"], s["q"]).tolist()
-        else:
-            raise ValueError(f"{self.name}: {d} cannot be enumerated by grid search")
-        seen: set[str] = set()
-        unique = []
-        for v in values:
-            k = canonical_key(v)
-            if k not in seen:
-                seen.add(k)
-                unique.append(v)
-        return unique
+            return (s["value"],)
+        if d == "categorical":
+            seen: set[str] = set()
+            unique = []
+            for v in s["values"]:
+                k = canonical_key(v)
+                if k not in seen:
+                    seen.add(k)
+                    unique.append(v)
+            return tuple(unique)
+        if d == "int_uniform":
+            return range(s["min"], s["max"] + 1)
+        if d == "q_uniform":
+            return _Steps(s["min"], s["max"], s["q"])
+        raise ValueError(f"{self.name}: {d} cannot be enumerated by grid search")
+
+    def grid_values(self) -> list[Any]:
+        """Every value, in W&B's grid order, as a list (small axes only)."""
+        return list(self.grid_axis())
 
     def contains(self, value: Any) -> bool:
         """Whether ``value`` could have been drawn from this parameter."""
@@ -260,9 +277,7 @@ class Param:
             except ValueError:
                 return False
             return True
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
-        if not math.isfinite(value):
+        if not is_number(value):
             return False
         if d == "int_uniform":
             return float(value).is_integer() and s["min"] <= value <= s["max"]
@@ -287,6 +302,28 @@ class Param:
         if d == "beta":
             return 0.0, 1.0
         return -math.inf, math.inf
+
+
+class _Steps(Sequence[Any]):
+    """``numpy.arange(lo, hi, q)`` as W&B's grid lists it, computed point by point."""
+
+    def __init__(self, lo: float, hi: float, q: float):
+        self.lo, self.q = lo, q
+        self.ints = all(isinstance(v, int) for v in (lo, hi, q))
+        self.delta = (lo + q) - lo  # numpy's own step, so every value is the one arange gives
+        self.n = max(0, math.ceil((hi - lo) / q))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self.n))]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.lo + i * self.q if self.ints else float(self.lo + i * float(self.delta))
 
 
 @dataclass(frozen=True)

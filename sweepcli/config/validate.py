@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .space import DEPRECATED, DISTRIBUTIONS, GRID_DISTRIBUTIONS, Param, Space
+from .space import DEPRECATED, DISTRIBUTIONS, GRID_DISTRIBUTIONS, MAX_EXACT_INT, Param, Space, is_number
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 #: a project name that can name a folder (the store checks --project with it too)
@@ -38,6 +38,7 @@ TOP_LEVEL_KEYS = (
 )
 METHODS = ("grid", "random", "bayes")
 GOALS = ("minimize", "maximize")
+MAX_BANDS = 1000  # hyperband bands: more is a typo (eta a hair above 1), not a schedule
 IMPUTES = ("worst", "best", "latest")
 
 #: the settings of each distribution: (required keys, {optional key: default})
@@ -145,13 +146,11 @@ class SweepConfig:
         return p if p and PROJECT_NAME_RE.match(p) else None
 
 
-def is_number(v: Any) -> bool:
-    """A finite int or float (not a bool)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_EXACT_INT
 
 
 def _describe(v: Any) -> str:
@@ -298,6 +297,10 @@ class _Checker:
             and s["min"] >= s["max"]
         ):
             self.add(f"{path}.min", f"min {s['min']!r} must be less than max {s['max']!r}")
+        elif len(self.problems) == before and "min" in s and not math.isfinite(
+                float(s["max"]) - float(s["min"])):
+            self.add(f"{path}.max", f"max - min overflows ({s['min']!r} to {s['max']!r}): use a "
+                     "range whose width is a finite number")
         return len(self.problems) == before
 
     # ---- the rest of the config ----------------------------------------------------------
@@ -371,16 +374,20 @@ class _Checker:
                     break
         else:
             bands, band = [], float(e["max_iter"])
-            for _ in range(int(e["s"])):
+            for _ in range(int(min(e["s"], MAX_BANDS + 1))):
                 band /= eta
                 if band < 1:
                     break
                 bands.append(int(band))
+            if len(bands) > MAX_BANDS:
+                self.add("early_terminate.s", f"gives more than {MAX_BANDS} bands (s {e['s']:g}, "
+                         f"eta {eta:g}): use a smaller s or a larger eta")
+                return None
             if not bands:
                 self.add("early_terminate", f"max_iter {e['max_iter']} / eta {eta} is below 1: no "
                          "band to stop at; raise max_iter or lower eta")
                 return None
-        return Hyperband(tuple(sorted(bands)), float(eta), strict)
+        return Hyperband(tuple(sorted(set(bands))), float(eta), strict)
 
     def extension(self, x: Any) -> dict[str, Any]:
         if not isinstance(x, dict):
@@ -404,11 +411,52 @@ class _Checker:
         return out
 
 
+#: limits on a config's shape, so that a hostile one (a YAML alias bomb, deep nesting) is
+#: refused at once instead of exhausting memory or the stack
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+
+
+def _json_problems(raw: Any) -> list[Problem]:
+    """What in ``raw`` a program could not receive as JSON, or is too big or deep to be a
+    config: walked without recursion, counting shared (aliased) parts every time they occur."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    nodes = 0
+    while stack:
+        value, path, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            return [Problem("", f"the config is too large: more than {MAX_NODES:,} values once "
+                                "its YAML aliases are expanded")]
+        if depth > MAX_DEPTH:
+            return [Problem(path, f"nested too deeply (at most {MAX_DEPTH} levels)")]
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    problems.append(Problem(path, f"key {_describe(k)} is not a string"))
+                    continue
+                stack.append((v, f"{path}.{k}" if path else k, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(Problem(path, f"{value!r} is not a number a program can receive: "
+                                          "use a finite number"))
+        elif not (value is None or isinstance(value, (str, bool, int, float))):
+            problems.append(Problem(path, f"{_describe(value)} ({type(value).__name__}) is not a "
+                                          "JSON value: use a string, a number, true/false, null, "
+                                          "a list or a mapping"))
+    return problems
+
+
 def validate(raw: Any) -> SweepConfig:
     """Check a config dict and return it filled; raise :class:`ConfigError` listing every problem."""
     c = _Checker()
     if not isinstance(raw, dict):
         raise ConfigError([Problem("", f"a sweep config must be a mapping, got {_describe(raw)}")])
+    shape = _json_problems(raw)
+    if shape:
+        raise ConfigError(shape)
     for k in raw:
         if k not in TOP_LEVEL_KEYS:
             c.add(str(k), _unknown(k, TOP_LEVEL_KEYS))

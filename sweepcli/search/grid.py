@@ -8,6 +8,7 @@ hashing of configs and stays fast with thousands of runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -17,9 +18,9 @@ from . import Suggestion
 
 
 @lru_cache(maxsize=32)
-def _axes(space: Space) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+def _axes(space: Space) -> tuple[tuple[str, ...], tuple[Sequence[Any], ...]]:
     names = tuple(p.name for p in space.params)
-    values = tuple(tuple(p.grid_values()) for p in space.params)
+    values = tuple(p.grid_axis() for p in space.params)  # lazy: a huge axis costs nothing
     return names, values
 
 
