@@ -77,5 +77,5 @@ def summarize(folder: SweepFolder, mark_stale: bool = True) -> dict[str, Any]:
             }
             for r in runs
         ],
-        "journal_lines_skipped": folder.journal.skipped,
+        "journal_lines_skipped": folder.journal.skipped + folder.state.skipped,
     }

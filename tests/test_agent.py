@@ -46,22 +46,23 @@ def test_sigkill_of_an_agent_crashes_its_run_and_the_point_runs_again(env) -> No
     sweep_id = env.create(grid([1, 2], epochs={"value": 1}, sleep={"values": [30]}))
     victim = env.agent(sweep_id, "--count", "1", env=hb)
     env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
-    os.killpg(victim.pid, signal.SIGKILL)  # the agent and its program, like a dead host
+    run_id = env.status(sweep_id)["runs"][0]["run_id"]
+    pid_file = env.root / sweep_id / "runs" / run_id / "pid"
+    env.wait_for(pid_file.exists)  # written right after the program starts
+    os.killpg(victim.pid, signal.SIGKILL)  # the agent, like a dead host
     victim.wait()
-    time.sleep(2.5)
-    s = json.loads(env.cli("sweep", "--print", sweep_id, "--json", env=hb).stdout)
-    assert s["counts"]["crashed"] == 1
-    crashed = next(r for r in s["runs"] if r["state"] == "crashed")
-    orphan = int((env.root / sweep_id / "runs" / crashed["run_id"] / "pid").read_text())
-    os.killpg(orphan, signal.SIGKILL)  # what the README says to do by hand
-    # the re-run: make it quick by ending the sweep's waiting with a short program
+    os.killpg(int(pid_file.read_text()), signal.SIGKILL)  # its orphan, as the README says
+    # one look does not crash it: its heartbeat was fresh a moment ago
+    assert env.status(sweep_id)["counts"] == {**env.status(sweep_id)["counts"], "running": 1}
     env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
-    survivor = env.agent(sweep_id, env=hb)
+    survivor = env.agent(sweep_id, env=hb)  # watches the silent heartbeat for 2 s, then re-runs
     assert survivor.wait(timeout=60) == 0, survivor.stderr.read()
     s = env.status(sweep_id)
+    assert s["counts"]["crashed"] == 1
+    assert next(r for r in s["runs"] if r["state"] == "crashed")["run_id"] == run_id
     finished = [r for r in s["runs"] if r["state"] == "finished"]
     assert sorted(r["config"]["x"] for r in finished) == [1, 2]
-    assert any(r["retry_of"] == crashed["run_id"] for r in finished)
+    assert any(r["retry_of"] == run_id for r in finished)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])

@@ -139,19 +139,51 @@ def test_write_atomic_replaces_whole_files(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
-def test_stale_running_run_turns_crashed_and_requeues(tmp_path) -> None:
+def test_a_silent_heartbeat_turns_the_run_crashed_and_requeues_it(tmp_path) -> None:
     folder = Store(tmp_path).create(CONFIG)
     with folder.lock:
-        folder.run_dir("aaaaaaaa").mkdir(parents=True)
-        folder.heartbeat("aaaaaaaa")
         folder.append({"op": "claim", "run": "aaaaaaaa", "params": {"a": 0.5}})
-        assert folder.mark_stale_runs(timeout=5) == []
-        old = time.time() - 10
-        os.utime(folder.run_dir("aaaaaaaa") / "heartbeat", (old, old))
-        assert folder.mark_stale_runs(timeout=5) == ["aaaaaaaa"]
+        folder.make_run_dir("aaaaaaaa")
+        assert folder.mark_stale_runs(timeout=1) == []  # first look: silent since now
+        time.sleep(0.6)
+        folder.heartbeat("aaaaaaaa")  # it beats: silence starts again
+        assert folder.mark_stale_runs(timeout=1) == []
+        time.sleep(0.6)
+        assert folder.mark_stale_runs(timeout=1) == []
+        time.sleep(0.6)
+        assert folder.mark_stale_runs(timeout=1) == ["aaaaaaaa"]  # 1.2 s unchanged
     assert folder.state.runs["aaaaaaaa"].state == "crashed"
     from sweepcli.agent import retry_queue
     assert [r.run_id for r in retry_queue(folder.state)] == ["aaaaaaaa"]
+
+
+def test_a_one_shot_reader_trusts_timestamps_only_far_past_the_timeout(tmp_path) -> None:
+    from sweepcli.store.sweep_folder import CLOCK_SKEW_ALLOWANCE
+    folder = Store(tmp_path).create(CONFIG)
+    with folder.lock:
+        for rid in ("aaaaaaaa", "bbbbbbbb"):
+            folder.append({"op": "claim", "run": rid, "params": {"a": 0.5}})
+            folder.make_run_dir(rid)
+        for rid, age in (("aaaaaaaa", 60), ("bbbbbbbb", 10 + CLOCK_SKEW_ALLOWANCE)):
+            old = time.time() - age  # stamped by a host whose clock is 60 s behind, or long dead
+            os.utime(folder.run_dir(rid) / "heartbeat", (old, old))
+    reader = Store(tmp_path).open(folder.sweep_id)
+    with reader.lock:
+        reader.refresh()
+        assert reader.mark_stale_runs(timeout=5) == ["bbbbbbbb"]
+
+
+def test_a_run_declares_its_timeout_and_readers_keep_to_it(tmp_path) -> None:
+    from sweepcli.store import claim_event
+    folder = Store(tmp_path).create(CONFIG)
+    with folder.lock:
+        folder.append(claim_event("aaaaaaaa", {"a": 0.5}, None, None, "h:1", 3.0))
+        folder.make_run_dir("aaaaaaaa")
+        folder.mark_stale_runs(timeout=1)
+        time.sleep(1.5)
+        assert folder.mark_stale_runs(timeout=1) == []  # its agent beats every 0.75 s
+        time.sleep(1.7)
+        assert folder.mark_stale_runs(timeout=1) == ["aaaaaaaa"]
 
 
 def test_store_refuses_unchecked_ids(tmp_path) -> None:

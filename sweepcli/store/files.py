@@ -85,12 +85,53 @@ def open_nofollow(path: Path, flags: int, mode: int = 0o666) -> int:
     return os.open(path, flags | _NOFOLLOW | _CLOEXEC, mode)
 
 
-def touch(path: Path) -> None:
+def _statx() -> Any:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        statx = libc.statx
+    except (OSError, AttributeError, ImportError):
+        return None
+    statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+    return statx, ctypes.create_string_buffer(256)
+
+
+_STATX = _statx()
+_AT_EMPTY_PATH, _AT_STATX_FORCE_SYNC, _STATX_BASIC_STATS = 0x1000, 0x2000, 0x7FF
+
+
+def sync_attributes(fd: int) -> None:
+    """Make the kernel ask the file server for ``fd``'s size and times now.
+
+    NFS (with attribute caching), FUSE mounts and other network filesystems may answer
+    ``fstat`` and clamp reads with a size cached for a second or more: a reader under the
+    lock would then miss events another host has just appended. statx with
+    ``AT_STATX_FORCE_SYNC`` refreshes them (a no-op on local filesystems).
+    """
+    if _STATX is not None:
+        statx, buf = _STATX
+        statx(fd, b"", _AT_EMPTY_PATH | _AT_STATX_FORCE_SYNC, _STATX_BASIC_STATS, buf)
+
+
+def touch(path: Path) -> float:
     """Create ``path`` if needed and set its times to now (the file server's clock on NFS),
-    never through a symlink someone planted there."""
+    never through a symlink someone planted there; returns the mtime it now has."""
     fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK)
     try:
         os.utime(fd)
+        sync_attributes(fd)
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
+
+
+def fresh_mtime(path: Path) -> float:
+    """``path``'s mtime as the file server has it now (not a cached one), no symlink followed."""
+    fd = open_nofollow(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        sync_attributes(fd)
+        return os.fstat(fd).st_mtime
     finally:
         os.close(fd)
 

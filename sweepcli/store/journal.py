@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .files import FILE_MODE, open_nofollow, write_atomic
+from .files import FILE_MODE, open_nofollow, sync_attributes, write_atomic
 
 _CHECK_BYTES = 64  # bytes before the offset compared at each read
 
@@ -61,6 +61,7 @@ class Journal:
                 raise JournalChanged(b"") from None
             return []
         try:
+            sync_attributes(fd)
             st = os.fstat(fd)
             ident = (st.st_dev, st.st_ino)
             if self._ident is not None and (
@@ -68,7 +69,7 @@ class Journal:
             ):
                 current = _read_all(fd)
                 if not current.startswith(self.known):
-                    raise JournalChanged(current)
+                    return self._adopt(current, ident)
                 data = current[self.offset:]  # rewritten as a superset (restored): go on
             else:
                 data = _read_all(fd, self.offset)
@@ -79,6 +80,17 @@ class Journal:
         self.known += data[:end]
         self.offset += end
         return self._parse(lines)
+
+    def _adopt(self, current: bytes, ident: tuple[int, int]) -> list[dict[str, Any]]:
+        """A file rewritten in another order: take it if it holds every line we had read
+        (another reader restored it), returning its lines we had not; else it lost some."""
+        lines, end = complete_lines(current)
+        unseen = _missing(lines, _line_counts(bytes(self.known)))
+        if len(lines) - len(unseen) < len(complete_lines(bytes(self.known))[0]):
+            raise JournalChanged(current)
+        self.known = bytearray(current[:end])
+        self.offset, self._ident = end, ident
+        return self._parse(unseen)
 
     def _same_tail(self, fd: int) -> bool:
         n = min(_CHECK_BYTES, self.offset)
@@ -126,6 +138,7 @@ class Journal:
         )
         fd = open_nofollow(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
         try:
+            sync_attributes(fd)
             size = os.fstat(fd).st_size
             if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
                 # A writer that died mid-line left no newline: end that line first so our
@@ -152,23 +165,37 @@ class Journal:
 
     # ---- restoring -----------------------------------------------------------------------------
     def restore(self, current: bytes) -> list[dict[str, Any]]:
-        """Rewrite the file as what this reader knew, followed by the complete lines written
-        since it diverged (by writers that did not know the lost part). Call with the lock
-        held; returns the events of those later lines, which the caller has not seen."""
+        """Rewrite the file as what this reader knew, followed by the complete lines of the
+        current file that it did not know (written meanwhile by others). Call with the lock
+        held; returns the events of those lines, which the caller has not applied yet."""
         known = bytes(self.known)
-        n = 0
-        limit = min(len(known), len(current))
-        while n < limit and known[n] == current[n]:
-            n += 1
-        n = known.rfind(b"\n", 0, n) + 1  # back to the start of the first differing line
-        later_lines, later_end = complete_lines(current[n:])
-        later = current[n:n + later_end]
-        write_atomic(self.path, known + later, FILE_MODE)
-        self.known = bytearray(known + later)
-        self.offset = len(self.known)
+        unseen = _missing(complete_lines(current)[0], _line_counts(known))
+        data = known + b"".join(line + b"\n" for line in unseen)
+        write_atomic(self.path, data, FILE_MODE)
+        self.known = bytearray(data)
+        self.offset = len(data)
         st = os.stat(self.path, follow_symlinks=False)
         self._ident = (st.st_dev, st.st_ino)
-        return self._parse(later_lines)
+        return self._parse(unseen)
+
+
+def _line_counts(data: bytes) -> dict[bytes, int]:
+    counts: dict[bytes, int] = {}
+    for line in complete_lines(data)[0]:
+        counts[line] = counts.get(line, 0) + 1
+    return counts
+
+
+def _missing(lines: list[bytes], counts: dict[bytes, int]) -> list[bytes]:
+    """The lines not accounted for by ``counts`` (a multiset), in their order."""
+    left = dict(counts)
+    out = []
+    for line in lines:
+        if left.get(line, 0) > 0:
+            left[line] -= 1
+        else:
+            out.append(line)
+    return out
 
 
 def _read_all(fd: int, start: int = 0) -> bytes:

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .files import open_nofollow
+from .files import open_nofollow, sync_attributes
 from .settings import lock_kind, soft_lock_stale
 
 DEFAULT_TIMEOUT = 120.0
@@ -122,8 +122,13 @@ class SoftLock:
                     os.write(fd, body)
                     os.fsync(fd)
                 except OSError:
+                    # (a full disk): the file is ours, made by our exclusive create, but may
+                    # not hold our token yet; leaving it would block everyone for the stale time
                     os.close(fd)
-                    self._unlink_if(token)
+                    try:
+                        os.unlink(self.path)
+                    except FileNotFoundError:
+                        pass
                     raise
                 os.close(fd)
                 self._token = token
@@ -182,8 +187,11 @@ class SoftLock:
             st = os.lstat(self.path)  # a symlink someone planted: stale like any other file
             return (st.st_ino, st.st_mtime_ns, st.st_size, b""), b""
         try:
+            sync_attributes(fd)
             st = os.fstat(fd)
             data = os.read(fd, 65536)
+        except FileNotFoundError:
+            return None  # removed between our open and our look (some network filesystems)
         finally:
             os.close(fd)
         return (st.st_ino, st.st_mtime_ns, st.st_size, hashlib.sha1(data).digest()), data

@@ -33,6 +33,7 @@ from .files import (
     InvalidId,
     check_id,
     check_project,
+    fresh_mtime,
     new_id,
     open_nofollow,
     parse_sweep_ref,
@@ -45,6 +46,11 @@ from .settings import DEFAULT_HEARTBEAT_TIMEOUT, heartbeat_timeout
 
 __all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "JournalDamaged", "Store", "SweepFolder", "SweepNotFound",
            "SweepState", "agent_name", "heartbeat_timeout"]
+
+
+#: how far apart two hosts' clocks (as they stamp files) may be before a one-shot reader
+#: could take a live run for a dead one
+CLOCK_SKEW_ALLOWANCE = 300.0
 
 
 class SweepNotFound(LookupError):
@@ -82,7 +88,7 @@ class SweepFolder:
         self._meta: dict[str, Any] | None = None
         self._config: SweepConfig | None = None
         self._checked_complete = False
-        self._no_heartbeat_since: dict[str, float] = {}
+        self._beats: dict[str, tuple[float | None, float]] = {}  # run -> (mtime, seen since)
 
     @property
     def ref(self) -> str:
@@ -119,6 +125,9 @@ class SweepFolder:
                 events = self.journal.read_new()  # someone may have restored it already
             except JournalChanged as changed:
                 events = self.journal.restore(changed.current)
+                # what we restored may still lack what another agent alone had read: claim
+                # nothing until every run folder is accounted for again
+                self._checked_complete = False
                 self.notices.append(
                     f"{self.journal.path} had been truncated or replaced; restored the "
                     f"{self.journal.offset:,} bytes this process had read"
@@ -180,33 +189,49 @@ class SweepFolder:
 
     def server_now(self) -> float:
         """The file server's clock: heartbeats are compared with it, not with ours."""
-        clock = self.path / "clock"
-        touch(clock)
-        return os.stat(clock, follow_symlinks=False).st_mtime
+        return touch(self.path / "clock")
 
-    def heartbeat_age(self, run_id: str, now: float) -> float:
-        """Seconds since the run's last heartbeat, by the file server's clock. A run without
-        a heartbeat file yet (its agent died right after the claim) ages from the moment this
-        process first saw it so, by its own monotonic clock: no other host's clock is used."""
+    def heartbeat_silence(self, run_id: str, now: float) -> tuple[float, float]:
+        """How long the run's heartbeat has been silent: (seen unchanged by this process, on
+        its own monotonic clock; its age by the file timestamps against ``now``).
+
+        The first needs no two clocks to agree, so it is what agents go by; the second is
+        all a one-shot reader has, and is trusted only far beyond the timeout (hosts whose
+        clocks stamp files differ by the skew). A run with no heartbeat file yet (its agent
+        died right after the claim) is silent from the moment this process first saw it so.
+        """
         try:
-            return now - os.stat(self.run_dir(run_id) / "heartbeat", follow_symlinks=False).st_mtime
+            beat: float | None = fresh_mtime(self.run_dir(run_id) / "heartbeat")
         except FileNotFoundError:
-            first = self._no_heartbeat_since.setdefault(run_id, time.monotonic())
-            return time.monotonic() - first
+            beat = None
+        seen = self._beats.get(run_id)
+        mono = time.monotonic()
+        if seen is None or seen[0] != beat:
+            self._beats[run_id] = (beat, mono)
+            observed = 0.0
+        else:
+            observed = mono - seen[1]
+        return observed, (now - beat if beat is not None else 0.0)
 
     def mark_stale_runs(self, timeout: float) -> list[str]:
-        """Turn running runs whose heartbeat is older than their timeout into ``crashed``.
+        """Turn running runs whose heartbeat is silent past their timeout into ``crashed``.
 
         A run's timeout is the larger of ``timeout`` (this reader's) and the one its own
         agent declared in its claim, so no reader's setting crashes a run whose agent is
-        alive and keeping to its own interval. Call with the lock held.
+        alive and keeping to its own interval. Silent means seen unchanged for that long by
+        this process, or stamped over :data:`CLOCK_SKEW_ALLOWANCE` seconds longer ago than
+        that (so a host whose clock is minutes off crashes nobody's run). Call with the lock held.
         """
         running = self.state.running()
         if not running:
             return []
         now = self.server_now()
-        stale = [run.run_id for run in running
-                 if self.heartbeat_age(run.run_id, now) > max(timeout, run.heartbeat_timeout or 0)]
+        stale = []
+        for run in running:
+            limit = max(timeout, run.heartbeat_timeout or 0)
+            observed, stamped = self.heartbeat_silence(run.run_id, now)
+            if observed > limit or stamped > limit + CLOCK_SKEW_ALLOWANCE:
+                stale.append(run.run_id)
         if stale:
             self.append(*(end_event(rid, RunState.CRASHED) for rid in stale))
         return stale

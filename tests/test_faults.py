@@ -1,0 +1,496 @@
+"""The faults sweepcli survives, each tried for real: read this file as that list.
+
+Every test runs the installed CLI in real processes against real files, and checks the
+promise: each point runs once, no live run is crashed, nothing is lost, no traceback,
+nobody else's command runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from .conftest import CLI, PROGRAM
+from .faults import faketime_prefix, fill, other_host_prefix, small_tmpfs, two_mounts  # noqa: F401
+
+QUICK = "import time; time.sleep(0.05)\n" + PROGRAM
+
+
+def grid(n: int, **extra) -> dict:
+    return {"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+            "parameters": {"x": {"values": list(range(1, n + 1))}, **extra}}
+
+
+def no_traceback(*texts: str) -> None:
+    for t in texts:
+        assert "Traceback" not in (t or ""), t
+
+
+def finished_once(env, sweep_id: str, n: int, root: Path | None = None) -> dict:
+    """Every point 1..n finished exactly once; no run lost or running."""
+    s = json.loads(env.cli("sweep", "--print", sweep_id, "--json",
+                           *(["--dir", str(root)] if root else [])).stdout)
+    done = Counter(r["config"]["x"] for r in s["runs"] if r["state"] == "finished")
+    assert sorted(done) == list(range(1, n + 1)), s["counts"]
+    assert set(done.values()) == {1}, [x for x, c in done.items() if c > 1]
+    assert s["counts"]["running"] == 0
+    return s
+
+
+def wait_all(procs, timeout=180) -> list[str]:
+    errs = []
+    for p in procs:
+        assert p.wait(timeout=timeout) == 0, p.stderr.read()
+        errs.append(p.stderr.read())
+    no_traceback(*errs)
+    return errs
+
+
+# ---- locks ------------------------------------------------------------------------------------
+def test_locks_that_do_not_cross_mounts_still_run_each_point_once(env, two_mounts) -> None:
+    a, b = two_mounts
+    # the fault is real: a flock through one mount does not block the other
+    with open(a / "probe", "w") as fa, open(b / "probe") as fb:
+        fcntl.flock(fa, fcntl.LOCK_EX)
+        fcntl.flock(fb, fcntl.LOCK_EX | fcntl.LOCK_NB)  # would raise if the lock crossed
+    env.program(QUICK)
+    sweep_id = env.create(grid(100), "--dir", str(a / "sweeps"))
+    agents = [env.agent(sweep_id, env={"SWEEPCLI_DIR": str(m / "sweeps")}) for m in (a, b, a, b)]
+    wait_all(agents)
+    finished_once(env, sweep_id, 100, a / "sweeps")
+
+
+def test_a_stalled_lock_holder_crashes_no_live_run(env) -> None:
+    env.program(PROGRAM)
+    hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "2"}
+    sweep_id = env.create(grid(2, sleep={"value": 1.0}, epochs={"value": 5}))
+    first = env.agent(sweep_id, env=hb)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    folder = env.root / sweep_id
+    # an admin tool (or a stalled agent) holds the sweep lock for 4 s: flock and lock.soft
+    with open(folder / "lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        fd = os.open(folder / "lock.soft", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.write(fd, b'{"host": "backup-tool"}')
+        os.close(fd)
+        second = env.agent(sweep_id, env=hb)  # waits for the lock too
+        time.sleep(4)
+        os.unlink(folder / "lock.soft")
+    wait_all([first, second])
+    s = finished_once(env, sweep_id, 2)
+    assert s["counts"]["crashed"] == 0
+
+
+def test_a_clock_40_s_ahead_on_another_host_breaks_no_lock_and_crashes_no_run(env) -> None:
+    env.program(QUICK)
+    skewed = [*other_host_prefix("skewed-host"), *faketime_prefix("+40s")]
+    sweep_id = env.create(grid(40))
+    agents = [env.agent(sweep_id, env={"SWEEPCLI_HEARTBEAT_TIMEOUT": "5"}) for _ in range(2)]
+    for lock in ("both", "soft"):
+        agents.append(subprocess.Popen([*skewed, *CLI, "agent", sweep_id], cwd=env.tmp,
+                                       env={**env.env, "SWEEPCLI_LOCK": lock,
+                                            "SWEEPCLI_HEARTBEAT_TIMEOUT": "5"},
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    wait_all(agents)
+    s = finished_once(env, sweep_id, 40)
+    assert s["counts"]["crashed"] == 0
+    assert any(r["agent"].startswith("skewed-host:") for r in s["runs"])  # it did take part
+
+
+def test_sigkill_storm_during_claims_loses_and_repeats_nothing(env) -> None:
+    env.program(QUICK)
+    hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "2"}
+    n = 60
+    sweep_id = env.create(grid(n))
+    rnd = random.Random(0)
+    agents = [env.agent(sweep_id, env=hb) for _ in range(4)]
+    for _ in range(12):  # kill whole agents (their programs too, as a dead host) mid-claim
+        time.sleep(rnd.uniform(0.05, 0.3))
+        victim = agents.pop(rnd.randrange(len(agents)))
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+        agents.append(env.agent(sweep_id, env=hb))
+    wait_all(agents)
+    finished_once(env, sweep_id, n)
+    for line in (env.root / sweep_id / "journal.jsonl").read_bytes().splitlines():
+        json.loads(line)  # no torn line
+
+
+# ---- heartbeats -------------------------------------------------------------------------------
+def test_a_reader_with_a_shorter_timeout_never_crashes_a_live_run(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(1, sleep={"value": 4.0}))
+    agent = env.agent(sweep_id, env={"SWEEPCLI_HEARTBEAT_TIMEOUT": "20"})  # it beats every 5 s
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    time.sleep(2.5)
+    eager = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "1"}
+    s = json.loads(env.cli("sweep", "--print", sweep_id, "--json", env=eager).stdout)
+    assert s["counts"]["running"] == 1 and s["counts"]["crashed"] == 0
+    wait_all([agent])
+    assert finished_once(env, sweep_id, 1)["counts"]["crashed"] == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "soon", "1e-300"])
+def test_an_unusable_heartbeat_timeout_is_a_clear_error(env, value) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(1))
+    for args in (["agent", sweep_id], ["sweep", "--print", sweep_id]):
+        proc = env.cli(*args, check=False, env={"SWEEPCLI_HEARTBEAT_TIMEOUT": value})
+        assert proc.returncode == 2 and "SWEEPCLI_HEARTBEAT_TIMEOUT" in proc.stderr
+        no_traceback(proc.stderr)
+    assert env.status(sweep_id)["runs"] == []
+
+
+def test_gpu_slots_apply_each_journal_event_once(env) -> None:
+    env.program("""
+        import json, os, time
+        with open(os.environ["SWEEPCLI_METRICS_FILE"], "a") as f:
+            for i in range(6):
+                f.write(json.dumps({"loss": 10 - i}) + "\\n"); f.flush(); time.sleep(0.15)
+    """)
+    sweep_id = env.create({**grid(9), "run_cap": 9})
+    proc = env.cli("agent", sweep_id, "--gpus", "0,1,2")
+    no_traceback(proc.stderr)
+    s = finished_once(env, sweep_id, 9)
+    assert all(r["steps"] == 6 for r in s["runs"]), [r["steps"] for r in s["runs"]]
+
+
+# ---- the journal ------------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["truncate", "replace with its first lines", "delete"])
+def test_a_journal_damaged_under_running_agents_is_restored(env, how) -> None:
+    env.program(PROGRAM)
+    n = 16
+    sweep_id = env.create(grid(n, sleep={"value": 0.3}))
+    journal = env.root / sweep_id / "journal.jsonl"
+    agents = [env.agent(sweep_id) for _ in range(2)]
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["finished"] >= 4)
+    if how == "truncate":
+        os.truncate(journal, 0)
+    elif how == "delete":
+        journal.unlink()
+    else:
+        head = b"".join(journal.read_bytes().splitlines(keepends=True)[:3])
+        (journal.parent / "old").write_bytes(head)
+        os.replace(journal.parent / "old", journal)
+    errs = wait_all(agents)
+    finished_once(env, sweep_id, n)
+    assert any("restored" in e for e in errs)
+
+
+def test_a_cancel_right_after_a_truncation_reaches_the_agents(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(6, sleep={"value": 30.0}))
+    agents = [env.agent(sweep_id) for _ in range(2)]
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 2)
+    os.truncate(env.root / sweep_id / "journal.jsonl", 0)
+    env.cli("sweep", "--cancel", sweep_id)
+    wait_all(agents, timeout=30)
+    s = env.status(sweep_id)
+    assert s["state"] == "canceled" and s["counts"]["killed"] == 2 and len(s["runs"]) == 2
+
+
+def test_a_journal_that_lost_runs_while_no_agent_ran_is_refused(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(4))
+    env.cli("agent", sweep_id, "--count", "2")
+    os.truncate(env.root / sweep_id / "journal.jsonl", 0)
+    proc = env.cli("agent", sweep_id, check=False, timeout=60)
+    assert proc.returncode == 1 and "truncated or replaced" in proc.stderr
+    no_traceback(proc.stderr)
+    assert len(os.listdir(env.root / sweep_id / "runs")) == 2  # no point ran again
+
+
+def test_hostile_and_broken_journal_lines_are_skipped(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(3))
+    env.cli("agent", sweep_id, "--count", "1")
+    done = env.status(sweep_id)["runs"][0]["run_id"]
+    journal = env.root / sweep_id / "journal.jsonl"
+    with open(journal, "a") as f:
+        for e in [{"op": "claim", "run": "../../x", "params": {"x": 9}},
+                  {"op": "claim", "run": done, "params": {"x": 9}},  # would reset a finished run
+                  {"op": "end", "run": done, "state": "running"},
+                  {"op": "metric", "run": done, "values": [1e999, "x", -5]},
+                  {"op": "claim", "run": "abcdefgh", "params": [1], "grid": -1},
+                  {"op": "explode"}, [1, 2], "text", {"op": "control", "state": "bogus"}]:
+            f.write(json.dumps(e) + "\n")
+        f.write('{"op": "metric", "run": "' + done + '", "values": [1e999]}\n')
+    proc = env.cli("agent", sweep_id)
+    no_traceback(proc.stderr)
+    s = finished_once(env, sweep_id, 3)
+    assert s["journal_lines_skipped"] == 8
+    assert next(r for r in s["runs"] if r["run_id"] == done)["value"] == -5
+    assert not (env.root / "x").exists() and not (env.tmp / "x").exists()
+
+
+# ---- the disk ---------------------------------------------------------------------------------
+ROBUST_PROGRAM = """
+import json, os, sys, time
+cfg = json.load(open(os.environ["SWEEPCLI_CONFIG_FILE"]))
+def log(line):
+    while True:  # a program that survives a full disk itself
+        try:
+            with open(os.environ["SWEEPCLI_METRICS_FILE"], "a") as f:
+                f.write(line)
+            return
+        except OSError:
+            time.sleep(0.05)
+for epoch in range(8):
+    time.sleep(0.4)
+    log(json.dumps({"loss": cfg["x"] / (epoch + 1)}) + "\\n")
+"""
+
+
+def test_a_disk_full_for_a_few_seconds_loses_and_crashes_nothing(env, small_tmpfs) -> None:
+    env.program(ROBUST_PROGRAM)
+    root = small_tmpfs / "sweeps"
+    hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "2", "SWEEPCLI_DIR": str(root)}
+    sweep_id = env.create(grid(3), "--dir", str(root))
+    agents = [env.agent(sweep_id, env=hb) for _ in range(2)]
+    env.wait_for(lambda: len(list((root / sweep_id / "runs").iterdir())) >= 2)
+    time.sleep(0.5)
+    filler = fill(small_tmpfs)
+    time.sleep(2.5)  # every agent meets the full disk: metric flushes, a run's end, a claim
+    filler.unlink()
+    wait_all(agents)
+    s = finished_once(env, sweep_id, 3, root)
+    assert s["counts"]["crashed"] == 0 and all(r["steps"] == 8 for r in s["runs"])
+    for line in (root / sweep_id / "journal.jsonl").read_bytes().splitlines():
+        json.loads(line)  # no torn line
+
+
+def test_a_full_disk_at_claim_time_leaves_no_orphan_and_no_traceback(env, small_tmpfs) -> None:
+    env.program(PROGRAM)
+    root = small_tmpfs / "sweeps"
+    sweep_id = env.create(grid(2), "--dir", str(root))
+    filler = fill(small_tmpfs)
+    agent = env.agent(sweep_id, env={"SWEEPCLI_DIR": str(root)})
+    time.sleep(2)
+    assert os.listdir(root / sweep_id / "runs") == []  # nothing claimed, no orphan folder
+    filler.unlink()
+    errs = wait_all([agent])
+    assert "cannot claim a run yet" in errs[0]
+    finished_once(env, sweep_id, 2, root)
+
+
+# ---- who runs what ----------------------------------------------------------------------------
+def test_a_sweep_planted_under_your_id_is_refused(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(1), "--project", "mine")
+    planted = env.root / sweep_id  # someone who can write the root plants ROOT/ID
+    planted.mkdir()
+    pwned = env.tmp / "pwned"
+    (planted / "sweep.json").write_text(json.dumps({"id": sweep_id, "config": {
+        "method": "grid", "command": ["/bin/touch", str(pwned)],
+        "parameters": {"x": {"value": 1}}}}))
+    (planted / "journal.jsonl").touch()
+    proc = env.cli("agent", sweep_id, check=False)
+    assert proc.returncode == 2 and f"mine/{sweep_id}" in proc.stderr
+    no_traceback(proc.stderr)
+    assert not pwned.exists()
+    env.cli("agent", f"mine/{sweep_id}")
+    env.cli("agent", f"someone/mine/{sweep_id}")  # ENTITY/PROJECT/ID
+    assert not pwned.exists()
+
+
+def test_symlinks_planted_in_a_sweep_folder_are_never_followed(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(2, sleep={"value": 2.0}))
+    folder = env.root / sweep_id
+    victim = env.tmp / "victim"
+    victim.write_text("precious\n")
+    os.utime(victim, (0, 0))
+    intact = lambda: victim.read_text() == "precious\n" and os.stat(victim).st_mtime == 0  # noqa: E731
+    os.symlink(victim, folder / "lock")  # filelock would have truncated the victim
+    proc = env.cli("agent", sweep_id, check=False)
+    no_traceback(proc.stderr)
+    assert proc.returncode == 1 and "lock" in proc.stderr and intact()
+    os.unlink(folder / "lock")
+    os.symlink(victim, folder / "clock")  # touched to read the server's time
+    first = env.agent(sweep_id, "--count", "1")
+    env.wait_for(lambda: (folder / "runs").exists() and os.listdir(folder / "runs"))
+    proc = env.cli("agent", sweep_id, check=False)  # its claim reads the clock: refused
+    no_traceback(proc.stderr)
+    assert proc.returncode == 1 and "clock" in proc.stderr and intact()
+    assert first.wait(timeout=30) == 0
+    journal = folder / "journal.jsonl"
+    os.replace(journal, env.tmp / "j")
+    os.symlink(env.tmp / "j", journal)
+    proc = env.cli("sweep", "--print", sweep_id, check=False)
+    assert proc.returncode == 1 and "journal.jsonl" in proc.stderr
+    no_traceback(proc.stderr)
+
+
+def test_files_follow_the_umask_so_a_teammate_can_read_them(env) -> None:
+    env.program(PROGRAM)
+    script = ("import os, runpy, sys; os.umask(0o027); sys.argv = ['sweepcli'] + sys.argv[1:]; "
+              "runpy.run_module('sweepcli', run_name='__main__')")
+    f = env.tmp / "s.yaml"
+    f.write_text(json.dumps(grid(1)))
+    run = lambda *a: subprocess.run([sys.executable, "-c", script, *a], cwd=env.tmp, env=env.env,  # noqa: E731
+                                    capture_output=True, text=True, check=True)
+    sweep_id = run("sweep", str(f)).stdout.strip()
+    run("agent", sweep_id)
+    folder = env.root / sweep_id
+    run_dir = next((folder / "runs").iterdir())
+    mode = lambda p: os.stat(p).st_mode & 0o777  # noqa: E731
+    assert mode(folder / "sweep.json") == 0o440  # read-only: written once
+    for p in (folder / "journal.jsonl", run_dir / "config.json", run_dir / "output.log",
+              run_dir / "metrics.jsonl", run_dir / "pid"):
+        assert mode(p) == 0o640, p
+
+
+# ---- what reaches the terminal ------------------------------------------------------------------
+HOSTILE_VALUES = ["[/]", "[bold]x", "\x1b]2;pwned-title\x07", "\x1b[41mred"]
+
+
+def test_hostile_values_reach_the_terminal_as_text(env) -> None:
+    import pty
+    env.program(PROGRAM)
+    sweep_id = env.create({**grid(1), "parameters": {"x": {"value": 1},
+                                                     "name": {"values": HOSTILE_VALUES}}})
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*CLI, "agent", sweep_id], cwd=env.tmp,
+                            env={**env.env, "COLUMNS": "120"}, stdout=slave, stderr=slave,
+                            stdin=subprocess.DEVNULL)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0, out.decode(errors="replace")
+    s = env.status(sweep_id)
+    assert s["counts"]["finished"] == 4 and sorted(r["config"]["name"] for r in s["runs"]) == sorted(
+        HOSTILE_VALUES)
+    text = out.decode(errors="replace")
+    assert "\x1b]2;" not in text and "\x1b[41m" not in text and "\\x1b]2;pwned-title" in text
+    assert "Traceback" not in text
+    for tty in (False, True):
+        if tty:
+            m, sl = pty.openpty()
+            p = subprocess.run([*CLI, "sweep", "--print", sweep_id], cwd=env.tmp, env=env.env,
+                               stdout=sl, stderr=sl, timeout=60)
+            os.close(sl)
+            shown = os.read(m, 1 << 20).decode(errors="replace")
+            os.close(m)
+        else:
+            p = env.cli("sweep", "--print", sweep_id)
+            shown = p.stdout + p.stderr
+        assert p.returncode == 0 and "\x1b]2;" not in shown and "\x1b[41m" not in shown
+        assert "[/]" in shown and "[bold]x" in shown
+
+
+# ---- hostile configs and environment -------------------------------------------------------------
+ALIAS_BOMB = """method: random
+parameters:
+  x:
+    values: &a9 [&a8 [&a7 [&a6 [&a5 [&a4 [&a3 [&a2 [&a1 [&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol],
+      *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0], *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1],
+      *a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2], *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3],
+      *a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4], *a5, *a5, *a5, *a5, *a5, *a5, *a5, *a5],
+      *a6, *a6, *a6, *a6, *a6, *a6, *a6, *a6], *a7, *a7, *a7, *a7, *a7, *a7, *a7, *a7],
+      *a8, *a8, *a8, *a8, *a8, *a8, *a8, *a8]
+"""
+NESTED = "method: random\nparameters:\n" + "".join(
+    "  " * (i + 1) + f"p{i}:\n" + "  " * (i + 2) + "parameters:\n" for i in range(0, 400, 2)
+) + "  " * 402 + "x: {value: 1}\n"
+
+
+@pytest.mark.parametrize("text, where", [
+    (ALIAS_BOMB, "too large"),
+    (NESTED, "nested too deeply"),
+    ("method: grid\nparameters:\n  x: {values: [.nan, 1]}\n", "parameters.x.values[0]"),
+    ("method: random\nparameters:\n  x: {min: -1e308, max: 1e308}\n", "parameters.x.max"),
+    ("method: random\nearly_terminate: {type: hyperband, max_iter: 1000000000000000000000000000000,"
+     " s: 1e300, eta: 1.0000001}\nmetric: {name: loss}\nparameters:\n  x: {value: 1}\n",
+     "early_terminate"),
+    ("method: random\nparameters:\n  x: {values: !!binary aGVsbG8=}\n", "parameters.x.values"),
+    ("method: random\nparameters:\n  x: {values: !!set {a, b}}\n", "parameters.x.values"),
+])
+def test_hostile_configs_are_refused_at_once_with_a_key_path(env, text, where) -> None:
+    f = env.tmp / "s.yaml"
+    f.write_text(text)
+    t0 = time.monotonic()
+    proc = env.cli("sweep", str(f), check=False)
+    assert time.monotonic() - t0 < 10
+    assert proc.returncode == 2 and where in proc.stderr, proc.stderr
+    no_traceback(proc.stderr)
+    assert not env.root.exists() or os.listdir(env.root) == []
+
+
+def test_odd_but_valid_configs_run(env) -> None:
+    env.program(PROGRAM)
+    f = env.tmp / "s.yaml"
+    f.write_text("program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n"
+                 "  x: {min: 0, max: 3000000}\n  day: {values: [2024-01-01]}\n"
+                 "  big: {min: 0, max: 1000000000000, distribution: int_uniform}\n")
+    sweep_id = env.cli("sweep", str(f)).stdout.strip()
+    t0 = time.monotonic()
+    env.cli("agent", sweep_id, "--count", "2")
+    assert time.monotonic() - t0 < 15  # no axis is listed in full
+    s = env.status(sweep_id)
+    assert [r["config"] for r in s["runs"]] == [{"x": 0, "day": "2024-01-01", "big": 0},
+                                                {"x": 1, "day": "2024-01-01", "big": 0}]
+
+
+@pytest.mark.parametrize("var, value", [
+    ("SWEEPCLI_SOFT_LOCK_STALE", "soon"), ("SWEEPCLI_SOFT_LOCK_STALE", "-3"),
+    ("SWEEPCLI_LOCK", "bogus"), ("SWEEPCLI_HEARTBEAT_TIMEOUT", "1 minute"),
+])
+def test_hostile_environment_variables_are_clear_errors(env, var, value) -> None:
+    assert env.cli("--help", env={var: value}).returncode == 0
+    assert env.cli("agent", "--help", env={var: value}).returncode == 0
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(1))
+    proc = env.cli("agent", sweep_id, check=False, env={var: value})
+    assert proc.returncode == 2 and var in proc.stderr
+    no_traceback(proc.stderr)
+
+
+@pytest.mark.parametrize("var, value", [("SWEEPCLI_SOFT_LOCK_STALE", "30s"),
+                                        ("SWEEPCLI_LOCK", "flock"), ("SWEEPCLI_LOCK", "fcntl"),
+                                        ("SWEEPCLI_LOCK", "soft"), ("SWEEPCLI_LOCK", " Both ")])
+def test_every_documented_setting_works(env, var, value) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(2))
+    env.cli("agent", sweep_id, env={var: value})
+    finished_once(env, sweep_id, 2)
+
+
+# ---- metric files -----------------------------------------------------------------------------
+@pytest.mark.parametrize("body, values", [
+    # rotated: renamed away, a new file made (logrotate's default)
+    ("""w(1); w(2); os.rename(path, path + ".1"); time.sleep(0.5); w(3); w(4)""", [1, 2, 3, 4]),
+    # truncated in place (copytruncate), then written again
+    ("""w(5); w(6); time.sleep(0.5); open(path, "w").close(); time.sleep(0.5); w(7)""", [5, 6, 7]),
+    # the last line has no newline when the program exits
+    ("""w(1); open(path, "a").write('{"loss": 0.5}')""", [1, 0.5]),
+    # a 3 MiB line still being written, then normal lines
+    ("""open(path, "a").write('{"pad": "' + 'x' * (3 << 20)); time.sleep(1.0);
+open(path, "a").write('"}\\n'); w(2)""", [2]),
+])
+def test_metric_files_rotated_truncated_or_unterminated_lose_no_line(env, body, values) -> None:
+    env.program("import json, os, time\npath = os.environ['SWEEPCLI_METRICS_FILE']\n"
+                "def w(v):\n    with open(path, 'a') as f: f.write(json.dumps({'loss': v}) + '\\n')\n"
+                "    time.sleep(0.3)\n" + body + "\n")
+    sweep_id = env.create(grid(1))
+    proc = env.cli("agent", sweep_id)
+    no_traceback(proc.stderr)
+    run = env.status(sweep_id)["runs"][0]
+    assert run["state"] == "finished" and run["steps"] == len(values)
+    assert run["value"] == min(values)
