@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from .faults import small_tmpfs, two_mounts  # noqa: F401 - fixtures of the fault suite
+
 CLI = [sys.executable, "-m", "sweepcli"]
 
 
@@ -50,6 +52,26 @@ class Env:
         return subprocess.Popen([*CLI, "agent", sweep_id, *args], cwd=self.tmp,
                                 env={**self.env, **(env or {})}, stdout=stdout,
                                 stderr=stderr, text=True, start_new_session=True)
+
+    def on_terminal(self, *args: str, timeout: float = 60) -> tuple[int, str]:
+        """Run the CLI with a pseudo-terminal as stdout and stderr: (exit status, what it drew)."""
+        import pty
+
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([*CLI, *args], cwd=self.tmp, env={**self.env, "COLUMNS": "120"},
+                                stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the last writer closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        return proc.wait(timeout=timeout), out.decode(errors="replace")
 
     def status(self, sweep_id: str) -> dict:
         return json.loads(self.cli("sweep", "--print", sweep_id, "--json").stdout)

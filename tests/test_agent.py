@@ -307,25 +307,10 @@ def test_gpus_with_count_stops_at_count(env) -> None:
 
 
 def test_live_display_on_a_terminal(env) -> None:
-    import pty
     env.program(PROGRAM)
     sweep_id = env.create(grid([1, 2, 3], sleep={"value": 0.3}, epochs={"value": 2}))
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "sweepcli", "agent", sweep_id, "--count", "3"],
-                            cwd=env.tmp, env={**env.env, "COLUMNS": "120"}, stdout=slave,
-                            stderr=slave, stdin=subprocess.DEVNULL)
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    assert proc.wait(timeout=60) == 0
-    text = out.decode(errors="replace")
+    code, text = env.on_terminal("agent", sweep_id, "--count", "3")
+    assert code == 0, text
     assert "3/3 runs" in text and "loss=" in text  # the progress bar and the last metric
     assert "\x1b[" in text  # drawn with terminal control sequences
 
