@@ -53,6 +53,10 @@ class Env:
                                 env={**self.env, **(env or {})}, stdout=stdout,
                                 stderr=stderr, text=True, start_new_session=True)
 
+    def watched_agent(self, sweep_id: str, *args: str, env: dict | None = None) -> Watched:
+        """An agent whose stderr is collected as it comes, to wait on what it says."""
+        return Watched(self.agent(sweep_id, *args, env=env))
+
     def on_terminal(self, *args: str, timeout: float = 60) -> tuple[int, str]:
         """Run the CLI with a pseudo-terminal as stdout and stderr: (exit status, what it drew)."""
         import pty
@@ -84,6 +88,64 @@ class Env:
                 return value
             time.sleep(poll)
         raise AssertionError("timed out waiting")
+
+
+class Watched:
+    """A process whose stderr a thread collects, so a test can wait for a line instead of
+    sleeping and hoping the process got there."""
+
+    def __init__(self, proc: subprocess.Popen):
+        import threading
+
+        self.proc = proc
+        self.pid = proc.pid
+        self._text = ""
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            with self._changed:
+                self._text += line
+                self._changed.notify_all()
+
+    def wait_for_text(self, text: str, timeout: float = 60) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: text in self._text, timeout):
+                raise AssertionError(f"never said {text!r}; said:\n{self._text}")
+
+    def text(self) -> str:
+        self._thread.join(timeout=30)
+        return self._text
+
+    def send_signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _SKIPPED.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI (CI=true) every test must run: .ci/run installs what each needs, so a skip
+    means a missing install or a broken tool, and fails the run instead of hiding it."""
+    if os.environ.get("CI", "").lower() == "true" and _SKIPPED and exitstatus == 0:
+        print("\nCI: these tests were skipped, and every test must run in CI:", file=sys.stderr)
+        for line in _SKIPPED:
+            print(f"  {line}", file=sys.stderr)
+        session.exitstatus = 1
 
 
 @pytest.fixture

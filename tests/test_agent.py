@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -65,19 +64,34 @@ def test_sigkill_of_an_agent_crashes_its_run_and_the_point_runs_again(env) -> No
     assert any(r["retry_of"] == run_id for r in finished)
 
 
+def pid_of(env, sweep_id: str, run_id: str) -> int:
+    """The run's process group, once the agent has written it."""
+    path = env.root / sweep_id / "runs" / run_id / "pid"
+    env.wait_for(path.exists)
+    return int(path.read_text())
+
+
+def gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
 def test_sigterm_preempts_the_run_and_its_point_is_requeued(env, sig) -> None:
     env.program(PROGRAM)
     sweep_id = env.create(grid([1], sleep={"value": 0.1}, epochs={"value": 300}))
     agent = env.agent(sweep_id)
     env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
-    time.sleep(0.3)
+    run_id = env.status(sweep_id)["runs"][0]["run_id"]
+    pgid = pid_of(env, sweep_id, run_id)
     agent.send_signal(sig)
     assert agent.wait(timeout=30) == 0
     s = env.status(sweep_id)
     assert [r["state"] for r in s["runs"]] == ["preempted"]
-    program_pid_gone = env.tmp / "sweeps"
-    assert program_pid_gone.exists()
+    assert gone(pgid)  # the program's whole process group was stopped with it
     env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
     assert env.agent(sweep_id).wait(timeout=60) == 0
     s = env.status(sweep_id)
@@ -86,27 +100,23 @@ def test_sigterm_preempts_the_run_and_its_point_is_requeued(env, sig) -> None:
     assert s["runs"][1]["config"] == s["runs"][0]["config"]
 
 
-def test_cancel_kills_running_programs_within_10_seconds(env) -> None:
+def test_cancel_kills_running_programs_even_stubborn_ones(env) -> None:
     env.program("""
-        import signal, time, os
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a stubborn program
-        open(os.path.join(os.environ["SWEEPCLI_RUN_DIR"], "pid"), "w").write(str(os.getpid()))
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a stubborn program: SIGKILL it takes
         time.sleep(600)
     """)
     sweep_id = env.create(grid([1, 2]))
-    agents = [env.agent(sweep_id) for _ in range(2)]
+    agents = [env.watched_agent(sweep_id) for _ in range(2)]
     env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 2)
-    start = time.monotonic()
+    pgids = [pid_of(env, sweep_id, r["run_id"]) for r in env.status(sweep_id)["runs"]]
     env.cli("sweep", "--cancel", sweep_id)
     for a in agents:
-        assert a.wait(timeout=15) == 0
-    assert time.monotonic() - start < 10
+        assert a.wait(timeout=60) == 0, a.text()
+        assert "the sweep was canceled; killing it" in a.text()
     s = env.status(sweep_id)
     assert s["state"] == "canceled" and s["counts"]["killed"] == 2
-    for r in s["runs"]:
-        pid = int((env.root / sweep_id / "runs" / r["run_id"] / "pid").read_text())
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    assert all(gone(g) for g in pgids)
 
 
 def test_pause_makes_agents_wait_and_stop_lets_runs_finish(env) -> None:
@@ -114,15 +124,16 @@ def test_pause_makes_agents_wait_and_stop_lets_runs_finish(env) -> None:
     sweep_id = env.create({**grid([1]), "method": "random",
                            "parameters": {"x": {"min": 0.0, "max": 1.0}, "sleep": {"value": 1.0}}})
     env.cli("sweep", "--pause", sweep_id)
-    agent = env.agent(sweep_id)
-    time.sleep(1.5)
+    agent = env.watched_agent(sweep_id)
+    agent.wait_for_text("waiting: the sweep is paused")  # it started, looked, and waits
     assert env.status(sweep_id)["runs"] == [] and agent.poll() is None
     env.cli("sweep", "--resume", sweep_id)
     env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
     env.cli("sweep", "--stop", sweep_id)
-    assert agent.wait(timeout=20) == 0
+    assert agent.wait(timeout=30) == 0, agent.text()
     s = env.status(sweep_id)
     assert s["state"] == "finished" and s["counts"]["finished"] >= 1 and s["counts"]["running"] == 0
+    assert s["counts"]["killed"] == 0  # --stop lets the running run finish
 
 
 def test_garbage_nan_and_half_written_metric_lines_are_skipped(env) -> None:
@@ -286,17 +297,17 @@ def test_gpus_run_one_run_per_gpu_at_once(env) -> None:
                        "end": time.time()}, f)
     """)
     sweep_id = env.create(grid([1, 2, 3, 4, 5, 6]))
-    t0 = time.monotonic()
     env.cli("agent", sweep_id, "--gpus", "0,1,2")
-    wall = time.monotonic() - t0
     seen = [json.loads((env.root / sweep_id / "runs" / r["run_id"] / "gpu.json").read_text())
             for r in env.status(sweep_id)["runs"]]
     assert sorted(s["gpu"] for s in seen) == ["0", "0", "1", "1", "2", "2"]
-    # runs on different GPUs overlapped in time; one GPU never ran two at once
+    # one GPU never ran two at once
     for g in "012":
         mine = sorted((s["start"], s["end"]) for s in seen if s["gpu"] == g)
         assert mine[0][1] <= mine[1][0]
-    assert wall < 6 * 0.8
+    # runs on different GPUs ran side by side: every GPU's first run overlapped the others'
+    firsts = [min((s["start"], s["end"]) for s in seen if s["gpu"] == g) for g in "012"]
+    assert max(start for start, _ in firsts) < min(end for _, end in firsts)
 
 
 def test_gpus_with_count_stops_at_count(env) -> None:
@@ -326,18 +337,126 @@ def test_plain_lines_when_not_a_terminal(env) -> None:
 def test_ctrl_c_tiers(env) -> None:
     env.program(PROGRAM)
     sweep_id = env.create(grid([1, 2, 3], sleep={"value": 0.5}, epochs={"value": 4}))
-    agent = env.agent(sweep_id)
+    agent = env.watched_agent(sweep_id)
     env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
     agent.send_signal(signal.SIGINT)  # once: the run finishes, no new run starts
     assert agent.wait(timeout=30) == 130
     assert runs_by_state(env, sweep_id) == {"finished": 1}
-    agent = env.agent(sweep_id)
+    agent = env.watched_agent(sweep_id)
     env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
     agent.send_signal(signal.SIGINT)
-    time.sleep(0.3)
-    t0 = time.monotonic()
+    agent.wait_for_text("Ctrl-C again to terminate it")
     agent.send_signal(signal.SIGINT)  # twice: the run is terminated now
     assert agent.wait(timeout=30) == 130
-    assert time.monotonic() - t0 < 1.5
-    assert runs_by_state(env, sweep_id) == {"finished": 1, "killed": 1}
-    assert "Ctrl-C again to kill it" in agent.stderr.read()
+    s = env.status(sweep_id)
+    assert Counter(r["state"] for r in s["runs"]) == {"finished": 1, "killed": 1}
+    assert next(r for r in s["runs"] if r["state"] == "killed")["steps"] < 4  # cut short
+    assert "Ctrl-C again to kill it" in agent.text()
+
+
+def test_a_third_ctrl_c_kills_a_program_that_ignores_sigterm(env) -> None:
+    env.program("""
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(600)
+    """)
+    sweep_id = env.create({**grid([1]), "sweepcli": {"stop_grace_seconds": 300}})
+    agent = env.watched_agent(sweep_id)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    pgid = pid_of(env, sweep_id, env.status(sweep_id)["runs"][0]["run_id"])
+    agent.send_signal(signal.SIGINT)
+    agent.wait_for_text("Ctrl-C again to terminate it")
+    agent.send_signal(signal.SIGINT)
+    agent.wait_for_text("Ctrl-C again to kill it")
+    agent.send_signal(signal.SIGINT)  # it ignores SIGTERM and the grace is 300 s: SIGKILL now
+    assert agent.wait(timeout=30) == 130
+    assert gone(pgid) and env.status(sweep_id)["counts"]["killed"] == 1
+
+
+# ---- what the README promises ---------------------------------------------------------------
+def test_flapping_rule_three_fast_failures_or_five_in_all() -> None:
+    from sweepcli.agent.loop import is_flapping
+    from sweepcli.runs import RunState as S
+    failed = [S.FAILED]
+    assert not is_flapping(failed * 2, 1.0)
+    assert is_flapping(failed * 3, 59.0)  # three within the first minute
+    assert not is_flapping(failed * 3, 61.0) and not is_flapping(failed * 4, 3600.0)
+    assert is_flapping(failed * 5, 3600.0)  # five in all, however slowly
+    assert not is_flapping([S.FINISHED] + failed * 9, 1.0)  # one success: never flapping
+    assert not is_flapping([S.STOPPED] + failed * 4, 1.0)
+
+
+def test_the_wandb_name_of_the_flapping_switch_works_too(env) -> None:
+    env.program("import sys; sys.exit(3)")
+    sweep_id = env.create({**grid([1]), "method": "random",
+                           "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    env.cli("agent", sweep_id, "--count", "4", env={"WANDB_AGENT_DISABLE_FLAPPING": "true"})
+    assert runs_by_state(env, sweep_id) == {"failed": 4}
+
+
+def test_run_cap_counts_new_points_not_re_runs(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create({**grid([1]), "method": "random", "run_cap": 2,
+                           "parameters": {"x": {"min": 0.0, "max": 1.0}, "sleep": {"value": 0.2},
+                                          "epochs": {"value": 20}}})
+    first = env.agent(sweep_id)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    first.send_signal(signal.SIGTERM)  # preempted: its point runs again, which is no new point
+    assert first.wait(timeout=30) == 0
+    env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
+    env.cli("agent", sweep_id)
+    s = env.status(sweep_id)
+    assert Counter(r["state"] for r in s["runs"]) == {"preempted": 1, "finished": 2}
+    assert s["state"] == "finished" and sum(r["retry_of"] is not None for r in s["runs"]) == 1
+
+
+def test_every_command_macro(env) -> None:
+    env.program(PROGRAM)
+    config = {**grid([2]), "command": [
+        "${env}", "${interpreter}", "${program}", "${args}", "${args_no_equals}",
+        "${args_append_hydra}", "${args_override_hydra}", "${args_no_boolean_flags}",
+        "${args_json_file}", "plain", "--tag=${envvar:MY_TAG}"],
+        "parameters": {"x": {"value": 2}, "on": {"value": True}, "off": {"value": False}}}
+    sweep_id = env.create(config)
+    env.cli("agent", sweep_id, env={"MY_TAG": "t1"})
+    r = env.status(sweep_id)["runs"][0]
+    run_dir = env.root / sweep_id / "runs" / r["run_id"]
+    argv = json.loads((run_dir / "argv.json").read_text())
+    assert argv == [
+        "--off=False", "--on=True", "--x=2",
+        "--off", "False", "--on", "True", "--x", "2",
+        "+off=False", "+on=True", "+x=2",
+        "++off=False", "++on=True", "++x=2",
+        "--on", "--x=2",
+        str((run_dir / "config.json").resolve()), "plain", "--tag=t1"]
+
+
+def test_stop_grace_seconds_escalates_to_sigkill(env) -> None:
+    env.program("""
+        import json, os, signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # it will not stop by itself
+        cfg = json.load(open(os.environ["SWEEPCLI_CONFIG_FILE"]))
+        with open(os.environ["SWEEPCLI_METRICS_FILE"], "a") as f:
+            for epoch in range(80):
+                f.write(json.dumps({"loss": cfg["x"]}) + "\\n"); f.flush(); time.sleep(0.05)
+    """)
+    sweep_id = env.create({**grid([1, 2, 9]), "sweepcli": {"stop_grace_seconds": 1},
+                           "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2}})
+    agent = env.watched_agent(sweep_id)
+    assert agent.wait(timeout=120) == 0, agent.text()
+    s = env.status(sweep_id)
+    weak = next(r for r in s["runs"] if r["config"]["x"] == 9)
+    # ignoring SIGTERM it would log all 80 steps: it was killed 1 s after, at band 2 or 4
+    assert weak["state"] == "stopped" and weak["steps"] < 40, weak
+    assert "hyperband stops it" in agent.text()
+
+
+def test_print_last_limits_the_runs_listed(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid([1, 2, 3, 4]))
+    env.cli("agent", sweep_id)
+    lines = env.cli("sweep", "--print", sweep_id, "--last", "2").stdout.splitlines()
+    runs = [line for line in lines if line.startswith("run ")]
+    assert len(runs) == 2 and runs[-1].split()[1] == env.status(sweep_id)["runs"][-1]["run_id"]
+    assert not [line for line in env.cli("sweep", "--print", sweep_id, "--last", "0").stdout
+                .splitlines() if line.startswith("run ")]

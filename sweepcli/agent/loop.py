@@ -87,6 +87,14 @@ class Heartbeat:
         self._thread.join()
 
 
+def is_flapping(states: list[RunState], elapsed: float) -> bool:
+    """W&B's rule: an agent whose every run so far failed stops, after 3 failures within its
+    first minute or 5 in all (a broken program, not unlucky parameters)."""
+    if not states or any(s != RunState.FAILED for s in states):
+        return False
+    return len(states) >= 5 or (len(states) >= 3 and elapsed < FLAP_WINDOW)
+
+
 class AgentError(RuntimeError):
     """The agent stops with exit status 1 (flapping, no program, ...)."""
 
@@ -271,23 +279,21 @@ class Agent:
 
     def _check_flapping(self) -> None:
         results = self.report.runs
-        if _flapping_disabled() or any(r.state == RunState.FINISHED for r in results):
+        if _flapping_disabled() or not is_flapping([r.state for r in results],
+                                                   time.monotonic() - self._started):
             return
-        failed = [r for r in results if r.state == RunState.FAILED]
-        fast = len(failed) >= 3 and time.monotonic() - self._started < FLAP_WINDOW
-        if len(failed) == len(results) and (fast or len(failed) >= 5):
-            last = failed[-1].run_id
-            log_path = self.folder.run_dir(last) / "output.log"
-            try:
-                tail = log_path.read_text(errors="replace").splitlines()[-20:]
-            except OSError:
-                tail = []
-            shown = "\n".join(f"    {line}" for line in tail) or "    (no output)"
-            raise AgentError(
-                f"the first {len(failed)} runs all failed, so this agent stops (set "
-                f"SWEEPCLI_AGENT_DISABLE_FLAPPING=1 to keep going). The end of run {last}'s "
-                f"output ({log_path}):\n{shown}"
-            )
+        last = results[-1].run_id
+        log_path = self.folder.run_dir(last) / "output.log"
+        try:
+            tail = log_path.read_text(errors="replace").splitlines()[-20:]
+        except OSError:
+            tail = []
+        shown = "\n".join(f"    {line}" for line in tail) or "    (no output)"
+        raise AgentError(
+            f"the first {len(results)} runs all failed, so this agent stops (set "
+            f"SWEEPCLI_AGENT_DISABLE_FLAPPING=1 to keep going). The end of run {last}'s "
+            f"output ({log_path}):\n{shown}"
+        )
 
     # ---- retrying what a full or failing disk refuses -----------------------------------------
     def retry(self, what: str, action: Callable[[], Any]) -> Any:
