@@ -38,7 +38,16 @@ def unmount(path: Path) -> None:
 @pytest.fixture
 def two_mounts(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """One folder seen through two bindfs (FUSE) mounts: as two hosts see an NFS export
-    whose locks do not cross hosts, a flock taken through one does not block the other."""
+    whose locks do not cross hosts, a flock taken through one does not block the other.
+
+    ``SWEEPCLI_TEST_MOUNTS=A:B`` runs the same tests on a filesystem of your own: A and B
+    are one folder seen through two mounts of it.
+    """
+    given = os.environ.get("SWEEPCLI_TEST_MOUNTS")
+    if given:
+        a, b = (Path(p) for p in given.split(":", 1))
+        yield a, b
+        return
     need("bindfs")
     src, a, b = tmp_path / "disk", tmp_path / "host-a", tmp_path / "host-b"
     for p in (src, a, b):
