@@ -1,6 +1,7 @@
 """Agent overhead per run, claim latency at 10,000 runs, throughput of 8 agents.
 
 Run by hand:  python benchmarks/bench_agent.py [--runs 60] [--claims 10000] [--agents 8]
+(SWEEPCLI_LOCK=flock|soft|both picks the lock the agents use; the lock figures try each)
 """
 
 from __future__ import annotations
@@ -96,6 +97,26 @@ def claim_latency(n: int) -> None:
               f"claim (replays the journal) {1000 * first:.0f} ms")
 
 
+def lock_cost(n: int) -> None:
+    """What one take-and-release of the sweep lock costs, for each SWEEPCLI_LOCK kind."""
+    from sweepcli.store import SweepLock
+
+    figures = []
+    for kind in ("flock", "soft", "both"):
+        os.environ["SWEEPCLI_LOCK"] = kind
+        with tempfile.TemporaryDirectory() as tmp:
+            lock = SweepLock(Path(tmp))
+            times = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                with lock:
+                    pass
+                times.append(time.perf_counter() - t0)
+        figures.append(f"{kind} {1e6 * statistics.median(times):.0f} us")
+    del os.environ["SWEEPCLI_LOCK"]
+    print(f"lock, take and release (median of {n}): " + ", ".join(figures))
+
+
 def throughput(agents: int, points: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sid, env = trivial_grid(tmp, points)
@@ -121,7 +142,9 @@ if __name__ == "__main__":
     ap.add_argument("--claims", type=int, default=10_000)
     ap.add_argument("--agents", type=int, default=8)
     ap.add_argument("--points", type=int, default=400)
+    ap.add_argument("--locks", type=int, default=2000)
     a = ap.parse_args()
+    lock_cost(a.locks)
     claim_latency(a.claims)
     overhead(a.runs)
     throughput(a.agents, a.points)

@@ -385,7 +385,8 @@ class Agent:
             self.say(f"run {claim.run_id}: cannot start {argv[0]}: {exc.strerror or exc}")
             return RunState.FAILED, None
         try:
-            write_atomic(run_dir / "pid", f"{proc.pgid}\n")  # its process group, for users
+            # its process group, for users (no fsync: it means nothing once this host is down)
+            write_atomic(run_dir / "pid", f"{proc.pgid}\n", durable=False)
         except OSError:
             pass  # only for people; the agent keeps the group itself
         try:

@@ -150,12 +150,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None:
+def write_atomic(path: Path, data: bytes | str, mode: int | None = None, durable: bool = True) -> None:
     """Write a whole file so that readers see the old or the new content, never a part.
 
     Temp file in the same folder (created exclusively: no symlink is followed), fsync,
     rename over the target (which replaces a symlink there rather than writing through
     it). The mode is the umask's, like any other file of the sweep, unless given.
+    ``durable=False`` skips the fsync, for files that matter only while this host is up.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -165,7 +166,8 @@ def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None
             os.fchmod(f.fileno(), FILE_MODE if mode is None else mode & ~UMASK)
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -119,8 +119,10 @@ class SoftLock:
                 self._break_if_stale(seen)
             else:
                 try:
+                    # no fsync: what the file says is for people and for our own token
+                    # check; the exclusive create itself is what excludes, and is synchronous
+                    # on network filesystems (and NFS flushes the content at close)
                     os.write(fd, body)
-                    os.fsync(fd)
                 except OSError:
                     # (a full disk): the file is ours, made by our exclusive create, but may
                     # not hold our token yet; leaving it would block everyone for the stale time
