@@ -92,6 +92,19 @@ def test_a_stalled_lock_holder_crashes_no_live_run(env) -> None:
     assert s["counts"]["crashed"] == 0
 
 
+def test_an_agent_waiting_for_a_held_lock_still_obeys_signals(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(2))
+    folder = env.root / sweep_id
+    with open(folder / "lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # held for as long as this test likes
+        agent = env.watched_agent(sweep_id)
+        agent.wait_for_text("the sweep lock is held elsewhere")
+        agent.send_signal(signal.SIGTERM)  # the batch system's time is up
+        assert agent.wait(timeout=20) == 0, agent.text()
+    assert env.status(sweep_id)["runs"] == []
+
+
 def test_a_clock_40_s_ahead_on_another_host_breaks_no_lock_and_crashes_no_run(env) -> None:
     env.program(QUICK)
     skewed = [*other_host_prefix("skewed-host"), *faketime_prefix("+40s")]

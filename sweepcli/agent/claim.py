@@ -97,15 +97,17 @@ def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
 
 
 def claim_next_run(
-    folder: SweepFolder, rng: np.random.Generator, heartbeat_timeout: float
+    folder: SweepFolder, rng: np.random.Generator, heartbeat_timeout: float,
+    lock_wait: float | None = None,
 ) -> Claim | Decision:
     """Under the lock: crash stale runs, decide, and record the claim in the journal.
 
     Returns the claim, or the decision (wait/done) when there is nothing to start. The
     run's folder and first heartbeat are made once the claim is in the journal, so a
-    failed claim (a full disk) leaves no folder behind.
+    failed claim (a full disk) leaves no folder behind. ``lock_wait``: wait at most this
+    long for the lock (LockTimeout after), else the lock's own timeout.
     """
-    with folder.lock:
+    with folder.lock.waiting_at_most(lock_wait if lock_wait is not None else folder.lock.timeout):
         folder.refresh()
         folder.check_complete()
         folder.mark_stale_runs(heartbeat_timeout)

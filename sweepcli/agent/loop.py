@@ -43,6 +43,7 @@ METRIC_FLUSH = 0.25  # at most this long before new metric values reach the jour
 CANCEL_GRACE = 5.0  # --cancel: SIGTERM, then SIGKILL after this (contract: dead within 10 s)
 PREEMPT_GRACE = 10.0  # SIGTERM from the batch system: its own SIGKILL follows soon
 FLAP_WINDOW = 60.0
+LOCK_WAIT = 2.0  # seconds a claim or a metric flush waits for the lock before trying later
 IO_RETRY_FOR = 600.0  # a full or failing disk: keep trying this long before giving up
 DAMAGE_GRACE = 15.0  # a journal that lost runs: wait this long for a running agent to restore it
 #: errors of a disk that may pass (full, flaky, a stale NFS handle, a lock server restarting)
@@ -222,14 +223,17 @@ class Agent:
         """One claim; a lock held elsewhere, a full disk or a journal being restored are
         waited out (a wait decision) rather than ending the agent."""
         try:
-            got = claim_next_run(self.folder, self.rng, self.timeout)
+            # a short wait, so a signal or Ctrl-C is noticed while the lock is held elsewhere
+            got = claim_next_run(self.folder, self.rng, self.timeout, lock_wait=LOCK_WAIT)
         except JournalDamaged as exc:
             since = state.setdefault("damaged", time.monotonic())
             if time.monotonic() - since > DAMAGE_GRACE:
                 raise AgentError(str(exc)) from None
             return Decision("wait", "the journal lost runs; waiting for a running agent to "
                                     "restore it")
-        except (OSError, LockTimeout, LockLost) as exc:
+        except LockTimeout as exc:
+            return Decision("wait", f"the sweep lock is held elsewhere ({exc}); retrying")
+        except (OSError, LockLost) as exc:
             if not _transient(exc):
                 raise AgentError(f"cannot claim a run: {describe(exc)}") from None
             return Decision("wait", f"cannot claim a run yet: {describe(exc)}; retrying")
@@ -556,7 +560,7 @@ class _Watch:
 
     def _flush(self) -> str | None:
         """Send new metric values to the journal and apply hyperband with the sweep's runs."""
-        with self.folder.lock:
+        with self.folder.lock.waiting_at_most(LOCK_WAIT):
             self.folder.append(metric_event(self.run_id, self.unsent))
             self.unsent = []
             if self.agent.config.hyperband is None:

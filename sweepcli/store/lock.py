@@ -30,6 +30,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -317,11 +319,29 @@ class SweepLock:
 
     def __init__(self, folder: Path, timeout: float = DEFAULT_TIMEOUT):
         self.kind = lock_kind()
-        self.timeout = timeout
+        self._timeout = timeout
+        self._local = threading.local()
         self.threads = threading.RLock()
         self._depth = 0
         self._flock = FlockLock(folder / "lock") if self.kind in ("both", "flock") else None
         self._soft = SoftLock(folder / "lock.soft") if self.kind in ("both", "soft") else None
+
+    @property
+    def timeout(self) -> float:
+        """How long this thread waits for the lock (see :meth:`waiting_at_most`)."""
+        return getattr(self._local, "timeout", self._timeout)
+
+    @contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[SweepLock]:
+        """Take the lock, waiting at most ``seconds`` (LockTimeout after): for work that can
+        be tried again later, so a caller stays free to notice a signal or a cancel."""
+        before = self.timeout
+        self._local.timeout = seconds
+        try:
+            with self:
+                yield self
+        finally:
+            self._local.timeout = before
 
     @property
     def held(self) -> bool:
