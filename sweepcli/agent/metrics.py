@@ -101,7 +101,8 @@ class MetricReader:
                 now = os.stat(self.path, follow_symlinks=False)
             except FileNotFoundError:
                 return lines  # renamed away and not made anew yet: keep following the old one
-            if (now.st_dev, now.st_ino) != (lambda s: (s.st_dev, s.st_ino))(os.fstat(self._fd)):
+            mine = os.fstat(self._fd)
+            if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
                 lines += self._take(self._drain())  # rotated: the old file's last lines first
                 lines += self._finish_partial()
                 os.close(self._fd)

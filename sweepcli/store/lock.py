@@ -343,11 +343,6 @@ class SweepLock:
         finally:
             self._local.timeout = before
 
-    @property
-    def held(self) -> bool:
-        """True in the thread that holds the lock."""
-        return self._depth > 0 and self.threads._is_owned()  # type: ignore[attr-defined]
-
     def check(self) -> None:
         """Before a write: raise :class:`LockLost` if our ``lock.soft`` was broken."""
         if self._soft is not None:
