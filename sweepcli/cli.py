@@ -204,7 +204,7 @@ def _rerun_failed(folder: SweepFolder) -> None:
 
 
 def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
-    s = summarize(folder)
+    s = summarize(folder, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .agent import sweep_status
@@ -27,18 +28,16 @@ def best_run(folder: SweepFolder) -> Run | None:
     return best
 
 
-def summarize(folder: SweepFolder, mark_stale: bool = True) -> dict[str, Any]:
+def summarize(folder: SweepFolder, mark_stale: bool = True,
+              say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Everything ``--print`` shows, as plain data (``--json`` prints it as is).
 
-    Looking marks runs whose heartbeat is too old as crashed (the contract), which needs
-    the lock; pass ``mark_stale=False`` for a read-only look.
+    Looking marks runs whose heartbeat is too old as crashed (the contract), once a short
+    watch has shown that it is silent indeed; pass ``mark_stale=False`` for a read-only look.
     """
     if mark_stale:
-        with folder.lock:
-            folder.refresh()
-            folder.mark_stale_runs(heartbeat_timeout())
-    else:
-        folder.refresh()
+        folder.crash_silent_runs(heartbeat_timeout(), say)
+    folder.refresh()
     cfg, state = folder.config, folder.state
     counts = {s.value: 0 for s in RunState}
     for run in state.runs.values():

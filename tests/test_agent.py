@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 
 import pytest
@@ -51,10 +52,13 @@ def test_sigkill_of_an_agent_crashes_its_run_and_the_point_runs_again(env) -> No
     os.killpg(victim.pid, signal.SIGKILL)  # the agent, like a dead host
     victim.wait()
     os.killpg(int(pid_file.read_text()), signal.SIGKILL)  # its orphan, as the README says
-    # one look does not crash it: its heartbeat was fresh a moment ago
-    assert env.status(sweep_id)["counts"] == {**env.status(sweep_id)["counts"], "running": 1}
+    assert json.loads(env.cli("sweep", "--print", sweep_id, "--json", env=hb).stdout
+                      )["counts"]["running"] == 1  # its heartbeat was fresh a moment ago
+    time.sleep(2.5)
+    look = env.cli("sweep", "--print", sweep_id, "--json", env=hb)  # silent past the timeout
+    assert json.loads(look.stdout)["counts"]["crashed"] == 1 and "watching" in look.stderr
     env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
-    survivor = env.agent(sweep_id, env=hb)  # watches the silent heartbeat for 2 s, then re-runs
+    survivor = env.agent(sweep_id, env=hb)
     assert survivor.wait(timeout=60) == 0, survivor.stderr.read()
     s = env.status(sweep_id)
     assert s["counts"]["crashed"] == 1

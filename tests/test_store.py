@@ -156,20 +156,44 @@ def test_a_silent_heartbeat_turns_the_run_crashed_and_requeues_it(tmp_path) -> N
     assert [r.run_id for r in retry_queue(folder.state)] == ["aaaaaaaa"]
 
 
-def test_a_one_shot_reader_trusts_timestamps_only_far_past_the_timeout(tmp_path) -> None:
+def test_a_one_shot_reader_crashes_a_run_only_after_watching_it_stay_silent(tmp_path) -> None:
+    import threading
+    folder = Store(tmp_path).create(CONFIG)
+    with folder.lock:
+        for rid in ("aaaaaaaa", "bbbbbbbb", "cccccccc"):
+            folder.append({"op": "claim", "run": rid, "params": {"a": 0.5}})
+            folder.make_run_dir(rid)
+        for rid in ("aaaaaaaa", "bbbbbbbb"):
+            old = time.time() - 60  # stamped long ago: by a dead agent, or a clock far behind
+            os.utime(folder.run_dir(rid) / "heartbeat", (old, old))
+    alive = threading.Event()
+
+    def beat() -> None:  # bbbbbbbb's agent is alive: it beats while the reader watches
+        while not alive.wait(0.2):
+            folder.heartbeat("bbbbbbbb")
+
+    threading.Timer(0.3, beat).start()
+    try:
+        reader = Store(tmp_path).open(folder.sweep_id)
+        t0 = time.monotonic()
+        assert reader.crash_silent_runs(timeout=4) == ["aaaaaaaa"]
+        assert 1.5 <= time.monotonic() - t0 < 5  # watched one interval (4 / 4 s) and a half
+    finally:
+        alive.set()
+    assert {r.run_id: r.state.value for r in reader.state.runs.values()} == {
+        "aaaaaaaa": "crashed", "bbbbbbbb": "running", "cccccccc": "running"}
+
+
+def test_an_agent_trusts_timestamps_only_far_past_the_timeout(tmp_path) -> None:
     from sweepcli.store.sweep_folder import CLOCK_SKEW_ALLOWANCE
     folder = Store(tmp_path).create(CONFIG)
     with folder.lock:
-        for rid in ("aaaaaaaa", "bbbbbbbb"):
+        for rid, age in (("aaaaaaaa", 60), ("bbbbbbbb", 10 + CLOCK_SKEW_ALLOWANCE)):
             folder.append({"op": "claim", "run": rid, "params": {"a": 0.5}})
             folder.make_run_dir(rid)
-        for rid, age in (("aaaaaaaa", 60), ("bbbbbbbb", 10 + CLOCK_SKEW_ALLOWANCE)):
-            old = time.time() - age  # stamped by a host whose clock is 60 s behind, or long dead
+            old = time.time() - age
             os.utime(folder.run_dir(rid) / "heartbeat", (old, old))
-    reader = Store(tmp_path).open(folder.sweep_id)
-    with reader.lock:
-        reader.refresh()
-        assert reader.mark_stale_runs(timeout=5) == ["bbbbbbbb"]
+        assert folder.mark_stale_runs(timeout=5) == ["bbbbbbbb"]  # at first sight: only this
 
 
 def test_a_run_declares_its_timeout_and_readers_keep_to_it(tmp_path) -> None:

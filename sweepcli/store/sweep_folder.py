@@ -21,11 +21,12 @@ import shutil
 import stat
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..config import SweepConfig, validate
-from ..runs import RunState
+from ..runs import Run, RunState
 from .events import SweepState, end_event
 from .files import (
     FILE_MODE,
@@ -214,13 +215,15 @@ class SweepFolder:
         return observed, (now - beat if beat is not None else 0.0)
 
     def mark_stale_runs(self, timeout: float) -> list[str]:
-        """Turn running runs whose heartbeat is silent past their timeout into ``crashed``.
+        """Turn running runs whose heartbeat is silent past their timeout into ``crashed``:
+        what an agent does at each claim, with the lock held.
 
         A run's timeout is the larger of ``timeout`` (this reader's) and the one its own
         agent declared in its claim, so no reader's setting crashes a run whose agent is
         alive and keeping to its own interval. Silent means seen unchanged for that long by
-        this process, or stamped over :data:`CLOCK_SKEW_ALLOWANCE` seconds longer ago than
-        that (so a host whose clock is minutes off crashes nobody's run). Call with the lock held.
+        this process (claim after claim), or stamped over :data:`CLOCK_SKEW_ALLOWANCE`
+        seconds longer ago than that (so a host whose clock is minutes off crashes nobody's
+        run).
         """
         running = self.state.running()
         if not running:
@@ -228,13 +231,49 @@ class SweepFolder:
         now = self.server_now()
         stale = []
         for run in running:
-            limit = max(timeout, run.heartbeat_timeout or 0)
+            limit = _limit(run, timeout)
             observed, stamped = self.heartbeat_silence(run.run_id, now)
             if observed > limit or stamped > limit + CLOCK_SKEW_ALLOWANCE:
                 stale.append(run.run_id)
         if stale:
             self.append(*(end_event(rid, RunState.CRASHED) for rid in stale))
         return stale
+
+    def crash_silent_runs(self, timeout: float, say: Callable[[str], None] | None = None
+                          ) -> list[str]:
+        """What a one-shot reader (``--print``) does: a run whose heartbeat is stamped older
+        than its timeout is watched, outside the lock, for one of its agent's heartbeat
+        intervals (at most 10 s), and crashed only if it did not beat meanwhile. A live
+        agent beats within that time however far this host's clock is off."""
+        with self.lock:
+            self.refresh()
+            running = self.state.running()
+            now = self.server_now() if running else 0.0
+            suspects = {}
+            for run in running:
+                limit = _limit(run, timeout)
+                _, stamped = self.heartbeat_silence(run.run_id, now)
+                if stamped > limit:
+                    suspects[run.run_id] = min(10.0, limit / 4) + 0.5
+        if not suspects:
+            return []
+        if say is not None:
+            say(f"run(s) {', '.join(suspects)}: heartbeat older than the timeout; watching "
+                f"it for {max(suspects.values()):.1f} s before calling it crashed")
+        time.sleep(max(suspects.values()))
+        with self.lock:
+            self.refresh()
+            stale = [rid for rid, wait in suspects.items()
+                     if self.state.runs[rid].state == RunState.RUNNING
+                     and self.heartbeat_silence(rid, 0.0)[0] >= wait]
+            if stale:
+                self.append(*(end_event(rid, RunState.CRASHED) for rid in stale))
+        return stale
+
+
+def _limit(run: Run, timeout: float) -> float:
+    """A run's heartbeat timeout: the reader's, or its own agent's when that is longer."""
+    return max(timeout, run.heartbeat_timeout or 0.0)
 
 
 def read_meta(path: Path) -> dict[str, Any]:
