@@ -121,6 +121,22 @@ def test_a_clock_40_s_ahead_on_another_host_breaks_no_lock_and_crashes_no_run(en
     assert any(r["agent"].startswith("skewed-host:") for r in s["runs"])  # it did take part
 
 
+def test_a_look_from_a_host_whose_clock_is_40_s_ahead_crashes_no_live_run(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(1, sleep={"value": 5.0}))
+    hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "5"}
+    agent = env.agent(sweep_id, env=hb)
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    skewed = [*other_host_prefix("skewed-host"), *faketime_prefix("+40s")]
+    look = subprocess.run([*skewed, *CLI, "sweep", "--print", sweep_id, "--json"], cwd=env.tmp,
+                          env={**env.env, **hb}, capture_output=True, text=True, timeout=60)
+    assert look.returncode == 0, look.stderr
+    assert "watching" in look.stderr  # every heartbeat looked 40 s old from there
+    assert json.loads(look.stdout)["counts"]["crashed"] == 0
+    wait_all([agent])
+    assert finished_once(env, sweep_id, 1)["counts"]["crashed"] == 0
+
+
 def test_sigkill_storm_during_claims_loses_and_repeats_nothing(env) -> None:
     env.program(QUICK)
     hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "2"}
