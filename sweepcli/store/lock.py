@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -66,14 +67,21 @@ def _start_time(pid: int) -> str:
     return fields[19] if len(fields) > 19 else ""
 
 
+@lru_cache(maxsize=1)
 def _machine() -> dict[str, str]:
-    """What makes two processes' PIDs comparable: the same host, boot and PID namespace."""
+    """What makes two processes' PIDs comparable: the same host, boot and PID namespace
+    (read once: a process does not move between them)."""
     try:
         pidns = os.readlink("/proc/self/ns/pid")
     except OSError:
         pidns = ""
     return {"host": socket.gethostname(), "boot": _read_text("/proc/sys/kernel/random/boot_id"),
             "pidns": pidns}
+
+
+@lru_cache(maxsize=4)
+def _own_start_time(pid: int) -> str:
+    return _start_time(pid)  # keyed by PID: a forked child is a process of its own
 
 
 def _holder_dead(holder: dict[str, Any]) -> bool:
@@ -111,7 +119,7 @@ class SoftLock:
         deadline = time.monotonic() + timeout
         delay = 0.001
         token = uuid.uuid4().hex
-        body = json.dumps({**_machine(), "pid": os.getpid(), "start": _start_time(os.getpid()),
+        body = json.dumps({**_machine(), "pid": os.getpid(), "start": _own_start_time(os.getpid()),
                            "time": time.time(), "token": token}).encode()
         seen: dict[tuple, float] = {}  # what the lock file looked like, and since when
         while True:
