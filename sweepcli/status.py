@@ -37,7 +37,9 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
     """
     if mark_stale:
         folder.crash_silent_runs(heartbeat_timeout(), say)
-    folder.refresh()
+    with folder.lock:  # a journal that lost runs is said, never shown as a smaller sweep
+        folder.refresh()
+        folder.check_complete()
     cfg, state = folder.config, folder.state
     counts = {s.value: 0 for s in RunState}
     for run in state.runs.values():

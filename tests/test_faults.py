@@ -238,6 +238,9 @@ def test_a_journal_that_lost_runs_while_no_agent_ran_is_refused(env) -> None:
     assert proc.returncode == 1 and "truncated or replaced" in proc.stderr
     no_traceback(proc.stderr)
     assert len(os.listdir(env.root / sweep_id / "runs")) == 2  # no point ran again
+    proc = env.cli("sweep", "--print", sweep_id, check=False)  # not shown as an empty sweep
+    assert proc.returncode == 1 and "truncated or replaced" in proc.stderr
+    no_traceback(proc.stderr)
 
 
 def test_hostile_and_broken_journal_lines_are_skipped(env) -> None:
