@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import Any
 
@@ -35,11 +36,18 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
     Looking marks runs whose heartbeat is too old as crashed (the contract), once a short
     watch has shown that it is silent indeed; pass ``mark_stale=False`` for a read-only look.
     """
-    if mark_stale:
-        folder.crash_silent_runs(heartbeat_timeout(), say)
-    with folder.lock:  # a journal that lost runs is said, never shown as a smaller sweep
+    try:
+        if mark_stale:
+            folder.crash_silent_runs(heartbeat_timeout(), say)
+        with folder.lock:  # a journal that lost runs is said, never shown as a smaller sweep
+            folder.refresh()
+            folder.check_complete()
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        # a teammate who may read the sweep but not write it (or a read-only mount): a look
+        # without the lock, which marks nothing
         folder.refresh()
-        folder.check_complete()
     cfg, state = folder.config, folder.state
     counts = {s.value: 0 for s in RunState}
     for run in state.runs.values():

@@ -520,3 +520,27 @@ def test_a_seeded_random_sweep_started_as_a_job_array_draws_distinct_points(env)
         assert len(xs) == 6 and len(set(xs)) == 6, xs
         points.append(xs)
     assert points[0] == points[1]
+
+
+def test_a_teammate_who_may_only_read_gets_the_sweep_or_a_clear_error(env) -> None:
+    import shutil
+    import tempfile
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv (util-linux) to act as another user")
+    shared = Path(tempfile.mkdtemp(prefix="sweepcli-shared-"))  # outside the 0700 tmp_path
+    try:
+        shared.chmod(0o755)
+        env.program(PROGRAM)
+        root = shared / "sweeps"
+        sweep_id = env.create(grid(2), "--dir", str(root))
+        env.cli("agent", sweep_id, "--dir", str(root))
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *CLI]
+        run = lambda *a: subprocess.run([*as_nobody, *a, "--dir", str(root)], cwd=shared,  # noqa: E731
+                                        env=env.env, capture_output=True, text=True, timeout=60)
+        look = run("sweep", "--print", sweep_id)
+        assert look.returncode == 0 and "2 finished" in look.stdout, look.stderr
+        agent = run("agent", sweep_id)
+        assert agent.returncode == 1 and "Permission denied" in agent.stderr
+        no_traceback(look.stderr, agent.stderr)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

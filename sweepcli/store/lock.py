@@ -75,6 +75,8 @@ def _machine() -> dict[str, str]:
         pidns = os.readlink("/proc/self/ns/pid")
     except OSError:
         pidns = ""
+    if _read_text("/proc/self/stat").split(" ", 1)[0] != str(os.getpid()):
+        pidns = ""  # /proc is another PID namespace's (not remounted): its PIDs are not ours
     return {"host": socket.gethostname(), "boot": _read_text("/proc/sys/kernel/random/boot_id"),
             "pidns": pidns}
 
