@@ -150,10 +150,27 @@ def test_a_silent_heartbeat_turns_the_run_crashed_and_requeues_it(tmp_path) -> N
         time.sleep(0.6)
         assert folder.mark_stale_runs(timeout=1) == []
         time.sleep(0.6)
-        assert folder.mark_stale_runs(timeout=1) == ["aaaaaaaa"]  # 1.2 s unchanged
+        assert folder.mark_stale_runs(timeout=1) == []  # 1.2 s unchanged: a suspect
+        time.sleep(0.8)  # one interval (1 / 4 s) and half a second later, still silent
+        assert folder.mark_stale_runs(timeout=1) == ["aaaaaaaa"]
     assert folder.state.runs["aaaaaaaa"].state == "crashed"
     from sweepcli.agent import retry_queue
     assert [r.run_id for r in retry_queue(folder.state)] == ["aaaaaaaa"]
+
+
+def test_a_stalled_agent_that_beats_again_is_not_crashed(tmp_path) -> None:
+    # silent past its timeout (its host stopped, or the lock held for long), then it beats
+    folder = Store(tmp_path).create(CONFIG)
+    with folder.lock:
+        folder.append({"op": "claim", "run": "aaaaaaaa", "params": {"a": 0.5}})
+        folder.make_run_dir("aaaaaaaa")
+        folder.mark_stale_runs(timeout=1)
+        time.sleep(1.2)
+        assert folder.mark_stale_runs(timeout=1) == []  # a suspect
+        folder.heartbeat("aaaaaaaa")  # resumed
+        time.sleep(0.8)
+        assert folder.mark_stale_runs(timeout=1) == []
+    assert folder.state.runs["aaaaaaaa"].state == "running"
 
 
 def test_a_one_shot_reader_crashes_a_run_only_after_watching_it_stay_silent(tmp_path) -> None:
@@ -184,16 +201,18 @@ def test_a_one_shot_reader_crashes_a_run_only_after_watching_it_stay_silent(tmp_
         "aaaaaaaa": "crashed", "bbbbbbbb": "running", "cccccccc": "running"}
 
 
-def test_an_agent_trusts_timestamps_only_far_past_the_timeout(tmp_path) -> None:
-    from sweepcli.store.sweep_folder import CLOCK_SKEW_ALLOWANCE
+def test_an_agent_judges_old_timestamps_by_watching_too(tmp_path) -> None:
     folder = Store(tmp_path).create(CONFIG)
     with folder.lock:
-        for rid, age in (("aaaaaaaa", 60), ("bbbbbbbb", 10 + CLOCK_SKEW_ALLOWANCE)):
+        for rid in ("aaaaaaaa", "bbbbbbbb"):
             folder.append({"op": "claim", "run": rid, "params": {"a": 0.5}})
             folder.make_run_dir(rid)
-            old = time.time() - age
+            old = time.time() - 3600  # stamped long ago: dead, or by a clock an hour behind
             os.utime(folder.run_dir(rid) / "heartbeat", (old, old))
-        assert folder.mark_stale_runs(timeout=5) == ["bbbbbbbb"]  # at first sight: only this
+        assert folder.mark_stale_runs(timeout=2) == []  # at first sight: suspects only
+        folder.heartbeat("bbbbbbbb")  # this one's agent is alive
+        time.sleep(1.1)  # 2 / 4 s and half a second
+        assert folder.mark_stale_runs(timeout=2) == ["aaaaaaaa"]
 
 
 def test_a_run_declares_its_timeout_and_readers_keep_to_it(tmp_path) -> None:
@@ -206,6 +225,8 @@ def test_a_run_declares_its_timeout_and_readers_keep_to_it(tmp_path) -> None:
         time.sleep(1.5)
         assert folder.mark_stale_runs(timeout=1) == []  # its agent beats every 0.75 s
         time.sleep(1.7)
+        assert folder.mark_stale_runs(timeout=1) == []  # 3.2 s: a suspect
+        time.sleep(1.3)  # 3 / 4 s and half a second later
         assert folder.mark_stale_runs(timeout=1) == ["aaaaaaaa"]
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SweepConfig, validate
-from ..runs import Run, RunState
+from ..runs import RunState
 from .events import SweepState, end_event
 from .files import (
     FILE_MODE,
@@ -47,11 +47,6 @@ from .settings import DEFAULT_HEARTBEAT_TIMEOUT, heartbeat_timeout
 
 __all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "JournalDamaged", "Store", "SweepFolder", "SweepNotFound",
            "SweepState", "agent_name", "heartbeat_timeout"]
-
-
-#: how far apart two hosts' clocks (as they stamp files) may be before a one-shot reader
-#: could take a live run for a dead one
-CLOCK_SKEW_ALLOWANCE = 300.0
 
 
 class SweepNotFound(LookupError):
@@ -90,6 +85,7 @@ class SweepFolder:
         self._config: SweepConfig | None = None
         self._checked_complete = False
         self._beats: dict[str, tuple[float | None, float]] = {}  # run -> (mtime, seen since)
+        self._suspects: dict[str, tuple[float | None, float, float]] = {}  # (mtime, since, wait)
 
     @property
     def ref(self) -> str:
@@ -192,19 +188,14 @@ class SweepFolder:
         """The file server's clock: heartbeats are compared with it, not with ours."""
         return touch(self.path / "clock")
 
-    def heartbeat_silence(self, run_id: str, now: float) -> tuple[float, float]:
-        """How long the run's heartbeat has been silent: (seen unchanged by this process, on
-        its own monotonic clock; its age by the file timestamps against ``now``).
-
-        The first needs no two clocks to agree, so it is what agents go by; the second is
-        all a one-shot reader has, and is trusted only far beyond the timeout (hosts whose
-        clocks stamp files differ by the skew). A run with no heartbeat file yet (its agent
-        died right after the claim) is silent from the moment this process first saw it so.
-        """
+    def heartbeat_silence(self, run_id: str, now: float) -> tuple[float | None, float, float]:
+        """The run's heartbeat now: (its mtime, or None without a heartbeat file; how long
+        this process has seen it unchanged, on its own monotonic clock; its age by the file
+        timestamps against ``now``, which hosts whose clocks are off get wrong)."""
         try:
             beat: float | None = fresh_mtime(self.run_dir(run_id) / "heartbeat")
         except FileNotFoundError:
-            beat = None
+            beat = None  # its agent died right after the claim: silent since first seen so
         seen = self._beats.get(run_id)
         mono = time.monotonic()
         if seen is None or seen[0] != beat:
@@ -212,68 +203,68 @@ class SweepFolder:
             observed = 0.0
         else:
             observed = mono - seen[1]
-        return observed, (now - beat if beat is not None else 0.0)
+        return beat, observed, (now - beat if beat is not None else 0.0)
 
-    def mark_stale_runs(self, timeout: float) -> list[str]:
-        """Turn running runs whose heartbeat is silent past their timeout into ``crashed``:
-        what an agent does at each claim, with the lock held.
+    def _watch_silent_runs(self, timeout: float) -> tuple[list[str], float | None]:
+        """Judge the running runs' heartbeats (with the lock held): which are now confirmed
+        dead, and how long until the next suspect can be judged (None: no suspect).
 
-        A run's timeout is the larger of ``timeout`` (this reader's) and the one its own
-        agent declared in its claim, so no reader's setting crashes a run whose agent is
-        alive and keeping to its own interval. Silent means seen unchanged for that long by
-        this process (claim after claim), or stamped over :data:`CLOCK_SKEW_ALLOWANCE`
-        seconds longer ago than that (so a host whose clock is minutes off crashes nobody's
-        run).
+        A run whose heartbeat is silent past its timeout (the larger of ``timeout``, this
+        reader's, and the one its own agent declared in its claim), as this process saw it
+        or as the timestamps say, is a *suspect*; it is dead only if it is still unchanged
+        one of its agent's heartbeat intervals (at most 10 s) later. A live agent beats
+        within that time however far clocks are off, and after however long a stall (a
+        lock held for minutes, a stopped process resumed), so no live run is crashed.
         """
         running = self.state.running()
-        if not running:
-            return []
-        now = self.server_now()
-        stale = []
+        now = self.server_now() if running else 0.0
+        self._suspects = {r.run_id: self._suspects[r.run_id] for r in running
+                          if r.run_id in self._suspects}
+        dead, next_look = [], None
+        mono = time.monotonic()
         for run in running:
-            limit = _limit(run, timeout)
-            observed, stamped = self.heartbeat_silence(run.run_id, now)
-            if observed > limit or stamped > limit + CLOCK_SKEW_ALLOWANCE:
-                stale.append(run.run_id)
-        if stale:
-            self.append(*(end_event(rid, RunState.CRASHED) for rid in stale))
-        return stale
+            limit = max(timeout, run.heartbeat_timeout or 0.0)
+            beat, observed, stamped = self.heartbeat_silence(run.run_id, now)
+            suspect = self._suspects.get(run.run_id)
+            if suspect is not None and suspect[0] != beat:
+                del self._suspects[run.run_id]  # it beat: alive after all
+                suspect = None
+            if suspect is None:
+                if observed <= limit and stamped <= limit:
+                    continue
+                suspect = self._suspects[run.run_id] = (beat, mono, min(10.0, limit / 4) + 0.5)
+            if mono - suspect[1] >= suspect[2]:
+                dead.append(run.run_id)
+            else:
+                left = suspect[1] + suspect[2] - mono
+                next_look = left if next_look is None else min(next_look, left)
+        for rid in dead:
+            del self._suspects[rid]
+        if dead:
+            self.append(*(end_event(rid, RunState.CRASHED) for rid in dead))
+        return dead, next_look
+
+    def mark_stale_runs(self, timeout: float) -> list[str]:
+        """What an agent does at each claim, with the lock held: crash the runs confirmed
+        dead (see :meth:`_watch_silent_runs`); suspects are judged at a later claim."""
+        return self._watch_silent_runs(timeout)[0]
 
     def crash_silent_runs(self, timeout: float, say: Callable[[str], None] | None = None
                           ) -> list[str]:
-        """What a one-shot reader (``--print``) does: a run whose heartbeat is stamped older
-        than its timeout is watched, outside the lock, for one of its agent's heartbeat
-        intervals (at most 10 s), and crashed only if it did not beat meanwhile. A live
-        agent beats within that time however far this host's clock is off."""
+        """What a one-shot reader (``--print``) does: the same judgement, waiting outside the
+        lock for its suspects' interval (saying so) instead of leaving them to a later look."""
         with self.lock:
             self.refresh()
-            running = self.state.running()
-            now = self.server_now() if running else 0.0
-            suspects = {}
-            for run in running:
-                limit = _limit(run, timeout)
-                _, stamped = self.heartbeat_silence(run.run_id, now)
-                if stamped > limit:
-                    suspects[run.run_id] = min(10.0, limit / 4) + 0.5
-        if not suspects:
-            return []
+            dead, wait = self._watch_silent_runs(timeout)
+        if wait is None:
+            return dead
         if say is not None:
-            say(f"run(s) {', '.join(suspects)}: heartbeat older than the timeout; watching "
-                f"it for {max(suspects.values()):.1f} s before calling it crashed")
-        time.sleep(max(suspects.values()))
+            say(f"run(s) {', '.join(self._suspects)}: heartbeat silent past the timeout; "
+                f"watching for {wait:.1f} s before calling it crashed")
+        time.sleep(wait)
         with self.lock:
             self.refresh()
-            stale = [rid for rid, wait in suspects.items()
-                     if self.state.runs[rid].state == RunState.RUNNING
-                     and self.heartbeat_silence(rid, 0.0)[0] >= wait]
-            if stale:
-                self.append(*(end_event(rid, RunState.CRASHED) for rid in stale))
-        return stale
-
-
-def _limit(run: Run, timeout: float) -> float:
-    """A run's heartbeat timeout: the reader's, or its own agent's when that is longer."""
-    return max(timeout, run.heartbeat_timeout or 0.0)
+            return dead + self._watch_silent_runs(timeout)[0]
 
 
 def read_meta(path: Path) -> dict[str, Any]:
