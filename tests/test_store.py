@@ -239,3 +239,20 @@ def test_store_refuses_unchecked_ids(tmp_path) -> None:
     folder = store.create(CONFIG)
     with pytest.raises(InvalidId):
         folder.run_dir("../../etc")
+
+
+def test_a_lock_file_left_empty_goes_stale_across_short_attempts(tmp_path) -> None:
+    # a holder killed between its exclusive create and its write leaves an empty file; a
+    # waiter that tries in short attempts (as agents do, to stay free for signals) must
+    # still see it stay unchanged for the stale time
+    (tmp_path / "l").touch()
+    lock = SoftLock(tmp_path / "l", stale_seconds=1.0)
+    t0 = time.monotonic()
+    while True:
+        try:
+            lock.acquire(0.3)
+            break
+        except LockTimeout:
+            assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 >= 1.0
+    lock.release()

@@ -113,6 +113,9 @@ class SoftLock:
         self.path = path
         self.stale_seconds = soft_lock_stale() if stale_seconds is None else stale_seconds
         self._token: str | None = None
+        #: what the lock file looked like and since when (monotonic), kept across attempts:
+        #: a caller that waits in short attempts must still see a dead holder's file go stale
+        self._seen: dict[tuple, float] = {}
         self._held = threading.Event()
         self._keeper: threading.Thread | None = None
 
@@ -123,12 +126,11 @@ class SoftLock:
         token = uuid.uuid4().hex
         body = json.dumps({**_machine(), "pid": os.getpid(), "start": _own_start_time(os.getpid()),
                            "time": time.time(), "token": token}).encode()
-        seen: dict[tuple, float] = {}  # what the lock file looked like, and since when
         while True:
             try:
                 fd = open_nofollow(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             except FileExistsError:
-                self._break_if_stale(seen)
+                self._break_if_stale(self._seen)
             else:
                 try:
                     # no fsync: what the file says is for people and for our own token
@@ -146,6 +148,7 @@ class SoftLock:
                     raise
                 os.close(fd)
                 self._token = token
+                self._seen.clear()
                 self._start_keeper()
                 return
             if time.monotonic() > deadline:
