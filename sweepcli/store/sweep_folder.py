@@ -256,15 +256,18 @@ class SweepFolder:
         with self.lock:
             self.refresh()
             dead, wait = self._watch_silent_runs(timeout)
-        if wait is None:
-            return dead
-        if say is not None:
+        if wait is not None and say is not None:
             say(f"run(s) {', '.join(self._suspects)}: heartbeat silent past the timeout; "
-                f"watching for {wait:.1f} s before calling it crashed")
-        time.sleep(wait)
-        with self.lock:
-            self.refresh()
-            return dead + self._watch_silent_runs(timeout)[0]
+                "watching for one heartbeat interval before calling it crashed")
+        for _ in range(4):  # each suspect is judged once its own interval has passed
+            if wait is None:
+                break  # (a clock far ahead makes live runs suspects again: not forever)
+            time.sleep(wait)
+            with self.lock:
+                self.refresh()
+                more, wait = self._watch_silent_runs(timeout)
+            dead += more
+        return dead
 
 
 def read_meta(path: Path) -> dict[str, Any]:
