@@ -544,3 +544,45 @@ def test_a_teammate_who_may_only_read_gets_the_sweep_or_a_clear_error(env) -> No
         no_traceback(look.stderr, agent.stderr)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_a_run_declared_crashed_while_its_folder_could_not_be_made_is_not_started(env) -> None:
+    # no inode left: the claim goes into the journal, but the run's folder cannot be made;
+    # another agent declares the run crashed and takes its point. When inodes come back, the
+    # first agent must not start the run too.
+    import shutil
+    import tempfile
+    disk = Path(tempfile.mkdtemp(prefix="sweepcli-inodes-"))
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,nr_inodes=64", "tmpfs",
+                           str(disk)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
+    try:
+        env.program(PROGRAM)
+        root = disk / "sweeps"
+        hb = {"SWEEPCLI_DIR": str(root), "SWEEPCLI_HEARTBEAT_TIMEOUT": "2", "SWEEPCLI_LOCK": "flock"}
+        sweep_id = env.create(grid(1), "--dir", str(root))
+        for name in ("clock", "lock"):
+            (root / sweep_id / name).touch()
+        fillers = []
+        try:
+            while True:
+                fillers.append(disk / f"f{len(fillers)}")
+                fillers[-1].touch()
+        except OSError:
+            fillers.pop()
+        agents = [env.watched_agent(sweep_id, env=hb) for _ in range(2)]
+        status = lambda: json.loads(env.cli("sweep", "--print", sweep_id, "--json",  # noqa: E731
+                                            env=hb).stdout)
+        env.wait_for(lambda: status()["counts"]["crashed"] == 1, timeout=60)
+        env.wait_for(lambda: len(status()["runs"]) == 2, timeout=60)  # its point re-claimed
+        for f in fillers:
+            f.unlink()
+        for a in agents:
+            assert a.wait(timeout=60) == 0, a.text()
+        assert any("it is not started here" in a.text() for a in agents)
+        s = status()
+        assert [r["state"] for r in s["runs"]] == ["crashed", "finished"]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+        shutil.rmtree(disk, ignore_errors=True)

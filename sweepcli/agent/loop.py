@@ -345,7 +345,16 @@ class Agent:
     def _run_one(self, claim: Claim, slot: int = 0, gpu: str | None = None) -> RunResult:
         heartbeat = Heartbeat(self.folder, claim.run_id, self.hb_interval)
         try:
+            started = time.monotonic()
             run_dir, nested, env = self._prepare(claim, gpu)
+            if time.monotonic() - started > self.hb_interval:
+                # preparing took long (a full disk): if the run was declared crashed meanwhile,
+                # its point runs elsewhere, and starting it here would run it twice
+                run = self.retry("read the journal", self.folder.refresh).runs[claim.run_id]
+                if run.state != RunState.RUNNING:
+                    self.say(f"run {claim.run_id} was declared {run.state} while its folder "
+                             "could not be made; it is not started here")
+                    return RunResult(claim.run_id, run.state, None, None)
             self.display.run_started(slot, claim.run_id, claim.params, claim.retry_of, gpu)
             watch = _Watch(self, claim.run_id, run_dir, slot)
             try:
