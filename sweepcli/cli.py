@@ -142,7 +142,7 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
             raise click.UsageError("give a CONFIG file to create a sweep, or one of --pause, "
                                    "--resume, --stop, --cancel, --print, --rerun-failed with an ID")
         store = _store(root_dir)
-        try:
+        with _reported():
             if config_file:
                 _create(store, config_file, name, project)
                 return
@@ -154,12 +154,6 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
                 _rerun_failed(folder)
             else:
                 _control(folder, action)
-        except (LockTimeout, LockLost, JournalDamaged) as exc:
-            _fail(str(exc))
-        except ConfigError as exc:
-            _fail(f"the sweep's config is no longer valid: {exc}", 1)
-        except OSError as exc:
-            _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
 
     return command
 
