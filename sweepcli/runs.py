@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from .config.space import is_number
-
 
 class RunState(str, Enum):
     """The life of a run (the contract's run states)."""
@@ -60,5 +58,3 @@ class Run:
             return None
         return max(self.history) if goal == "maximize" else min(self.history)
 
-
-is_finite_number = is_number  # the config layer's test, under the name this layer used

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..runs import is_finite_number
+from ..config import is_number
 from ..store import open_nofollow
 
 #: a line longer than this is skipped without being kept in memory or read again
@@ -156,7 +156,7 @@ class MetricReader:
             if name not in obj:
                 continue
             v = obj[name]
-            if not is_finite_number(v):
+            if not is_number(v):
                 self._problem(f"value:{name}", f"{self.path.name}: ignored a {name} value that "
                               f"is not a finite number: {v!r}")
                 continue

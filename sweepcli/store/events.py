@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ..runs import Run, RunState, is_finite_number
+from ..config import is_number
+from ..runs import Run, RunState
 
 _ID_RE = re.compile(r"^[a-z0-9]{8}$")
 
@@ -107,8 +108,8 @@ class SweepState:
             grid_index=grid,
             retry_of=retry_of,
             agent=agent if isinstance(agent, str) else "",
-            started_at=float(t) if is_finite_number(t) else 0.0,
-            heartbeat_timeout=float(hb) if is_finite_number(hb) and hb > 0 else None,
+            started_at=float(t) if is_number(t) else 0.0,
+            heartbeat_timeout=float(hb) if is_number(hb) and hb > 0 else None,
         )
         if retry_of:
             self.retried.add(retry_of)
@@ -120,7 +121,7 @@ class SweepState:
         run, values = self.runs.get(e.get("run")), e.get("values")  # type: ignore[arg-type]
         if run is None or not isinstance(values, list):
             return False
-        run.history.extend(float(v) for v in values if is_finite_number(v))
+        run.history.extend(float(v) for v in values if is_number(v))
         return True
 
     def _apply_end(self, e: dict[str, Any]) -> bool:
@@ -136,7 +137,7 @@ class SweepState:
         # its result is kept.
         if run.state in (RunState.RUNNING, RunState.CRASHED):
             run.state = state
-            run.ended_at = float(t) if is_finite_number(t) else None
+            run.ended_at = float(t) if is_number(t) else None
             run.exit_code = code
         return True
 

@@ -43,10 +43,6 @@ from .files import (
 )
 from .journal import Journal, JournalChanged
 from .lock import SweepLock
-from .settings import DEFAULT_HEARTBEAT_TIMEOUT, heartbeat_timeout
-
-__all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "JournalDamaged", "Store", "SweepFolder", "SweepNotFound",
-           "SweepState", "agent_name", "heartbeat_timeout"]
 
 
 class SweepNotFound(LookupError):
@@ -218,8 +214,9 @@ class SweepFolder:
         """
         running = self.state.running()
         now = self.server_now() if running else 0.0
-        self._suspects = {r.run_id: self._suspects[r.run_id] for r in running
-                          if r.run_id in self._suspects}
+        live = {r.run_id for r in running}  # forget what we watched of runs that ended
+        self._beats = {rid: b for rid, b in self._beats.items() if rid in live}
+        self._suspects = {rid: v for rid, v in self._suspects.items() if rid in live}
         dead, next_look = [], None
         mono = time.monotonic()
         for run in running:
