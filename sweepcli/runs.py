@@ -51,6 +51,14 @@ class Run:
     requeued: bool = False
     #: the heartbeat timeout its agent keeps to (None: written by an older sweepcli)
     heartbeat_timeout: float | None = None
+    #: the config revision it was claimed under (0: the sweep's first config)
+    revision: int = 0
+    #: where a prior run came from (``--prior``); None for the sweep's own runs
+    prior: str | None = None
+    #: a prior known by one summary value, not a history (a results file's row)
+    summary_only: bool = False
+    #: the enqueued point it runs (``sweepcli enqueue``), if any
+    queued: str | None = None
 
     def best(self, goal: str = "minimize") -> float | None:
         """The run's value: its best metric over its history (W&B's rule)."""

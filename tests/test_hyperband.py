@@ -29,31 +29,51 @@ def test_bands_from_min_iter_and_from_max_iter() -> None:
 
 
 def test_threshold_is_the_value_at_index_n_over_eta() -> None:
-    cfg = config(min_iter=1, eta=3)
-    # band 1 looks at history[1] of every run that has it: 5, 6, 7, 8 -> sorted index int(4/3)=1
-    hs = [[9, 5], [9, 6, 1], [9, 7], [9, 8]]
-    assert band_thresholds(cfg.hyperband, hs)[0] == (1, 6)
+    cfg = config(min_iter=2, eta=3)
+    # band 2 looks at the 2nd value (history[1]) of every run that has two: 5, 6, 7, 8 ->
+    # sorted index int(4/3) = 1
+    hs = [[9, 5], [9, 6, 1], [9, 7], [9, 8], [1]]
+    assert band_thresholds(cfg.hyperband, hs)[0] == (2, 6)
+
+
+def test_band_b_is_the_bth_value_as_wandb_counts_it_today() -> None:
+    """W&B's engine today: band 1 is a run's first value (0.2.0 read its second)."""
+    runs = [run("a", [5], RunState.FINISHED), run("b", [6], RunState.FINISHED),
+            run("weak", [9])]  # one value: it has reached band 1, and is the worst there
+    assert runs_to_stop(config(min_iter=1, eta=2), runs) == ["weak"]
+    assert runs_to_stop(config(min_iter=2, eta=2), runs) == []  # nobody at band 2 yet
 
 
 def test_strict_compares_the_value_at_the_band_and_loose_the_best() -> None:
     runs = [run("a", [10, 5], RunState.FINISHED), run("b", [10, 6], RunState.FINISHED),
             run("c", [10, 7], RunState.FINISHED),
-            run("x", [1, 9])]  # best so far 1 is fine; value at band 1 (9) is not
-    assert runs_to_stop(config(min_iter=1, eta=2, strict=True), runs) == ["x"]
-    assert runs_to_stop(config(min_iter=1, eta=2, strict=False), runs) == []
+            run("x", [1, 9])]  # best so far 1 is fine; value at band 2 (9) is not
+    assert runs_to_stop(config(min_iter=2, eta=2, strict=True), runs) == ["x"]
+    assert runs_to_stop(config(min_iter=2, eta=2, strict=False), runs) == []
 
 
 def test_maximize_negates() -> None:
     runs = [run("a", [0, 0.9], RunState.FINISHED), run("b", [0, 0.8], RunState.FINISHED),
             run("weak", [0, 0.1]), run("strong", [0, 0.95])]
-    assert runs_to_stop(config("maximize", min_iter=1, eta=2), runs) == ["weak"]
+    assert runs_to_stop(config("maximize", min_iter=2, eta=2), runs) == ["weak"]
 
 
 def test_only_running_runs_that_reached_a_band_are_stopped() -> None:
     runs = [run("a", [1, 1, 1], RunState.FINISHED), run("b", [1, 1, 1], RunState.FINISHED),
-            run("early", [50]),  # has not reached band 1 (needs 2 values)
+            run("early", [50]),  # has not reached band 2 (needs 2 values)
             run("ended", [50, 50], RunState.FAILED)]
+    assert runs_to_stop(config(min_iter=2, eta=2), runs) == []
+
+
+def test_a_summary_only_prior_takes_no_part() -> None:
+    """A results file's row is one final value: counting it at band 1 would hold every
+    run's first value to a finished run's result."""
+    strong = run("p", [0.1], RunState.FINISHED)
+    strong.summary_only = True
+    runs = [strong, run("a", [5], RunState.FINISHED), run("b", [6], RunState.RUNNING)]
     assert runs_to_stop(config(min_iter=1, eta=2), runs) == []
+    strong.summary_only = False
+    assert runs_to_stop(config(min_iter=1, eta=2), runs) == ["b"]
 
 
 def wandb_stop(raw: dict, runs: list[Run]) -> list[str]:
@@ -75,13 +95,18 @@ histories = st.lists(st.floats(0, 10, allow_nan=False), min_size=0, max_size=12)
                         {"max_iter": 9, "s": 2, "eta": 3}, {"max_iter": 12, "s": 3, "eta": 2}]),
        st.sampled_from(["minimize", "maximize"]))
 def test_loose_rule_matches_wandb_stop_runs(data, et, goal) -> None:
-    """W&B 0.2.0 has only the older, non-strict rule: ours with strict: false must agree."""
+    """W&B 0.2.0 has only the older, non-strict rule, and reads band b one line later than
+    W&B today: ours with strict: false on a history must agree with 0.2.0 on the same
+    history behind one worst-possible line (which shifts every band by one and is never a
+    run's best)."""
     raw = {"method": "random", "metric": {"name": "loss", "goal": goal},
            "parameters": {"a": {"value": 1}}, "early_terminate": {"type": "hyperband", **et}}
     runs = [run(f"r{i}", h, RunState.RUNNING if live else RunState.FINISHED)
             for i, (h, live) in enumerate(data)]
+    pad = 1e300 if goal == "minimize" else -1e300
+    shifted = [run(r.run_id, [pad, *r.history] if r.history else [], r.state) for r in runs]
     ours = validate({**raw, "early_terminate": {**raw["early_terminate"], "strict": False}})
-    assert sorted(runs_to_stop(ours, runs)) == wandb_stop(raw, runs)
+    assert sorted(runs_to_stop(ours, runs)) == wandb_stop(raw, shifted)
 
 
 CURVES = """

@@ -155,7 +155,7 @@ def test_a_silent_heartbeat_turns_the_run_crashed_and_requeues_it(tmp_path) -> N
         assert folder.mark_stale_runs(timeout=1) == ["aaaaaaaa"]
     assert folder.state.runs["aaaaaaaa"].state == "crashed"
     from sweepcli.agent import retry_queue
-    assert [r.run_id for r in retry_queue(folder.state)] == ["aaaaaaaa"]
+    assert [r.run_id for r in retry_queue(folder.config, folder.state)] == ["aaaaaaaa"]
 
 
 def test_a_stalled_agent_that_beats_again_is_not_crashed(tmp_path) -> None:

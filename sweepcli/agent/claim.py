@@ -22,6 +22,7 @@ class Decision:
     reason: str = ""
     suggestion: Suggestion | None = None
     retry_of: str | None = None
+    queued: str | None = None
 
 
 def target_reached(config: SweepConfig, runs: list[Run]) -> Run | None:
@@ -35,15 +36,23 @@ def target_reached(config: SweepConfig, runs: list[Run]) -> Run | None:
     return None
 
 
-def retry_queue(state: SweepState) -> list[Run]:
+def retry_queue(config: SweepConfig, state: SweepState) -> list[Run]:
     """Ended runs whose points must run again, oldest first: crashed and preempted runs,
-    and failed ones marked by ``--rerun-failed``, not yet taken by a later run."""
+    and failed ones marked by ``--rerun-failed``, not yet taken by a later run. A point of
+    an earlier config that today's space no longer holds is not run again."""
     return [
         r
         for r in state.runs.values()
         if r.run_id not in state.retried
         and (r.state in REQUEUED_STATES or (r.requeued and r.state == RunState.FAILED))
+        and (r.revision == config.revision or config.space.holds(r.params))
     ]
+
+
+def queued_points(config: SweepConfig, state: SweepState) -> list[tuple[str, dict[str, Any]]]:
+    """Enqueued points not yet taken, in order, that today's space holds (a point an
+    ``--update`` left outside the space waits, shown, and is not run)."""
+    return [(pid, p) for pid, p in state.queue.items() if config.space.holds(p)]
 
 
 def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> Decision:
@@ -59,11 +68,17 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> 
     if reached is not None:
         return Decision("done", f"run {reached.run_id} reached metric.target "
                                 f"({config.metric.name} = {reached.best(config.metric.goal):g})")
-    retry = retry_queue(state)
+    retry = retry_queue(config, state)
     if retry:
         r = retry[0]
+        grid = r.grid_index if r.revision == config.revision else _grid_index(config, r.params)
         return Decision("run", f"re-running the point of {r.state} run {r.run_id}",
-                        Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
+                        Suggestion(dict(r.params), grid), retry_of=r.run_id)
+    queued = queued_points(config, state)
+    if queued:  # asked for by name: before the search, and whatever run_cap says
+        pid, params = queued[0]
+        return Decision("run", f"running enqueued point {pid}",
+                        Suggestion(dict(params), _grid_index(config, params)), queued=pid)
     running = [r for r in runs if r.state == RunState.RUNNING]
     if config.run_cap is not None and state.new_points >= config.run_cap:
         if running:
@@ -79,11 +94,20 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> 
     return Decision("run", "", suggestion)
 
 
+def _grid_index(config: SweepConfig, params: dict[str, Any]) -> int | None:
+    if config.method != "grid":
+        return None
+    from ..search.grid import grid_index_of
+
+    return grid_index_of(config.space, params)
+
+
 @dataclass(frozen=True)
 class Claim:
     run_id: str
     params: dict[str, Any]
     retry_of: str | None
+    queued: str | None = None
 
 
 def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
@@ -117,12 +141,12 @@ def claim_next_run(
         s = decision.suggestion
         run_id = folder.new_run_id()
         folder.append(claim_event(run_id, s.params, s.grid_index, decision.retry_of, agent_name(),
-                                  heartbeat_timeout))
+                                  heartbeat_timeout, folder.config.revision, decision.queued))
         try:
             folder.make_run_dir(run_id)
         except OSError:
             pass  # the agent retries it; until then the run ages from when it was first seen
-        return Claim(run_id, s.params, decision.retry_of)
+        return Claim(run_id, s.params, decision.retry_of, decision.queued)
 
 
 def sweep_status(config: SweepConfig, state: SweepState) -> str:
@@ -134,7 +158,8 @@ def sweep_status(config: SweepConfig, state: SweepState) -> str:
     if state.control == Control.PAUSED:
         return "paused"
     runs = list(state.runs.values())
-    if any(r.state == RunState.RUNNING for r in runs) or retry_queue(state):
+    if (any(r.state == RunState.RUNNING for r in runs) or retry_queue(config, state)
+            or queued_points(config, state)):
         return "running"
     if target_reached(config, runs) is not None:
         return "finished"
@@ -143,6 +168,6 @@ def sweep_status(config: SweepConfig, state: SweepState) -> str:
     if config.method == "grid":
         from ..search.grid import suggest as grid_suggest
 
-        if grid_suggest(config.space, runs) is None:
+        if grid_suggest(config.space, runs, config.revision) is None:
             return "finished"
     return "running"

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import SweepConfig
 from ..early_stop import runs_to_stop
 from ..runs import Run, RunState
 from ..store import (
@@ -134,7 +135,6 @@ class Agent:
         gpus: list[str] | None = None,
     ):
         self.folder = folder
-        self.config = folder.config
         self.count = count
         self.function = function
         self.echo = echo
@@ -158,6 +158,12 @@ class Agent:
         self._lock = threading.Lock()
         self._reserved = 0  # runs started or being claimed, against --count
         self._error: BaseException | None = None
+
+    @property
+    def config(self) -> SweepConfig:
+        """The sweep's config as of the journal last read: an ``--update`` applies from the
+        next claim (a run keeps the command it was started with)."""
+        return self.folder.config
 
     # ---- signals -----------------------------------------------------------------------
     def _install_signals(self) -> Callable[[], None]:

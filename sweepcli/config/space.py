@@ -85,6 +85,23 @@ def canonical_key(value: Any) -> str:
     return json.dumps(canonical(value), sort_keys=True, separators=(",", ":"))
 
 
+def grid_key(value: Any) -> str:
+    """What identifies a grid value, as W&B's grid does today: a whole-number float is the
+    int (YAML reads ``3e6`` as a float, a run's config gives it back as an int); nothing
+    else is merged (``[1.0]`` and ``[1]`` stay two values, as ``true`` and ``1`` do)."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        value = int(value)
+    return json.dumps(plain(value), sort_keys=True, separators=(",", ":"), default=repr)
+
+
+def same_grid_value(axis_value: Any, value: Any) -> bool:
+    """Whether a run's ``value`` is the grid's ``axis_value``. A mapping matches on the
+    axis value's own keys: keys a program adds to it at run time do not make a new point."""
+    if isinstance(axis_value, dict) and isinstance(value, dict):
+        return all(k in value and same_grid_value(v, value[k]) for k, v in axis_value.items())
+    return grid_key(axis_value) == grid_key(value)
+
+
 def plain(value: Any) -> Any:
     """Turn numpy scalars into Python ones so values serialise and print cleanly."""
     if isinstance(value, np.generic):
@@ -248,19 +265,33 @@ class Param:
         if d == "constant":
             return (s["value"],)
         if d == "categorical":
-            seen: set[str] = set()
-            unique = []
-            for v in s["values"]:
-                k = canonical_key(v)
-                if k not in seen:
-                    seen.add(k)
-                    unique.append(v)
-            return tuple(unique)
+            # equal values appear once, where the first stands, with the last one's form
+            # (W&B's grid looks values up by hash, and the last one written wins)
+            order = dict.fromkeys(grid_key(v) for v in s["values"])
+            last = {grid_key(v): v for v in s["values"]}
+            return tuple(last[k] for k in order)
         if d == "int_uniform":
             return range(s["min"], s["max"] + 1)
         if d == "q_uniform":
             return _Steps(s["min"], s["max"], s["q"])
         raise ValueError(f"{self.name}: {d} cannot be enumerated by grid search")
+
+    def grid_position(self, value: Any) -> int | None:
+        """Where ``value`` stands on this parameter's grid axis (None: not on it)."""
+        d, s = self.distribution, self.spec
+        axis = self.grid_axis()
+        if d == "int_uniform" or d == "q_uniform":
+            if not is_number(value):
+                return None
+            i = round((value - s["min"]) / (1 if d == "int_uniform" else s["q"]))
+            if not 0 <= i < len(axis):
+                return None
+            # arange's 0.30000000000000004 is the 0.3 a results file holds
+            return i if abs(axis[i] - value) <= 1e-9 * max(1.0, abs(value)) else None
+        for i, v in enumerate(axis):
+            if same_grid_value(v, value):
+                return i
+        return None
 
     def grid_values(self) -> list[Any]:
         """Every value, in W&B's grid order, as a list (small axes only)."""
@@ -348,6 +379,11 @@ class Space:
             if p.name == name:
                 return p
         raise KeyError(name)
+
+    def holds(self, params: dict[str, Any]) -> bool:
+        """Whether a point (flat names) lies in this space: every parameter given and
+        inside its distribution's support (names the space lacks are not looked at)."""
+        return all(p.name in params and p.contains(params[p.name]) for p in self.params)
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         """One independent draw of every parameter (flat names)."""

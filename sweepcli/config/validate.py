@@ -34,9 +34,21 @@ TOP_LEVEL_KEYS = (
     "kind",
     "apiVersion",
     "controller",
+    "metrics",
+    "job",
+    "image_uri",
+    "scheduler",
     "sweepcli",
 )
 METHODS = ("grid", "random", "bayes")
+#: W&B's keys for what only its Launch service runs: accepted by its schema, refused here
+#: with a message naming the key (a folder of agents has no Launch queue to hand them to)
+LAUNCH_KEYS = {
+    "job": "a W&B Launch job (what Launch runs instead of program)",
+    "image_uri": "a container image run by W&B Launch",
+    "scheduler": "an external scheduler run by W&B Launch",
+}
+IMPUTES_WHILE_RUNNING = ("false", "latest", "best", "worst")
 GOALS = ("minimize", "maximize")
 MAX_BANDS = 1000  # hyperband bands: more is a typo (eta a hair above 1), not a schedule
 IMPUTES = ("worst", "best", "latest")
@@ -99,6 +111,19 @@ class Metric:
     goal: str = "minimize"
     target: float | None = None
     impute: str = "worst"
+    #: bayes: ``false`` (running runs are pending points) or how to value a running run
+    impute_while_running: str = "false"
+
+    @property
+    def sign(self) -> float:
+        """+1 to minimise, -1 to maximise: ``sign * value`` is a loss."""
+        return -1.0 if self.goal == "maximize" else 1.0
+
+    def best_of(self, history: list[float]) -> float | None:
+        """The best value of a history (W&B's rule for a run's value)."""
+        if not history:
+            return None
+        return max(history) if self.goal == "maximize" else min(history)
 
     def better(self, a: float, b: float) -> bool:
         """True when value ``a`` is strictly better than ``b``."""
@@ -134,6 +159,8 @@ class SweepConfig:
     project: str | None = None
     extension: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    #: which config of the sweep this is: 0 the first, n after the n-th ``--update``
+    revision: int = 0
 
     @property
     def seed(self) -> int | None:
@@ -151,6 +178,11 @@ class SweepConfig:
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_EXACT_INT
+
+
+def _whole(v: Any) -> bool:
+    """An integer as JSON schema counts them: 5 or 5.0 (YAML reads 1e6 as a float)."""
+    return _is_int(v) or (is_number(v) and isinstance(v, float) and v.is_integer())
 
 
 def _describe(v: Any) -> str:
@@ -203,11 +235,14 @@ class _Checker:
                 self.add(f"{path}.{k}", "a nested parameter holds only 'parameters'")
             return self.parameters(spec["parameters"], f"{path}.parameters", key)
         dist = spec.get("distribution")
+        if dist is None and "distribution" in spec:
+            self.add(f"{path}.distribution", "is null: name a distribution or leave the key out")
+            return []
         if dist is None:
             dist = self.infer(spec, path)
             if dist is None:
                 return []
-        elif dist not in DISTRIBUTIONS:
+        elif not isinstance(dist, str) or dist not in DISTRIBUTIONS:
             close = difflib.get_close_matches(str(dist), sorted(DISTRIBUTIONS), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             self.add(f"{path}.distribution", f"unknown distribution {_describe(dist)}{hint} "
@@ -308,7 +343,7 @@ class _Checker:
         if not isinstance(m, dict):
             self.add("metric", f"must be a mapping with 'name' (and 'goal'), got {_describe(m)}")
             return None
-        allowed = ("name", "goal", "target", "impute")
+        allowed = ("name", "goal", "target", "impute", "impute_while_running")
         ok = True
         for k in m:
             if k not in allowed:
@@ -317,9 +352,12 @@ class _Checker:
         if "name" not in m:
             self.add("metric.name", "required: the name of the metric to optimise")
             ok = False
-        elif not isinstance(m["name"], str) or not m["name"]:
+        elif not isinstance(m["name"], str):
             self.add("metric.name", f"must be a string, got {_describe(m['name'])}")
             ok = False
+        elif not m["name"]:
+            self.warnings.append("metric.name is empty: no metric line can carry it, so no run "
+                                 "gets a value")
         goal = m.get("goal", "minimize")
         if goal not in GOALS:
             self.add("metric.goal", f"must be one of {', '.join(GOALS)}, got {_describe(goal)}")
@@ -329,12 +367,22 @@ class _Checker:
             self.add("metric.impute", f"must be one of {', '.join(IMPUTES)}, got {_describe(impute)}")
             ok = False
         target = m.get("target")
-        if target is not None and not is_number(target):
+        if "target" in m and not is_number(target):
             self.add("metric.target", f"must be a number, got {_describe(target)}")
+            ok = False
+        running = m.get("impute_while_running", "false")
+        if running is False:  # YAML's unquoted false; W&B's schema takes only the string
+            self.add("metric.impute_while_running", "must be the string 'false' (quoted, as "
+                     "W&B's schema has it) or one of latest, best, worst; got false unquoted")
+            ok = False
+        elif running not in IMPUTES_WHILE_RUNNING:
+            self.add("metric.impute_while_running", f"must be one of "
+                     f"{', '.join(IMPUTES_WHILE_RUNNING)}, got {_describe(running)}")
             ok = False
         if not ok:
             return None
-        return Metric(m["name"], goal, float(target) if target is not None else None, impute)
+        return Metric(m["name"], goal, float(target) if target is not None else None, impute,
+                      running)
 
     def early_terminate(self, e: Any) -> Hyperband | None:
         if not isinstance(e, dict):
@@ -353,19 +401,23 @@ class _Checker:
         strict = e.get("strict", True)
         if not isinstance(strict, bool):
             self.add("early_terminate.strict", f"must be true or false, got {_describe(strict)}")
-        if "min_iter" in e:
-            if not (_is_int(e["min_iter"]) and e["min_iter"] >= 1):
-                self.add("early_terminate.min_iter", f"must be an integer >= 1, got {_describe(e['min_iter'])}")
-        elif "max_iter" in e or "s" in e:
-            if not _is_int(e.get("max_iter")):
-                self.add("early_terminate.max_iter", f"must be an integer (with s), got {_describe(e.get('max_iter'))}")
-            if not (is_number(e.get("s")) and e.get("s", 0) >= 1):
-                self.add("early_terminate.s", f"must be a number >= 1 (with max_iter), got {_describe(e.get('s'))}")
-        else:
+        # every key given is checked; W&B's engine takes max_iter with s first, else min_iter
+        if "min_iter" in e and not (_whole(e["min_iter"]) and e["min_iter"] >= 1):
+            self.add("early_terminate.min_iter", f"must be an integer >= 1, got {_describe(e['min_iter'])}")
+        if "max_iter" in e and not _whole(e["max_iter"]):
+            self.add("early_terminate.max_iter", f"must be an integer, got {_describe(e['max_iter'])}")
+        if "s" in e and not (_whole(e["s"]) and e["s"] >= 1):
+            self.add("early_terminate.s", f"must be an integer >= 1, got {_describe(e['s'])}")
+        by_max = "max_iter" in e and "s" in e
+        if not by_max and "min_iter" not in e:
             self.add("early_terminate", "needs min_iter, or max_iter and s")
+        elif not by_max and ("max_iter" in e or "s" in e):
+            given = "max_iter" if "max_iter" in e else "s"
+            self.add(f"early_terminate.{given}", "needs both max_iter and s (W&B's engine takes "
+                     "max_iter with s before min_iter): give the other, or remove it")
         if len(self.problems) > before:
             return None
-        if "min_iter" in e:
+        if not by_max:
             bands, band = [], float(e["min_iter"])
             for _ in range(100):
                 bands.append(int(band))
@@ -463,8 +515,22 @@ def validate(raw: Any) -> SweepConfig:
     method = raw.get("method")
     if method is None:
         c.add("method", f"required: one of {', '.join(METHODS)}")
+    elif method == "custom":
+        c.add("method", "custom runs a scheduler of W&B Launch (Optuna or Ax inside W&B's "
+              f"service), which needs W&B's server: use one of {', '.join(METHODS)}")
     elif method not in METHODS:
         c.add("method", f"must be one of {', '.join(METHODS)}, got {_describe(method)}")
+    for k, what in LAUNCH_KEYS.items():
+        if k in raw:
+            c.add(k, f"{what} needs W&B Launch and its server; sweepcli runs program or "
+                  "command on the agents' own hosts: remove it")
+    if "metrics" in raw:
+        if "metric" in raw:
+            c.add("metrics", "metric and metrics cannot both be set: metric for one objective, "
+                  "metrics for several")
+        else:
+            c.add("metrics", "several objectives are not supported yet (W&B too allows them "
+                  "only with method: custom): optimise one with metric: {name: ..., goal: ...}")
     params: list[Param] = []
     if "parameters" not in raw:
         c.add("parameters", "required: the parameters to sweep")
@@ -487,8 +553,10 @@ def validate(raw: Any) -> SweepConfig:
     if method == "bayes" and "metric" not in raw:
         c.add("metric", "bayes needs a metric to optimise: add metric.name (and goal)")
     run_cap = raw.get("run_cap")
-    if run_cap is not None and not (_is_int(run_cap) and run_cap > 0):
+    if "run_cap" in raw and not (_whole(run_cap) and run_cap > 0):
         c.add("run_cap", f"must be an integer > 0, got {_describe(run_cap)}")
+    elif run_cap is not None:
+        run_cap = int(run_cap)
     for k in ("program", "name", "description", "project", "entity", "apiVersion"):
         if k in raw and not isinstance(raw[k], str):
             c.add(k, f"must be a string, got {_describe(raw[k])}")

@@ -1,12 +1,14 @@
 """W&B's hyperband stopping rule, as a pure function of the config and the runs.
 
-A run's history is the list of finite values of ``metric.name`` it has logged. Band ``b``
-is reached by a run that has more than ``b`` values (W&B indexes ``history[b]``). The
-threshold of a band is the value at index ``int(n / eta)`` of the sorted values at that
-band of the ``n`` runs (any state) that reached it; lower is better (maximize negates).
-A running run is stopped when, at the last band it has reached, its value at the band
-(``strict``, the default) or its best value so far (``strict: false``, W&B's older rule)
-is worse than the threshold.
+A run's history is the list of finite values of ``metric.name`` it has logged. Bands are
+counted from 1, as W&B's engine counts them today: a run reaches band ``b`` once it has
+``b`` values, and its value there is its ``b``-th (``history[b - 1]``; W&B 0.2.0 read
+``history[b]``, one line later). The threshold of a band is the value at index
+``int(n / eta)`` (W&B's ``int((1 / eta) * n)``) of the sorted values at that band of the
+``n`` runs (any state) that reached it; lower is better (maximize negates). A running run
+is stopped when, at the last band it has reached, its value at the band (``strict``, the
+default) or its best value so far (``strict: false``, W&B's older rule) is worse than the
+threshold.
 """
 
 from __future__ import annotations
@@ -27,29 +29,35 @@ def band_thresholds(hb: Hyperband, histories: list[list[float]]) -> list[tuple[i
     ``histories`` are already oriented so that lower is better.
     """
     out = []
+    r = 1.0 / hb.eta
     for band in hb.bands:
-        values = sorted(h[band] for h in histories if len(h) > band)
-        out.append((band, values[int(len(values) / hb.eta)] if values else math.inf))
+        values = sorted(h[band - 1] for h in histories if len(h) >= band)
+        out.append((band, values[int(r * len(values))] if values else math.inf))
     return out
 
 
 def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
-    """IDs of the running runs that hyperband says to stop now."""
+    """IDs of the running runs that hyperband says to stop now.
+
+    Runs known only by a summary (a prior run from a results file: one value, not a
+    history) take no part: their value is no band's.
+    """
     hb, metric = config.hyperband, config.metric
     if hb is None or metric is None:
         return []
-    histories = {r.run_id: _oriented(r.history, metric.goal) for r in runs if r.history}
+    histories = {r.run_id: _oriented(r.history, metric.goal) for r in runs
+                 if r.history and not r.summary_only}
     thresholds = band_thresholds(hb, list(histories.values()))
     stop = []
     for run in runs:
         if run.state != RunState.RUNNING or run.run_id not in histories:
             continue
         h = histories[run.run_id]
-        reached = [(b, t) for b, t in thresholds if len(h) > b]
+        reached = [(b, t) for b, t in thresholds if len(h) >= b]
         if not reached:
             continue
         band, threshold = reached[-1]
-        value = h[band] if hb.strict else min(h)
+        value = h[band - 1] if hb.strict else min(h)
         if value > threshold:
             stop.append(run.run_id)
     return stop

@@ -28,7 +28,7 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
     if config.method == "grid":
         from .grid import suggest as grid_suggest
 
-        return grid_suggest(config.space, runs)
+        return grid_suggest(config.space, runs, config.revision)
     if config.method == "random":
         from .random import suggest as random_suggest
 

@@ -15,7 +15,11 @@ is given is chosen here:
   suggestion.
 * **Values.** A run's value is its best metric over its history (negated for maximize).
   Failed, crashed and killed runs are imputed per ``metric.impute``; ``stopped`` runs
-  (hyperband) count with their best value so far.
+  (hyperband) count with their best value so far. With ``metric.impute_while_running``
+  (W&B's key) a running run that has logged values is told to the model as a value too
+  (``latest``: its last, ``best``: its best so far, ``worst``: the worst value of the ended
+  runs) instead of as a pending point. Prior runs (``--prior``) are runs like any other;
+  runs of an earlier config (``--update``) count only where they lie in today's space.
 * **Parallel agents.** Runs still going are told to the model with a *constant liar*
   value, the mean of the observed values (CL-mean: the usual compromise between CL-min,
   which piles suggestions up near pending points, and CL-max, which over-explores).
@@ -128,7 +132,8 @@ def run_values(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], list[fl
 
     Imputation follows ``metric.impute``: ``worst`` (default) gives failed, crashed and
     killed runs the worst observed value, ``best`` the best, ``latest`` the run's own last
-    value when it logged one. Preempted runs are left out: their point runs again.
+    value when it logged one. Preempted runs are left out: their point runs again. Running
+    runs are pending, or valued per ``metric.impute_while_running`` once they logged one.
     """
     m = config.metric
     assert m is not None
@@ -136,9 +141,10 @@ def run_values(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], list[fl
     observed: list[tuple[Run, float]] = []
     pending: list[Run] = []
     to_impute: list[Run] = []
+    live: list[Run] = []
     for r in runs:
         if r.state == RunState.RUNNING:
-            pending.append(r)
+            (live if m.impute_while_running != "false" and r.history else pending).append(r)
         elif r.state == RunState.PREEMPTED:
             continue
         elif r.state in _IMPUTED or not r.history:
@@ -157,6 +163,17 @@ def run_values(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], list[fl
             else:
                 y = worst
             observed.append((r, y))
+    for r in live:
+        if m.impute_while_running == "latest":
+            y = sign * r.history[-1]
+        elif m.impute_while_running == "best":
+            y = min(sign * v for v in r.history)
+        elif ys:
+            y = max(ys)  # worst: the worst value of the ended runs
+        else:
+            pending.append(r)  # no ended run yet: nothing to call worst
+            continue
+        observed.append((r, y))
     return [r for r, _ in observed], [y for _, y in observed], pending
 
 
@@ -211,6 +228,9 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
     enc = Encoding(config)
     if not enc.params:
         return Suggestion(config.space.sample(rng))
+    space = config.space
+    runs = [r for r in runs if (r.revision == config.revision and r.prior is None)
+            or space.holds(r.params)]  # earlier configs' and prior runs: only inside today's space
     done, ys, pending = run_values(config, runs)
     cap = int(config.extension.get("max_history", DEFAULT_MAX_HISTORY))
     done, ys = _cap_history(done, ys, cap, rng)

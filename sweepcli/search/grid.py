@@ -44,9 +44,39 @@ def grid_points(space: Space) -> list[dict[str, Any]]:
     return [grid_point(space, i) for i in range(grid_size(space))]
 
 
-def suggest(space: Space, runs: list[Run]) -> Suggestion | None:
+def grid_index_of(space: Space, params: dict[str, Any]) -> int | None:
+    """The index of the grid point ``params`` (flat names) is, or None when it is none:
+    how runs that were not claimed from this grid (prior runs, runs of an earlier config,
+    enqueued points) are found on it."""
+    _, values = _axes(space)
+    index = 0
+    for p, axis in zip(space.params, values):
+        if p.name not in params:
+            return None
+        i = p.grid_position(params[p.name])
+        if i is None:
+            return None
+        index = index * len(axis) + i
+    return index
+
+
+def taken_points(space: Space, runs: list[Run], revision: int = 0) -> set[int]:
+    """The grid points some run holds: its own index when it was claimed from this very
+    grid (this config revision), else found by its values."""
+    taken = set()
+    for r in runs:
+        if r.grid_index is not None and r.revision == revision and r.prior is None:
+            taken.add(r.grid_index)
+        elif r.prior is not None or r.revision != revision:
+            i = grid_index_of(space, r.params)
+            if i is not None:
+                taken.add(i)
+    return taken
+
+
+def suggest(space: Space, runs: list[Run], revision: int = 0) -> Suggestion | None:
     """The first point no run holds yet, or None when every point is taken."""
-    taken = {r.grid_index for r in runs if r.grid_index is not None}
+    taken = taken_points(space, runs, revision)
     size = grid_size(space)
     index = 0
     while index in taken:

@@ -1,6 +1,18 @@
 """The store: the sweep folder on shared disk. It keeps data; it decides nothing."""
 
-from .events import Control, Op, SweepState, claim_event, control_event, end_event, metric_event, rerun_event
+from .events import (
+    Control,
+    Op,
+    SweepState,
+    claim_event,
+    config_event,
+    control_event,
+    end_event,
+    enqueue_event,
+    metric_event,
+    prior_event,
+    rerun_event,
+)
 from .files import (
     InvalidId,
     check_id,
@@ -47,12 +59,15 @@ __all__ = [
     "check_id",
     "check_project",
     "claim_event",
+    "config_event",
     "control_event",
     "end_event",
+    "enqueue_event",
     "heartbeat_timeout",
     "metric_event",
     "open_nofollow",
     "parse_sweep_ref",
+    "prior_event",
     "rerun_event",
     "touch",
     "write_atomic",

@@ -9,11 +9,11 @@ a damaged or hostile line never stops a reader and never turns into a path.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from ..config import is_number
+from ..config import ConfigError, SweepConfig, is_number, validate
 from ..runs import Run, RunState
 
 _ID_RE = re.compile(r"^[a-z0-9]{8}$")
@@ -25,6 +25,9 @@ class Op(str, Enum):
     END = "end"
     CONTROL = "control"
     RERUN = "rerun"
+    PRIOR = "prior"
+    ENQUEUE = "enqueue"
+    CONFIG = "config"
 
 
 class Control(str, Enum):
@@ -37,10 +40,35 @@ class Control(str, Enum):
 
 
 def claim_event(run_id: str, params: dict[str, Any], grid: int | None, retry_of: str | None,
-                agent: str, heartbeat_timeout: float) -> dict[str, Any]:
-    """A run is taken. ``hb``: the owner's heartbeat timeout, which every reader honours."""
-    return {"op": Op.CLAIM.value, "run": run_id, "params": params, "grid": grid,
-            "retry_of": retry_of, "agent": agent, "hb": heartbeat_timeout}
+                agent: str, heartbeat_timeout: float, revision: int = 0,
+                queued: str | None = None) -> dict[str, Any]:
+    """A run is taken. ``hb``: the owner's heartbeat timeout, which every reader honours;
+    ``rev``: the config revision it was decided under; ``queued``: the enqueued point it runs."""
+    event = {"op": Op.CLAIM.value, "run": run_id, "params": params, "grid": grid,
+             "retry_of": retry_of, "agent": agent, "hb": heartbeat_timeout}
+    if revision:
+        event["rev"] = revision
+    if queued is not None:
+        event["queued"] = queued
+    return event
+
+
+def prior_event(run_id: str, params: dict[str, Any], state: RunState, values: list[float],
+                source: str, summary_only: bool = False) -> dict[str, Any]:
+    """A run from elsewhere (another sweep, a results file) joins the history, ended."""
+    return {"op": Op.PRIOR.value, "run": run_id, "params": params,
+            "state": RunState(state).value, "values": values, "source": source,
+            "summary_only": summary_only}
+
+
+def enqueue_event(point_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A point to run before the search's own suggestions, once."""
+    return {"op": Op.ENQUEUE.value, "id": point_id, "params": params}
+
+
+def config_event(raw: dict[str, Any], revision: int) -> dict[str, Any]:
+    """A new config for the sweep (``sweep --update``), effective from the next claim."""
+    return {"op": Op.CONFIG.value, "rev": revision, "config": raw}
 
 
 def metric_event(run_id: str, values: list[float]) -> dict[str, Any]:
@@ -79,6 +107,14 @@ class SweepState:
     new_points: int = 0
     #: lines that were not a valid event (damaged or foreign), skipped
     skipped: int = 0
+    #: enqueued points not yet taken, in order: point ID -> parameters (flat)
+    queue: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: every point ever enqueued (an ID is used once)
+    enqueued: set[str] = field(default_factory=set)
+    #: the configs given by ``--update``, in order: {"rev", "t", "config"}
+    revisions: list[dict[str, Any]] = field(default_factory=list)
+    #: the latest of them, validated (None: the sweep's first config holds)
+    config: SweepConfig | None = None
 
     def apply(self, e: Any) -> bool:
         """Apply one event; False (and counted) when it is not a valid one."""
@@ -101,6 +137,9 @@ class SweepState:
             return False
         if retry_of is not None and not _is_id(retry_of):
             return False
+        rev, queued = e.get("rev", 0), e.get("queued")
+        if not (_is_int(rev) and rev >= 0) or (queued is not None and not _is_id(queued)):
+            return False
         t, hb, agent = e.get("t", 0.0), e.get("hb"), e.get("agent", "")
         self.runs[rid] = Run(
             run_id=rid,
@@ -110,11 +149,55 @@ class SweepState:
             agent=agent if isinstance(agent, str) else "",
             started_at=float(t) if is_number(t) else 0.0,
             heartbeat_timeout=float(hb) if is_number(hb) and hb > 0 else None,
+            revision=rev,
+            queued=queued,
         )
+        if queued is not None:
+            self.queue.pop(queued, None)
         if retry_of:
             self.retried.add(retry_of)
         else:
             self.new_points += 1
+        return True
+
+    def _apply_prior(self, e: dict[str, Any]) -> bool:
+        rid, params, values, source = e.get("run"), e.get("params"), e.get("values"), e.get("source")
+        try:
+            state = RunState(e.get("state"))
+        except ValueError:
+            return False
+        if (not _is_id(rid) or rid in self.runs or not isinstance(params, dict)
+                or not all(isinstance(k, str) for k in params) or not isinstance(values, list)
+                or not isinstance(source, str) or state == RunState.RUNNING):
+            return False
+        t = e.get("t", 0.0)
+        self.runs[rid] = Run(run_id=rid, params=params, state=state,
+                             history=[float(v) for v in values if is_number(v)],
+                             started_at=float(t) if is_number(t) else 0.0, prior=source,
+                             summary_only=e.get("summary_only") is True)
+        return True
+
+    def _apply_enqueue(self, e: dict[str, Any]) -> bool:
+        pid, params = e.get("id"), e.get("params")
+        if (not _is_id(pid) or pid in self.enqueued or not isinstance(params, dict)
+                or not all(isinstance(k, str) for k in params)):
+            return False
+        self.enqueued.add(pid)
+        self.queue[pid] = params
+        return True
+
+    def _apply_config(self, e: dict[str, Any]) -> bool:
+        rev, raw = e.get("rev"), e.get("config")
+        if not (_is_int(rev) and rev == len(self.revisions) + 1) or not isinstance(raw, dict):
+            return False
+        try:
+            config = validate(raw)
+        except ConfigError:
+            return False  # never written by us (we validate first): damaged or foreign
+        t = e.get("t")
+        self.revisions.append({"rev": rev, "t": float(t) if is_number(t) else None,
+                               "config": raw})
+        self.config = replace(config, revision=rev)
         return True
 
     def _apply_metric(self, e: dict[str, Any]) -> bool:

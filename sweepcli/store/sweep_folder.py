@@ -94,10 +94,17 @@ class SweepFolder:
         return self._meta
 
     @property
-    def config(self) -> SweepConfig:
+    def base_config(self) -> SweepConfig:
+        """The config the sweep was created with (sweep.json), revision 0."""
         if self._config is None:
             self._config = validate(self.meta["config"])
         return self._config
+
+    @property
+    def config(self) -> SweepConfig:
+        """The sweep's config now: the latest ``--update`` read from the journal, else the
+        one it was created with."""
+        return self.state.config or self.base_config
 
     # ---- the journal -------------------------------------------------------------------------
     def refresh(self) -> SweepState:
