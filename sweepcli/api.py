@@ -1,19 +1,111 @@
-"""The Python API, a thin front over the store and the agent."""
+"""The Python API, a thin front over the store and the agent; the CLI calls it.
+
+Creating and running::
+
+    sweep_id = sweepcli.sweep(config, prior=["results.csv"])
+    sweepcli.agent(sweep_id, function=train, count=10)
+
+Changing a sweep: ``pause``, ``resume``, ``stop``, ``cancel``, ``enqueue``, ``update``,
+``rerun_failed``. Reading one, as W&B's ``wandb.Api()`` does::
+
+    sweep = sweepcli.Api().sweep("my-project/ab12cd34")
+    best = sweep.best_run()
+    best.config, best.summary, best.history()
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .agent import Agent, AgentReport
-from .config import validate
-from .store import Store
+from .agent.metrics import MetricReader
+from .config import ConfigError, Problem, SweepConfig, validate
+from .config.validate import check_point, flat_point
+from .runs import RunState
+from .status import summarize
+from .store import (
+    Control,
+    InvalidId,
+    Store,
+    SweepFolder,
+    config_event,
+    control_event,
+    enqueue_event,
+    parse_sweep_ref,
+    prior_event,
+    rerun_event,
+)
+from .store.files import new_id
 
 
-def sweep(config: dict[str, Any], project: str | None = None, dir: str | None = None) -> str:  # noqa: A002
-    """Validate ``config`` and create a sweep; returns its ID (agents also find it by ID)."""
-    cfg = validate(config)
-    folder = Store(dir).create(cfg, project=project or cfg.project_folder)
+class SweepClosed(RuntimeError):
+    """The sweep was canceled: nothing about it can change any more (exit 1)."""
+
+
+class PointError(ValueError):
+    """An enqueued point that is not a point of the sweep (exit 2); ``problems`` says why."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class UpdateRefused(ValueError):
+    """An ``update`` that would change what the sweep's runs mean (exit 2)."""
+
+
+def open_sweep(ref: str, dir: str | Path | None = None, project: str | None = None  # noqa: A002
+               ) -> SweepFolder:
+    """The sweep ``ref`` names (``ID``, ``PROJECT/ID``, ``ENTITY/PROJECT/ID``); a bare ID
+    with ``project`` is looked for in that project."""
+    if project is not None and "/" not in ref:
+        ref = f"{project}/{ref}"
+    parse_sweep_ref(ref)
+    return Store(dir).open(ref)
+
+
+# ---- creating and running ----------------------------------------------------------------
+def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
+           dir: str | Path | None = None, name: str | None = None,  # noqa: A002
+           prior: Iterable[str] = (), program: str | None = None,
+           ) -> tuple[SweepFolder, Any]:
+    """Create a sweep; returns its folder and what the prior sources gave (``Priors``)."""
+    from .priors import gather
+
+    raw = copy.deepcopy(config.raw if isinstance(config, SweepConfig) else config)
+    if program is not None:
+        if not isinstance(raw, dict):
+            raise ConfigError([Problem("", "a sweep config must be a mapping")])
+        raw["program"] = program
+    cfg = validate(raw)
+    store = Store(dir)
+    priors = gather(store, list(prior), cfg)
+    events = []
+    used: set[str] = set()
+    for run in priors.runs:
+        rid = new_id()
+        while rid in used:
+            rid = new_id()
+        used.add(rid)
+        events.append(prior_event(rid, run.params, run.state, run.values, run.source,
+                                  run.summary_only))
+    folder = store.create(cfg, name=name, project=project or cfg.project_folder, events=events)
+    return folder, priors
+
+
+def sweep(config: dict[str, Any], project: str | None = None, dir: str | None = None,  # noqa: A002
+          name: str | None = None, prior: Iterable[str] = (), program: str | None = None) -> str:
+    """Validate ``config`` and create a sweep; returns its ID (agents also find it by ID).
+
+    ``prior``: sources of runs that join its history (another sweep's ID, ``ID/RUN_ID``,
+    a CSV or JSONL results file); ``program`` replaces the config's."""
+    folder, _ = create(config, project=project, dir=dir, name=name, prior=prior, program=program)
     return folder.sweep_id
 
 
@@ -22,7 +114,277 @@ def agent(
     function: Callable[[], Any] | None = None,
     count: int | None = None,
     dir: str | None = None,  # noqa: A002
+    project: str | None = None,
 ) -> AgentReport:
     """Run runs of a sweep: ``function`` in this process, else the config's program."""
-    folder = Store(dir).open(sweep_id)
-    return Agent(folder, count=count, function=function).run()
+    return Agent(open_sweep(sweep_id, dir, project), count=count, function=function).run()
+
+
+# ---- changing a sweep ----------------------------------------------------------------------
+def _write(folder: SweepFolder, make: Callable[[SweepFolder], list[dict[str, Any]]]) -> None:
+    """Under the lock: refuse a canceled sweep, then append what ``make`` returns."""
+    with folder.lock:
+        folder.refresh()
+        if folder.state.control == Control.CANCELED:
+            raise SweepClosed(f"sweep {folder.ref} was canceled; it cannot be changed any more")
+        events = make(folder)
+        if events:
+            folder.append(*events)
+
+
+def _control(ref: str, control: Control, dir: str | Path | None) -> SweepFolder:  # noqa: A002
+    folder = open_sweep(ref, dir)
+    _write(folder, lambda f: [control_event(control)])
+    return folder
+
+
+def pause(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
+    """No new runs start; running runs go on; agents wait."""
+    _control(ref, Control.PAUSED, dir)
+
+
+def resume(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
+    """Undo :func:`pause` (or :func:`stop`: the sweep takes runs again)."""
+    _control(ref, Control.RUNNING, dir)
+
+
+def stop(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
+    """No new runs; running runs finish; agents exit after them."""
+    _control(ref, Control.STOPPED, dir)
+
+
+def cancel(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
+    """Running runs are killed now; agents exit; the sweep cannot change any more."""
+    _control(ref, Control.CANCELED, dir)
+
+
+def rerun_failed(ref: str, dir: str | Path | None = None) -> list[str]:  # noqa: A002
+    """Put the points of failed runs back in the queue; returns those runs' IDs."""
+    folder = open_sweep(ref, dir)
+    failed: list[str] = []
+
+    def make(f: SweepFolder) -> list[dict[str, Any]]:
+        failed.extend(r.run_id for r in f.state.runs.values()
+                      if r.state == RunState.FAILED and not r.requeued and r.prior is None)
+        return [rerun_event(failed)] if failed else []
+
+    _write(folder, make)
+    return failed
+
+
+def enqueue(ref: str, point: dict[str, Any] | list[dict[str, Any]],
+            dir: str | Path | None = None, seed: int | None = None,  # noqa: A002
+            ) -> list[tuple[str, dict[str, Any]]]:
+    """Put points (flat dotted names or nested) before the search's own suggestions; each
+    runs once, in order, across all agents. A parameter a point leaves out is drawn from
+    its distribution now, so every agent sees the same full point. A point outside the
+    space raises :class:`PointError` naming the parameter, and nothing is enqueued.
+
+    Returns ``(point ID, full point with flat names)`` for each."""
+    points = [point] if isinstance(point, dict) else list(point)
+    folder = open_sweep(ref, dir)
+    folder.refresh()
+    space = folder.config.space
+    problems: list[Problem] = []
+    for i, p in enumerate(points):
+        if not isinstance(p, dict):
+            problems.append(Problem(f"point {i + 1}", f"must be a mapping of parameter names "
+                                    f"to values, got {p!r}"))
+            continue
+        problems += check_point(space, p, where=f"point {i + 1}: " if len(points) > 1 else "")
+    if problems:
+        raise PointError(problems)
+    rng = np.random.default_rng(seed)
+    done: list[tuple[str, dict[str, Any]]] = []
+
+    def make(f: SweepFolder) -> list[dict[str, Any]]:
+        if f.config.space != space:  # an update came between our check and the lock
+            for i, p in enumerate(points):
+                problems.extend(check_point(f.config.space, p, f"point {i + 1}: "))
+            if problems:
+                raise PointError(problems)
+        events = []
+        for p in points:
+            given = flat_point(f.config.space, p)
+            full = {prm.name: given[prm.name] if prm.name in given else prm.sample(rng)
+                    for prm in f.config.space.params}
+            pid = new_id()
+            while pid in f.state.enqueued:
+                pid = new_id()
+            done.append((pid, full))
+            events.append(enqueue_event(pid, full))
+        return events
+
+    _write(folder, make)
+    return done
+
+
+def update(ref: str, config: dict[str, Any], dir: str | Path | None = None  # noqa: A002
+           ) -> int:
+    """Give a sweep a new config, validated like a new one, in effect from the next claim;
+    running runs go on. Changing ``method`` or the metric's name or goal is refused (the
+    runs' values would change meaning). Returns the new revision number."""
+    new = validate(copy.deepcopy(config))
+    folder = open_sweep(ref, dir)
+    revision = 0
+
+    def make(f: SweepFolder) -> list[dict[str, Any]]:
+        nonlocal revision
+        old = f.config
+        if new.method != old.method:
+            raise UpdateRefused(f"method: {old.method} -> {new.method} is refused: the runs so "
+                                "far were chosen by another method; create a new sweep "
+                                f"(--prior {f.ref} brings its runs along)")
+        if (old.metric and old.metric.name) != (new.metric and new.metric.name):
+            raise UpdateRefused(f"metric.name: {_name(old)} -> {_name(new)} is refused: every "
+                                "run's recorded value is of the old metric; create a new sweep "
+                                f"with --prior {f.ref}")
+        if old.metric and new.metric and old.metric.goal != new.metric.goal:
+            raise UpdateRefused(f"metric.goal: {old.metric.goal} -> {new.metric.goal} is "
+                                "refused: the best run and bayes' history would flip; create a "
+                                f"new sweep with --prior {f.ref}")
+        revision = len(f.state.revisions) + 1
+        return [config_event(new.raw, revision)]
+
+    _write(folder, make)
+    return revision
+
+
+def _name(config: SweepConfig) -> str:
+    return config.metric.name if config.metric else "(none)"
+
+
+# ---- reading sweeps (W&B's wandb.Api() in spirit) -------------------------------------------
+@dataclass
+class ApiRun:
+    """One run of a sweep, as :meth:`Api.sweep` returns it."""
+
+    id: str
+    state: str
+    config: dict[str, Any]
+    #: the run's value: its best of the sweep's metric (None without one)
+    value: float | None
+    #: where a prior run came from (``--prior``); None for the sweep's own
+    prior: str | None
+    dir: Path | None
+    _metric: str | None
+    _values: list[float]
+
+    def history(self, pandas: bool = False) -> Any:
+        """Its metric lines in order, each a dict (``pandas=True``: a DataFrame)."""
+        if self.dir is not None:
+            reader = MetricReader(self.dir / "metrics.jsonl")
+            rows = reader.read(final=True)
+        else:  # a prior run: the values it brought
+            rows = [{self._metric: v} for v in self._values] if self._metric else []
+        if pandas:
+            try:
+                import pandas as pd
+            except ImportError:
+                raise ImportError("history(pandas=True) needs pandas: pip install pandas") from None
+            return pd.DataFrame(rows)
+        return rows
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The last value of every key it logged, and ``<metric>.best``: its best value of
+        the sweep's metric (what ``--print`` calls its value)."""
+        out: dict[str, Any] = {}
+        for row in self.history():
+            out.update(row)
+        if self._metric is not None:
+            out[f"{self._metric}.best"] = self.value
+        return out
+
+
+class ApiSweep:
+    """A sweep as it is now: ``id``, ``project``, ``state``, ``config``, ``runs``,
+    ``best_run()``; the same runs and best as ``sweepcli sweep --print --json``."""
+
+    def __init__(self, folder: SweepFolder, look: dict[str, Any]):
+        self._folder = folder
+        self._look = look
+        self.id: str = look["id"]
+        self.project: str | None = look["project"]
+        self.name: str | None = look["name"]
+        self.state: str = look["state"]
+        self.method: str = look["method"]
+        #: the config now (the latest ``--update``), as given
+        self.config: dict[str, Any] = folder.config.raw
+        metric = folder.config.metric
+        history = {r.run_id: r.history for r in folder.state.runs.values()}
+        self.runs: list[ApiRun] = [
+            ApiRun(r["run_id"], r["state"], r["config"], r["value"], r["prior"],
+                   _run_dir(folder, r["run_id"], r["prior"]),
+                   metric.name if metric else None, history.get(r["run_id"], []))
+            for r in look["runs"]
+        ]
+
+    def best_run(self) -> ApiRun | None:
+        """The run with the best value of the metric (the same as ``--print``'s best)."""
+        best = self._look["best"]
+        if best is None:
+            return None
+        return next(r for r in self.runs if r.id == best["run_id"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``sweepcli sweep --print ID --json`` prints."""
+        return copy.deepcopy(self._look)
+
+    def __repr__(self) -> str:
+        return f"<ApiSweep {self.id} {self.state} runs={len(self.runs)}>"
+
+
+def _run_dir(folder: SweepFolder, run_id: str, prior: str | None) -> Path | None:
+    """A run's folder; a prior run's is its own in the sweep it came from (if still there),
+    a results file's row has none."""
+    if prior is None:
+        return folder.run_dir(run_id)
+    ref, _, source_run = prior.rpartition("/")
+    if not ref:
+        return None
+    try:
+        parse_sweep_ref(ref)
+        return Store(folder.path.parent.parent if folder.project else folder.path.parent
+                     ).open(ref).run_dir(source_run)
+    except (InvalidId, LookupError, OSError, RuntimeError):
+        return None
+
+
+class Api:
+    """Reads sweeps under a root folder (``dir``, else ``SWEEPCLI_DIR``, else ./sweeps)."""
+
+    def __init__(self, dir: str | Path | None = None):  # noqa: A002
+        self.store = Store(dir)
+
+    def sweep(self, ref: str) -> ApiSweep:
+        """The sweep ``ref`` names (``ID``, ``PROJECT/ID`` or ``ENTITY/PROJECT/ID``)."""
+        parse_sweep_ref(ref)
+        folder = self.store.open(ref)
+        return ApiSweep(folder, summarize(folder))
+
+    def sweeps(self) -> list[str]:
+        """Every sweep's reference under the root folder."""
+        return self.store.list()
+
+
+__all__ = [
+    "Api",
+    "ApiRun",
+    "ApiSweep",
+    "InvalidId",
+    "PointError",
+    "SweepClosed",
+    "UpdateRefused",
+    "agent",
+    "cancel",
+    "create",
+    "enqueue",
+    "open_sweep",
+    "pause",
+    "rerun_failed",
+    "resume",
+    "stop",
+    "sweep",
+    "update",
+]

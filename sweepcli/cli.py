@@ -15,12 +15,13 @@ from typing import Any, NoReturn
 
 import click
 
+from . import api
 from .agent import Agent, AgentError, CommandError
 from .agent.display import make_display
-from .config import ConfigError, load_config
+from .config import ConfigError, load_config, parse_yaml, validate
+from .priors import PriorError
 from .store import (
     AmbiguousSweep,
-    Control,
     InvalidId,
     JournalDamaged,
     LockLost,
@@ -31,16 +32,13 @@ from .store import (
     SweepNotFound,
     SweepUnreadable,
     check_environment,
-    control_event,
     parse_sweep_ref,
-    rerun_event,
 )
 from .report import flat_names, fmt
 from .text import printable
 from .status import summarize
 
-CONTROL = {"pause": Control.PAUSED, "resume": Control.RUNNING, "stop": Control.STOPPED,
-           "cancel": Control.CANCELED}
+CONTROL = {"pause": api.pause, "resume": api.resume, "stop": api.stop, "cancel": api.cancel}
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -63,8 +61,14 @@ def _reported() -> Iterator[None]:
     """What can go wrong with a sweep on disk, as a message and exit 1, never a traceback."""
     try:
         yield
-    except (LockTimeout, LockLost, JournalDamaged, SweepUnreadable) as exc:
+    except (LockTimeout, LockLost, JournalDamaged, SweepUnreadable, api.SweepClosed) as exc:
         _fail(str(exc))
+    except (InvalidId, PriorError, api.UpdateRefused) as exc:
+        _fail(str(exc), 2)
+    except SweepNotFound as exc:
+        _fail(str(exc), 1)
+    except api.PointError as exc:
+        _fail("not a point of the sweep:\n" + "\n".join(f"  {p}" for p in exc.problems), 2)
     except ConfigError as exc:
         _fail(f"the sweep's config is no longer valid: {exc}", 1)
     except OSError as exc:
@@ -111,15 +115,38 @@ def main() -> None:
     """
 
 
+def _ref(ref: str, project: str | None) -> str:
+    """``-p/--project P`` with a bare ID names P/ID (W&B's flag)."""
+    return f"{project}/{ref}" if project and "/" not in ref else ref
+
+
+def _config_problems(config_file: str, exc: ConfigError) -> NoReturn:
+    lines = "\n".join(f"  {p}" for p in exc.problems)
+    _fail(f"{config_file} is not a valid sweep config:\n{lines}", 2)
+
+
 def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
     @main.command(name, help=help_text)
     @click.argument("config_file", required=False, type=click.Path(dir_okay=False))
     @click.option("--name", help="A name for the sweep (default: the config's name).")
-    @click.option("--project", help="Put the sweep under this project (agents take PROJECT/ID).")
+    @click.option("-p", "--project", help="Put the sweep under this project (agents take "
+                  "PROJECT/ID); with a control flag, the project of a bare ID.")
+    @click.option("-e", "--entity", metavar="ENTITY", help="W&B's team or user: accepted and "
+                  "ignored (a sweep folder has no owner name).")
+    @click.option("--program", metavar="PATH", help="Run this program instead of the config's "
+                  "'program' (at create).")
+    @click.option("--prior", "-R", "--prior-run", "priors", metavar="SOURCE", multiple=True,
+                  help="Runs that join the new sweep's history as ended runs: another sweep "
+                       "(ID or PROJECT/ID), one run of it (ID/RUN_ID), or a CSV/JSONL results "
+                       "file (a column per parameter, dotted for nested, and the metric). "
+                       "Repeatable.")
+    @click.option("--update", "update_id", metavar="ID", shell_complete=_complete_sweeps,
+                  help="Give sweep ID the config CONFIG from its next claim on (running runs go "
+                       "on); method and the metric's name and goal cannot change.")
     @click.option("--pause", "pause_id", metavar="ID", shell_complete=_complete_sweeps,
                   help="Pause: no new runs start; running runs go on; agents wait.")
     @click.option("--resume", "resume_id", metavar="ID", shell_complete=_complete_sweeps,
-                  help="Undo --pause.")
+                  help="Undo --pause (or --stop).")
     @click.option("--stop", "stop_id", metavar="ID", shell_complete=_complete_sweeps,
                   help="Stop: no new runs; running runs finish; agents exit after them.")
     @click.option("--cancel", "cancel_id", metavar="ID", shell_complete=_complete_sweeps,
@@ -132,69 +159,89 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
     @click.option("--last", default=10, show_default=True, help="With --print: runs listed.")
     @dir_option
     def command(config_file: str | None, name: str | None, project: str | None,
-                pause_id: str | None, resume_id: str | None, stop_id: str | None,
-                cancel_id: str | None, print_id: str | None, rerun_id: str | None,
-                as_json: bool, last: int, root_dir: str | None) -> None:
+                entity: str | None, program: str | None, priors: tuple[str, ...],
+                update_id: str | None, pause_id: str | None, resume_id: str | None,
+                stop_id: str | None, cancel_id: str | None, print_id: str | None,
+                rerun_id: str | None, as_json: bool, last: int, root_dir: str | None) -> None:
+        del entity  # W&B's account: nothing to do with a folder
         actions = {k: v for k, v in {"pause": pause_id, "resume": resume_id, "stop": stop_id,
                                      "cancel": cancel_id, "print": print_id,
-                                     "rerun-failed": rerun_id}.items() if v}
-        if len(actions) + bool(config_file) != 1:
+                                     "rerun-failed": rerun_id, "update": update_id}.items() if v}
+        if update_id and not config_file:
+            raise click.UsageError("--update ID needs the new CONFIG file: sweepcli sweep "
+                                   "--update ID CONFIG")
+        if len(actions) + bool(config_file and not update_id) != 1:
             raise click.UsageError("give a CONFIG file to create a sweep, or one of --pause, "
-                                   "--resume, --stop, --cancel, --print, --rerun-failed with an ID")
+                                   "--resume, --stop, --cancel, --print, --rerun-failed with "
+                                   "an ID, or --update ID CONFIG")
+        if (priors or program) and not (config_file and not update_id):
+            raise click.UsageError("--prior and --program are for creating a sweep from CONFIG")
         store = _store(root_dir)
         with _reported():
-            if config_file:
-                _create(store, config_file, name, project)
+            if config_file and not update_id:
+                _create(store, config_file, name, project, priors, program)
                 return
             (action, ref), = actions.items()
-            folder = _open(store, ref)
+            folder = _open(store, _ref(ref, project))
             if action == "print":
                 _print(folder, as_json, last)
             elif action == "rerun-failed":
-                _rerun_failed(folder)
+                failed = api.rerun_failed(folder.ref, store.root)
+                click.echo(f"{len(failed)} failed run(s) of {folder.ref} will run again when an "
+                           "agent takes them.", err=True)
+            elif action == "update":
+                _update(store, folder, config_file)  # type: ignore[arg-type]
             else:
-                _control(folder, action)
+                CONTROL[action](folder.ref, store.root)
+                done = {"pause": "paused", "resume": "resumed", "stop": "stopped",
+                        "cancel": "canceled"}
+                click.echo(f"Sweep {folder.ref} {done[action]}.", err=True)
 
     return command
 
 
-def _create(store: Store, config_file: str, name: str | None, project: str | None) -> None:
+def _create(store: Store, config_file: str, name: str | None, project: str | None,
+            priors: tuple[str, ...], program: str | None) -> None:
     try:
         config = load_config(config_file)
+        if program is not None:
+            config = validate({**config.raw, "program": program})
     except ConfigError as exc:
-        lines = "\n".join(f"  {p}" for p in exc.problems)
-        _fail(f"{config_file} is not a valid sweep config:\n{lines}", 2)
+        _config_problems(config_file, exc)
     for warning in config.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {printable(warning)}", err=True)
     try:
-        folder = store.create(config, name=name, project=project or config.project_folder)
-    except InvalidId as exc:
+        folder, found = api.create(config, project=project, dir=store.root, name=name,
+                                   prior=priors)
+    except (InvalidId, PriorError) as exc:
         _fail(str(exc), 2)
+    for note in found.notes:
+        click.echo(f"Note: {printable(note)}", err=True)
+    for skipped in found.skipped[:20]:
+        click.echo(f"Skipped: {printable(skipped)}", err=True)
+    if len(found.skipped) > 20:
+        click.echo(f"Skipped: ... and {len(found.skipped) - 20} more", err=True)
     click.echo(folder.sweep_id)
-    click.echo(f"Created sweep {folder.ref} ({config.method}) in {folder.path}", err=True)
+    prior_text = f" with {len(found.runs)} prior run(s)" if priors else ""
+    click.echo(f"Created sweep {folder.ref} ({config.method}){prior_text} in {folder.path}",
+               err=True)
     dir_flag = f" --dir {store.root}" if str(store.root) != "sweeps" else ""
     click.echo(f"Run agents with: sweepcli agent{dir_flag} {folder.ref}", err=True)
 
 
-def _control(folder: SweepFolder, action: str) -> None:
-    with folder.lock:
-        folder.refresh()
-        if folder.state.control == Control.CANCELED:
-            _fail(f"sweep {folder.ref} was canceled; it cannot be changed any more", 1)
-        folder.append(control_event(CONTROL[action]))
-    done = {"pause": "paused", "resume": "resumed", "stop": "stopped", "cancel": "canceled"}
-    click.echo(f"Sweep {folder.ref} {done[action]}.", err=True)
-
-
-def _rerun_failed(folder: SweepFolder) -> None:
-    with folder.lock:
-        folder.refresh()
-        failed = [r.run_id for r in folder.state.runs.values()
-                  if r.state.value == "failed" and not r.requeued]
-        if failed:
-            folder.append(rerun_event(failed))
-    click.echo(f"{len(failed)} failed run(s) of {folder.ref} will run again when an agent "
-               "takes them.", err=True)
+def _update(store: Store, folder: SweepFolder, config_file: str) -> None:
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        _config_problems(config_file, exc)
+    for warning in config.warnings:
+        click.echo(f"Warning: {printable(warning)}", err=True)
+    try:
+        revision = api.update(folder.ref, config.raw, store.root)
+    except api.UpdateRefused as exc:
+        _fail(str(exc), 2)
+    click.echo(f"Sweep {folder.ref}: config revision {revision} takes effect at the next "
+               "claim; running runs go on.", err=True)
 
 
 def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
@@ -205,6 +252,16 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     metric = s["metric"]
     metric_text = printable(f"{metric['name']} ({metric['goal']})") if metric else "-"
     counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no runs yet"
+    if s["prior_runs"]:
+        counts += f" ({s['prior_runs']} prior)"
+    queued = s["queue"]
+    queue_text = (f"{len(queued)} point(s) enqueued" + (
+        f", {sum(not q['in_space'] for q in queued)} outside today's space (not run)"
+        if any(not q["in_space"] for q in queued) else "")) if queued else ""
+    revisions = s["revisions"]
+    config_text = ("revision " + ", ".join(
+        f"{r['revision']} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(r['at']))})"
+        if r["at"] else str(r["revision"]) for r in revisions)) if len(revisions) > 1 else ""
     best = s["best"]
     best_text = "-"
     if best:
@@ -217,10 +274,16 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
         click.echo(f"method  {s['method']}")
         click.echo(f"metric  {metric_text}")
         click.echo(f"runs    {counts}")
+        if queue_text:
+            click.echo(f"queue   {queue_text}")
+        if config_text:
+            click.echo(f"config  {config_text}")
         click.echo(f"best    {best_text}")
         for r in recent:
             params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(r["config"]).items())
-            click.echo(f"run     {r['run_id']}  {r['state']:<9}  {fmt(r['value']):>10}  {params}")
+            origin = f"  (prior: {fmt(r['prior'])})" if r["prior"] else ""
+            click.echo(f"run     {r['run_id']}  {r['state']:<9}  {fmt(r['value']):>10}  "
+                       f"{params}{origin}")
         return
     from rich.console import Console
     from rich.table import Table
@@ -231,8 +294,10 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     # every cell is a Text: a value is never read as rich markup
     for label, value in [("sweep", folder.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
                          ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
-                         ("runs", counts), ("best", best_text)]:
-        head.add_row(Text(label, "bold"), Text(value))
+                         ("runs", counts), ("queue", queue_text), ("config", config_text),
+                         ("best", best_text)]:
+        if value:
+            head.add_row(Text(label, "bold"), Text(value))
     console.print(head)
     if recent:
         table = Table(title=f"last {len(recent)} runs", title_justify="left")
@@ -244,7 +309,8 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
             table.add_column(Text(fmt(n)), justify="right")
         for r in recent:
             flat = flat_names(r["config"])
-            table.add_row(r["run_id"], r["state"], fmt(r["value"]),
+            table.add_row(r["run_id"], r["state"] + (" (prior)" if r["prior"] else ""),
+                          fmt(r["value"]),
                           *(Text(fmt(flat.get(n, ""))) for n in names))
         console.print(table)
 
@@ -256,28 +322,47 @@ _sweep_command("create", "The same as 'sweep': create a sweep from CONFIG, or co
 @main.command()
 @click.argument("sweep_id", metavar="ID", shell_complete=_complete_sweeps)
 @click.option("--count", type=click.IntRange(min=1), help="Exit after this many runs ended.")
+@click.option("-p", "--project", help="The project of a bare ID (PROJECT/ID otherwise).")
+@click.option("-e", "--entity", metavar="ENTITY", help="W&B's team or user: accepted and ignored.")
 @click.option("--gpus", metavar="LIST",
               help="Run one run per GPU at once, e.g. 0,1,2,3: each sees only its own "
                    "CUDA_VISIBLE_DEVICES.")
+@click.option("-f", "--forward-signals", is_flag=True,
+              help="Pass the signals the agent gets on to the run as they are: SIGUSR1 (SLURM's "
+                   "warning) stays SIGUSR1 instead of becoming SIGTERM, and the first Ctrl-C is "
+                   "the run's SIGINT instead of 'finish this run, then exit'.")
+@click.option("-t", "--term-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Seconds between SIGTERM and SIGKILL when a run is stopped, canceled or "
+                   "preempted (default: sweepcli.stop_grace_seconds, 30; cancel 5; "
+                   "preemption 10).")
+@click.option("--max-consecutive-failed-runs", "max_failures", type=click.IntRange(min=1),
+              metavar="N", help="Stop (exit 1, showing the last run's output) after N runs "
+                                "in a row failed.")
 @dir_option
-def agent(sweep_id: str, count: int | None, gpus: str | None, root_dir: str | None) -> None:
-    """Run runs of sweep ID (or PROJECT/ID) one after another until it is done.
+def agent(sweep_id: str, count: int | None, project: str | None, entity: str | None,
+          gpus: str | None, forward_signals: bool, term_timeout: float | None,
+          max_failures: int | None, root_dir: str | None) -> None:
+    """Run runs of sweep ID (or PROJECT/ID, ENTITY/PROJECT/ID) one after another until it
+    is done.
 
     SIGTERM or SIGUSR1 (what SLURM sends) preempts: the run is stopped and its point goes
     back to the queue. Ctrl-C: once, finish the run then exit; twice, terminate it;
     three times, kill it.
     """
+    del entity
     gpu_list = None
     if gpus is not None:
         gpu_list = [g.strip() for g in gpus.split(",") if g.strip()]
         if not gpu_list or len(set(gpu_list)) != len(gpu_list):
             raise click.BadParameter("give distinct GPU indices, e.g. 0,1,2,3", param_hint="--gpus")
     store = _store(root_dir)
-    folder = _open(store, sweep_id)
+    folder = _open(store, _ref(sweep_id, project))
     started = time.monotonic()
     try:
         display = make_display(count, len(gpu_list or [None]))
-        report = Agent(folder, count=count, display=display, gpus=gpu_list).run()
+        report = Agent(folder, count=count, display=display, gpus=gpu_list,
+                       term_timeout=term_timeout, forward_signals=forward_signals,
+                       max_consecutive_failures=max_failures).run()
     except (AgentError, CommandError) as exc:
         _fail(str(exc), 1)
     except ConfigError as exc:
@@ -293,6 +378,80 @@ def agent(sweep_id: str, count: int | None, gpus: str | None, root_dir: str | No
                f"{report.reason}", err=True)
     if report.reason == "interrupted":
         sys.exit(130)
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    """``--set name=value``: the value read as a YAML scalar (0.01, 3, true, relu, [1, 2])."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise click.BadParameter(f"{text!r}: expected NAME=VALUE, e.g. lr=0.01", param_hint="--set")
+    try:
+        parsed = parse_yaml(value, "--set") if value.strip() else value
+    except ConfigError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}", param_hint="--set") from None
+    return name.strip(), parsed
+
+
+@main.command()
+@click.argument("sweep_id", metavar="ID", shell_complete=_complete_sweeps)
+@click.option("--set", "settings", metavar="NAME=VALUE", multiple=True,
+              help="One parameter of the point (dotted names for nested ones); repeatable. "
+                   "Parameters left out are drawn from their distributions now.")
+@click.option("--file", "points_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Many points: a YAML or JSON list of mappings (or JSON lines), in order.")
+@click.option("-p", "--project", help="The project of a bare ID.")
+@dir_option
+def enqueue(sweep_id: str, settings: tuple[str, ...], points_file: str | None,
+            project: str | None, root_dir: str | None) -> None:
+    """Run chosen points of sweep ID before its search's own suggestions, in order, each
+    once across all agents (W&B's "create sweep from runs", Optuna's enqueue_trial).
+
+    \b
+      sweepcli enqueue ID --set lr=0.01 --set model.depth=3
+      sweepcli enqueue ID --file points.yaml
+    """
+    if bool(settings) == bool(points_file):
+        raise click.UsageError("give the point with --set NAME=VALUE (repeatable), or many "
+                               "with --file FILE")
+    points: list[Any]
+    if settings:
+        point: dict[str, Any] = {}
+        for text in settings:
+            name, value = _setting(text)
+            point[name] = value
+        points = [point]
+    else:
+        points = _points_file(points_file)  # type: ignore[arg-type]
+    store = _store(root_dir)
+    folder = _open(store, _ref(sweep_id, project))
+    with _reported():
+        done = api.enqueue(folder.ref, points, store.root)
+    for pid, full in done:
+        shown = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in full.items())
+        click.echo(pid)
+        click.echo(f"Enqueued {pid} in {folder.ref}: {shown}", err=True)
+
+
+def _points_file(path: str) -> list[Any]:
+    try:
+        text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read at once
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}", 2)
+    except UnicodeDecodeError:
+        _fail(f"{path}: not a UTF-8 text file", 2)
+    try:
+        data = parse_yaml(text, path)
+    except ConfigError as exc:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        try:  # JSON lines: one object a line (not one YAML document)
+            data = [json.loads(ln) for ln in lines]
+        except ValueError:
+            _fail(str(exc), 2)
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not data:
+        _fail(f"{path}: expected a list of points (mappings of parameter names to values)", 2)
+    return data
 
 
 @main.command()

@@ -83,8 +83,18 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
                 "exit_code": r.exit_code,
                 "retry_of": r.retry_of,
                 "agent": r.agent,
+                "prior": r.prior,
+                "queued": r.queued,
             }
             for r in runs
         ],
+        "prior_runs": sum(1 for r in state.runs.values() if r.prior is not None),
+        "queue": [{"id": pid, "config": cfg.space.nest(p), "in_space": cfg.space.holds(p)}
+                  for pid, p in state.queue.items()],
+        "revision": cfg.revision,
+        "revisions": [{"revision": 0, "at": folder.meta.get("created"),
+                       "config": folder.base_config.raw}]
+                     + [{"revision": r["rev"], "at": r["t"], "config": r["config"]}
+                        for r in state.revisions],
         "journal_lines_skipped": folder.journal.skipped + folder.state.skipped,
     }

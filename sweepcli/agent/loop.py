@@ -89,12 +89,39 @@ class Heartbeat:
         self._thread.join()
 
 
-def is_flapping(states: list[RunState], elapsed: float) -> bool:
+def is_flapping(states: list[RunState], elapsed: float, max_initial: int = 5) -> bool:
     """W&B's rule: an agent whose every run so far failed stops, after 3 failures within its
-    first minute or 5 in all (a broken program, not unlucky parameters)."""
+    first minute or ``max_initial`` (5) in all (a broken program, not unlucky parameters)."""
     if not states or any(s != RunState.FAILED for s in states):
         return False
-    return len(states) >= 5 or (len(states) >= 3 and elapsed < FLAP_WINDOW)
+    return len(states) >= max_initial or (len(states) >= min(3, max_initial)
+                                          and elapsed < FLAP_WINDOW)
+
+
+def failed_in_a_row(states: list[RunState]) -> int:
+    """How many runs failed one after another at the end of ``states``."""
+    n = 0
+    for s in reversed(states):
+        if s != RunState.FAILED:
+            break
+        n += 1
+    return n
+
+
+def max_initial_failures() -> int:
+    """``SWEEPCLI_AGENT_MAX_INITIAL_FAILURES`` or W&B's ``WANDB_AGENT_MAX_INITIAL_FAILURES``
+    (default 5): failures of an agent's first runs, all failed, that stop it."""
+    for name in ("SWEEPCLI_AGENT_MAX_INITIAL_FAILURES", "WANDB_AGENT_MAX_INITIAL_FAILURES"):
+        text = os.environ.get(name, "").strip()
+        if text:
+            try:
+                value = int(text)
+            except ValueError:
+                raise AgentError(f"{name}={text!r}: expected a whole number >= 1") from None
+            if value < 1:
+                raise AgentError(f"{name}={text!r}: expected a whole number >= 1")
+            return value
+    return 5
 
 
 class AgentError(RuntimeError):
@@ -133,6 +160,9 @@ class Agent:
         echo: bool = True,
         display: Display | None = None,
         gpus: list[str] | None = None,
+        term_timeout: float | None = None,
+        forward_signals: bool = False,
+        max_consecutive_failures: int | None = None,
     ):
         self.folder = folder
         self.count = count
@@ -147,7 +177,12 @@ class Agent:
         self.say = self.display.say
         self.timeout = heartbeat_timeout()
         self.hb_interval = min(10.0, self.timeout / 4)
-        self.grace = float(self.config.extension.get("stop_grace_seconds", 30.0))
+        #: -t/--term-timeout: the SIGTERM -> SIGKILL grace of every stop, cancel and preemption
+        self.term_timeout = term_timeout
+        self.forward_signals = forward_signals
+        self.max_consecutive_failures = max_consecutive_failures
+        self._signal = signal.SIGTERM  # the signal that preempted us (forwarded with -f)
+        self.max_initial = max_initial_failures()
         # unseeded: this agent's own stream; with sweepcli.seed each claim is seeded from the
         # sweep (claim_rng), so agents started together still draw different points
         self.rng = np.random.default_rng()
@@ -158,6 +193,15 @@ class Agent:
         self._lock = threading.Lock()
         self._reserved = 0  # runs started or being claimed, against --count
         self._error: BaseException | None = None
+
+    def grace(self, default: float | None = None) -> float:
+        """Seconds between SIGTERM and SIGKILL: ``-t`` if given, else ``default``, else the
+        config's ``sweepcli.stop_grace_seconds`` (30)."""
+        if self.term_timeout is not None:
+            return self.term_timeout
+        if default is not None:
+            return default
+        return float(self.config.extension.get("stop_grace_seconds", 30.0))
 
     @property
     def config(self) -> SweepConfig:
@@ -172,6 +216,7 @@ class Agent:
         previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
 
         def preempt(signum: int, frame: Any) -> None:
+            self._signal = signal.Signals(signum)
             self._preempt.set()
 
         def interrupt(signum: int, frame: Any) -> None:
@@ -289,8 +334,16 @@ class Agent:
 
     def _check_flapping(self) -> None:
         results = self.report.runs
-        if _flapping_disabled() or not is_flapping([r.state for r in results],
-                                                   time.monotonic() - self._started):
+        states = [r.state for r in results]
+        n = self.max_consecutive_failures
+        if n is not None and failed_in_a_row(states) >= n:
+            why = (f"{n} runs failed in a row (--max-consecutive-failed-runs {n}), so this "
+                   "agent stops.")
+        elif not _flapping_disabled() and is_flapping(states, time.monotonic() - self._started,
+                                                      self.max_initial):
+            why = (f"the first {len(results)} runs all failed, so this agent stops (set "
+                   "SWEEPCLI_AGENT_DISABLE_FLAPPING=1 to keep going).")
+        else:
             return
         last = results[-1].run_id
         log_path = self.folder.run_dir(last) / "output.log"
@@ -299,11 +352,7 @@ class Agent:
         except OSError:
             tail = []
         shown = "\n".join(f"    {line}" for line in tail) or "    (no output)"
-        raise AgentError(
-            f"the first {len(results)} runs all failed, so this agent stops (set "
-            f"SWEEPCLI_AGENT_DISABLE_FLAPPING=1 to keep going). The end of run {last}'s "
-            f"output ({log_path}):\n{shown}"
-        )
+        raise AgentError(f"{why} The end of run {last}'s output ({log_path}):\n{shown}")
 
     # ---- retrying what a full or failing disk refuses -----------------------------------------
     def retry(self, what: str, action: Callable[[], Any]) -> Any:
@@ -428,14 +477,20 @@ class Agent:
             verdict = watch.tick()
             if self._interrupts != interrupts_seen:
                 interrupts_seen = self._interrupts
-                if self._interrupts == 1:
+                if self.forward_signals and self._interrupts == 1:
+                    self.say("Ctrl-C: passed on to the run (SIGINT; -f); no new runs "
+                             "(Ctrl-C again to kill it)")
+                    outcome = RunState.KILLED
+                    threading.Thread(target=proc.terminate,
+                                     args=(self.grace(), signal.SIGINT), daemon=True).start()
+                elif self._interrupts == 1:
                     self.say("Ctrl-C: no new runs; waiting for the current run "
                              "(Ctrl-C again to terminate it)")
                 elif self._interrupts == 2:
                     self.say("Ctrl-C: terminating the current run (Ctrl-C again to kill it)")
                     outcome = RunState.KILLED
-                    threading.Thread(target=proc.terminate, args=(self.grace,), daemon=True).start()
-                elif self._interrupts >= 3:
+                    threading.Thread(target=proc.terminate, args=(self.grace(),), daemon=True).start()
+                elif self._interrupts >= 3 or (self.forward_signals and self._interrupts >= 2):
                     self.say("Ctrl-C: killing the current run")
                     proc.signal_group(signal.SIGKILL)
                     outcome = RunState.KILLED
@@ -443,13 +498,18 @@ class Agent:
                 continue
             if self._preempt.is_set():
                 outcome = RunState.PREEMPTED
-                self.say(f"run {claim.run_id}: preempted; stopping it and returning its point "
-                         "to the queue")
-                threading.Thread(target=proc.terminate, args=(PREEMPT_GRACE,), daemon=True).start()
+                # -f passes the very signal on (SLURM's SIGUSR1 reaches a program that
+                # checkpoints on it); else the run gets SIGTERM
+                sig = self._signal if self.forward_signals else signal.SIGTERM
+                self.say(f"run {claim.run_id}: preempted; stopping it ({signal.Signals(sig).name}) "
+                         "and returning its point to the queue")
+                threading.Thread(target=proc.terminate, args=(self.grace(PREEMPT_GRACE), sig),
+                                 daemon=True).start()
             elif verdict == "cancel":
                 outcome = RunState.KILLED
                 self.say(f"run {claim.run_id}: the sweep was canceled; killing it")
-                threading.Thread(target=proc.terminate, args=(CANCEL_GRACE,), daemon=True).start()
+                threading.Thread(target=proc.terminate, args=(self.grace(CANCEL_GRACE),),
+                                 daemon=True).start()
             elif verdict == "stop":
                 outcome = RunState.STOPPED
                 try:
@@ -458,7 +518,7 @@ class Agent:
                     pass  # SIGTERM follows anyway
                 self.say(f"run {claim.run_id}: hyperband stops it "
                          f"({self.config.metric.name} worse than its band's threshold)")
-                threading.Thread(target=proc.terminate, args=(self.grace,), daemon=True).start()
+                threading.Thread(target=proc.terminate, args=(self.grace(),), daemon=True).start()
         return outcome
 
     def _run_function(

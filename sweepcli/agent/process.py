@@ -70,9 +70,9 @@ class RunProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def terminate(self, grace: float) -> None:
-        """SIGTERM to the group, SIGKILL after ``grace`` seconds if it is still there."""
-        self.signal_group(signal.SIGTERM)
+    def terminate(self, grace: float, sig: int = signal.SIGTERM) -> None:
+        """``sig`` (SIGTERM) to the group, SIGKILL after ``grace`` seconds if it is still there."""
+        self.signal_group(sig)
         if not self.ended.wait(grace):
             self.signal_group(signal.SIGKILL)
             self.ended.wait()

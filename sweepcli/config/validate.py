@@ -599,3 +599,64 @@ def _project_warning(project: Any) -> tuple[str, ...]:
         return (f"project: {project!r} cannot name a folder (letters, digits, '_', '.', '-'); "
                 "the sweep is created without a project (use --project to choose one)",)
     return ()
+
+
+def _allowed(p: Param) -> str:
+    """What a parameter takes, in words, for an error about a value it does not."""
+    d, s = p.distribution, p.spec
+    if d == "constant":
+        return f"the constant {_describe(s['value'])}"
+    if p.is_categorical:
+        return f"one of {_describe(s['values'])}"
+    if d == "int_uniform":
+        return f"an integer from {s['min']} to {s['max']}"
+    lo, hi = p._bounds()
+    step = f" in steps of {s['q']}" if d.startswith("q_") else ""
+    if math.isinf(lo) and math.isinf(hi):
+        return f"a number{step}"
+    return f"a number from {lo:g} to {hi:g}{step}"
+
+
+def check_point(space: Space, point: dict[str, Any], where: str = "") -> list[Problem]:
+    """What keeps ``point`` (flat dotted names, or nested as the program sees it) from
+    being a point of ``space``: unknown names and values outside a parameter's support,
+    each named. Parameters it leaves out are not problems (the caller fills them)."""
+    flat: dict[str, Any] = {}
+    names = space.names
+    problems = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for k, v in node.items():
+            name = f"{prefix}{k}"
+            if name in names:
+                flat[name] = v
+            elif isinstance(v, dict) and any(n.startswith(name + ".") for n in names):
+                walk(v, name + ".")
+            else:
+                problems.append(Problem(f"{where}{name}", "not a parameter of this sweep: "
+                                        + _unknown(name, names)))
+
+    walk(point, "")
+    for name, value in flat.items():
+        p = space[name]
+        if not p.contains(value):
+            problems.append(Problem(f"{where}{name}", f"{_describe(value)} is outside the "
+                                    f"sweep's space: {name} takes {_allowed(p)}"))
+    return problems
+
+
+def flat_point(space: Space, point: dict[str, Any]) -> dict[str, Any]:
+    """``point`` (flat or nested, checked by :func:`check_point`) with flat names."""
+    names = set(space.names)
+    out: dict[str, Any] = {}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for k, v in node.items():
+            name = f"{prefix}{k}"
+            if name in names:
+                out[name] = v
+            elif isinstance(v, dict):
+                walk(v, name + ".")
+
+    walk(point, "")
+    return out

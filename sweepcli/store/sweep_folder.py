@@ -307,10 +307,12 @@ class Store:
             root = os.environ.get("SWEEPCLI_DIR") or "sweeps"
         self.root = Path(root)
 
-    def create(self, config: SweepConfig, name: str | None = None, project: str | None = None) -> SweepFolder:
+    def create(self, config: SweepConfig, name: str | None = None, project: str | None = None,
+               events: list[dict[str, Any]] | tuple[dict[str, Any], ...] = ()) -> SweepFolder:
         """Make a new sweep folder with a fresh ID, whole or not at all: it is built under
         a temporary name and renamed into place, so no reader sees a sweep without its
-        sweep.json (a full disk or a crash leaves at most a hidden temporary folder)."""
+        sweep.json (a full disk or a crash leaves at most a hidden temporary folder).
+        ``events`` (prior runs) are its journal's first lines."""
         if project is not None:
             check_project(project)
         meta = {"project": project, "name": name or config.name, "created": time.time(),
@@ -331,7 +333,17 @@ class Store:
                 write_json_atomic(tmp / "sweep.json", {"id": sweep_id, **meta}, mode=0o444)
                 fd = open_nofollow(tmp / "journal.jsonl", os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                                    FILE_MODE)
-                os.close(fd)
+                try:
+                    if events:
+                        t = round(time.time(), 3)
+                        data = "".join(json.dumps({"t": t, **e}, allow_nan=False) + "\n"
+                                       for e in events).encode()
+                        view = memoryview(data)
+                        while view:
+                            view = view[os.write(fd, view):]
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
                 os.rename(tmp, parent / sweep_id)  # fails if the ID was taken meanwhile
             except OSError as exc:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,249 @@
+"""Prior runs for a new sweep (``sweepcli sweep CONFIG --prior SOURCE``).
+
+A source is another sweep (``ID``, ``PROJECT/ID``: its ended runs), one run of one
+(``ID/RUN_ID``), or a results file: CSV or JSONL, one row per run, a column per parameter
+(dotted names for nested ones, or nested objects in JSONL) and one for the metric, and
+optionally ``state``. Every row is checked against the new sweep's space: a row that
+lacks a parameter, or whose value lies outside the space, is reported and skipped, never
+guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .agent.metrics import MetricReader
+from .config import Param, SweepConfig, is_number
+from .config.validate import flat_point
+from .runs import Run, RunState
+from .store import InvalidId, Store, SweepFolder, SweepNotFound, parse_sweep_ref
+from .store.files import check_id
+
+#: the states of another sweep's runs that join as prior runs: ended, with a result (a
+#: crashed or preempted run's point was run again, and that run is the result)
+PRIOR_STATES = (RunState.FINISHED, RunState.STOPPED, RunState.FAILED, RunState.KILLED)
+MAX_FILE = 256 << 20
+
+
+class PriorError(ValueError):
+    """A source that cannot be read at all (exit 2: nothing is created)."""
+
+
+@dataclass
+class PriorRun:
+    params: dict[str, Any]
+    state: RunState
+    values: list[float]
+    source: str
+    summary_only: bool = False
+
+
+@dataclass
+class Priors:
+    """What the sources gave: the runs to import and, for the user, what was skipped."""
+
+    runs: list[PriorRun] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def gather(store: Store, sources: list[str], config: SweepConfig) -> Priors:
+    """Every source's runs that fit ``config``'s space."""
+    out = Priors()
+    for source in sources:
+        path = Path(source)
+        if os.path.isfile(path):
+            _from_file(path, config, out)
+            continue
+        folder, run_id = _resolve(store, source)
+        _from_sweep(folder, run_id, config, out)
+    return out
+
+
+def _resolve(store: Store, source: str) -> tuple[SweepFolder, str | None]:
+    """A sweep reference, or one with a run ID after it; exactly one of them must exist."""
+    found: list[tuple[SweepFolder, str | None]] = []
+    problems = []
+    parts = source.split("/")
+    for ref, run_id in [(source, None), ("/".join(parts[:-1]), parts[-1])]:
+        if not ref:
+            continue
+        try:
+            parse_sweep_ref(ref)
+            if run_id is not None:
+                check_id(run_id, "run ID")
+            folder = store.open(ref)
+        except (InvalidId, SweepNotFound) as exc:
+            problems.append(str(exc))
+            continue
+        if run_id is not None:
+            folder.refresh()
+            if run_id not in folder.state.runs:
+                problems.append(f"sweep {folder.ref} has no run {run_id}")
+                continue
+        found.append((folder, run_id))
+    if not found:
+        raise PriorError(f"--prior {source}: no such file, sweep or run in {store.root} "
+                         f"({'; '.join(problems)})")
+    if len(found) > 1:
+        raise PriorError(f"--prior {source}: names both sweep {found[0][0].ref} and run "
+                         f"{found[1][1]} of sweep {found[1][0].ref}: give PROJECT/ID or "
+                         "ID/RUN_ID in full")
+    return found[0]
+
+
+def _fit(config: SweepConfig, params: dict[str, Any], where: str, out: Priors) -> dict[str, Any] | None:
+    """The row's point in the new space (flat names), or None after saying why not."""
+    point = {}
+    for p in config.space.params:
+        if p.name not in params:
+            out.skipped.append(f"{where}: no value for parameter {p.name}")
+            return None
+        value = params[p.name]
+        if not p.contains(value):
+            out.skipped.append(f"{where}: {p.name} = {value!r} is outside the new sweep's space")
+            return None
+        point[p.name] = value
+    return point
+
+
+def _from_sweep(folder: SweepFolder, run_id: str | None, config: SweepConfig, out: Priors) -> None:
+    folder.refresh()
+    if run_id is not None:
+        runs = [folder.state.runs[run_id]]
+        if runs[0].state not in PRIOR_STATES:
+            out.skipped.append(f"run {run_id} of sweep {folder.ref}: {runs[0].state}, not ended "
+                               "with a result")
+            return
+    else:
+        runs = [r for r in folder.state.runs.values()
+                if r.prior is None and r.state in PRIOR_STATES]
+    theirs = folder.config.metric
+    ours = config.metric
+    extra: set[str] = set()
+    for run in runs:
+        where = f"run {run.run_id} of sweep {folder.ref}"
+        point = _fit(config, run.params, where, out)
+        if point is None:
+            continue
+        extra |= set(run.params) - set(point)
+        if ours is None:
+            values: list[float] = []
+        elif theirs is not None and theirs.name == ours.name:
+            values = list(run.history)
+        else:  # another metric: read it from the run's own metric lines
+            values = _logged(folder, run, ours.name)
+        out.runs.append(PriorRun(point, run.state, values, f"{folder.ref}/{run.run_id}"))
+    if extra:
+        out.notes.append(f"sweep {folder.ref}: parameter(s) {', '.join(sorted(extra))} are not in "
+                         "the new sweep; its runs join without them")
+
+
+def _logged(folder: SweepFolder, run: Run, name: str) -> list[float]:
+    reader = MetricReader(folder.run_dir(run.run_id) / "metrics.jsonl")
+    return reader.metric_values(reader.read(final=True), name)
+
+
+def _cell(p: Param, text: str) -> Any:
+    """A CSV cell as the parameter's value: JSON where it reads as JSON (numbers, true,
+    lists), else the text; a categorical's value is also found by its text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    if p.contains(value):
+        return value
+    if p.is_categorical:
+        for v in p.spec["values"]:
+            if str(v) == text or (isinstance(v, bool) and str(v).lower() == text.lower()):
+                return v
+    return value
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, Any], bool]]:
+    """(row number, row, from CSV) of a results file."""
+    try:
+        if os.path.getsize(path) > MAX_FILE:
+            raise PriorError(f"--prior {path}: larger than {MAX_FILE >> 20} MiB")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PriorError(f"--prior {path}: cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PriorError(f"--prior {path}: not a UTF-8 text file") from None
+    is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson", ".json") or (
+        path.suffix.lower() != ".csv" and text.lstrip().startswith("{"))
+    rows: list[tuple[int, dict[str, Any], bool]] = []
+    if is_jsonl:
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                raise PriorError(f"--prior {path}: line {n} is not JSON") from None
+            if not isinstance(obj, dict):
+                raise PriorError(f"--prior {path}: line {n} is not a JSON object")
+            rows.append((n, obj, False))
+        return rows
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames:
+        raise PriorError(f"--prior {path}: no header row (the parameter and metric names)")
+    for n, row in enumerate(reader, 2):
+        rows.append((n, {k: v for k, v in row.items() if k is not None and v not in (None, "")},
+                     True))
+    return rows
+
+
+def _from_file(path: Path, config: SweepConfig, out: Priors) -> None:
+    metric = config.metric
+    by_name = {p.name: p for p in config.space.params}
+    known = set(by_name) | {"state"} | ({metric.name} if metric else set())
+    ignored: set[str] = set()
+    tops = {name.split(".")[0] for name in known}
+    for n, row, from_csv in _rows(path):
+        where = f"{path} row {n}" if from_csv else f"{path} line {n}"
+        if from_csv:
+            ignored |= set(row) - known
+            params = {k: _cell(by_name[k], v) for k, v in row.items() if k in by_name}
+        else:  # nested objects down to the parameters (a value may itself be a mapping)
+            ignored |= {k for k in row if k not in known and k not in tops}
+            params = flat_point(config.space, row)
+        point = _fit(config, params, where, out)
+        if point is None:
+            continue
+        state = RunState.FINISHED
+        if "state" in row:
+            try:
+                state = RunState(str(row["state"]).strip().lower())
+            except ValueError:
+                state = RunState.RUNNING
+            if state not in PRIOR_STATES:
+                out.skipped.append(f"{where}: state {row['state']!r} is not one of "
+                                   f"{', '.join(s.value for s in PRIOR_STATES)}")
+                continue
+        values: list[float] = []
+        if metric is not None:
+            raw = row.get(metric.name)
+            value: Any = raw
+            if from_csv and isinstance(raw, str):
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = None
+            if raw is None and state == RunState.FINISHED:
+                out.skipped.append(f"{where}: no value for the metric {metric.name}")
+                continue
+            if raw is not None and not is_number(value):
+                out.skipped.append(f"{where}: {metric.name} = {raw!r} is not a finite number")
+                continue
+            if raw is not None:
+                values = [float(value)]
+        out.runs.append(PriorRun(point, state, values, f"{path.name}:{n}", summary_only=True))
+    if ignored:
+        out.notes.append(f"{path}: column(s) {', '.join(sorted(ignored))} are neither a "
+                         "parameter nor the metric: ignored")
