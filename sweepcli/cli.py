@@ -41,9 +41,17 @@ from .status import summarize
 CONTROL = {"pause": api.pause, "resume": api.resume, "stop": api.stop, "cancel": api.cancel}
 
 
+class CommandFailed(click.ClickException):
+    """A message for the user and an exit status (2: bad usage or input, 1: the rest);
+    click prints it as ``Error: ...``, never as a traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
+    raise CommandFailed(message, code)
 
 
 def _complete_sweeps(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:

@@ -277,3 +277,56 @@ def test_a_seed_makes_the_sequence_reproducible() -> None:
 
     first = sequence()
     assert sequence() == first and len(set(first)) == 13
+
+
+def _runs_for_impute() -> list[Run]:
+    return [Run("a0000000", {"x": 0.1}, RunState.FINISHED, [3.0, 2.0]),
+            Run("b0000000", {"x": 0.5}, RunState.FINISHED, [5.0]),
+            Run("c0000000", {"x": 0.9}, RunState.RUNNING, [9.0, 4.0]),
+            Run("d0000000", {"x": 0.7}, RunState.RUNNING, [])]
+
+
+@pytest.mark.parametrize("how,value", [("latest", 4.0), ("best", 4.0), ("worst", 5.0)])
+def test_impute_while_running_values_running_runs(how, value) -> None:
+    """W&B's metric.impute_while_running: a running run that logged values is told to the
+    model (its latest, its best, or the worst ended value) instead of as a pending point;
+    one that logged nothing yet stays pending."""
+    cfg = validate({"method": "bayes", "metric": {"name": "loss", "impute_while_running": how},
+                    "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    done, ys, pending = run_values(cfg, _runs_for_impute())
+    assert dict(zip((r.run_id for r in done), ys))["c0000000"] == value
+    assert [r.run_id for r in pending] == ["d0000000"]
+
+
+def test_impute_while_running_false_keeps_running_runs_pending() -> None:
+    cfg = validate({"method": "bayes", "metric": {"name": "loss"},
+                    "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    done, _, pending = run_values(cfg, _runs_for_impute())
+    assert {r.run_id for r in pending} == {"c0000000", "d0000000"}
+    assert {r.run_id for r in done} == {"a0000000", "b0000000"}
+
+
+def test_latest_while_running_follows_the_goal() -> None:
+    cfg = validate({"method": "bayes", "metric": {"name": "acc", "goal": "maximize",
+                                                  "impute_while_running": "best"},
+                    "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    done, ys, _ = run_values(cfg, [Run("c0000000", {"x": 0.5}, RunState.RUNNING, [0.2, 0.9, 0.4])])
+    assert ys == [-0.9]  # a loss: the best accuracy negated
+
+
+def test_runs_outside_an_updated_space_are_not_fitted() -> None:
+    """After --update narrows the space, earlier runs outside it are left out of the model
+    (encoding them would clamp them onto its edge)."""
+    from dataclasses import replace
+
+    cfg = replace(validate({"method": "bayes", "metric": {"name": "loss"}, "sweepcli": {"seed": 1},
+                            "parameters": {"x": {"min": 0.0, "max": 1.0}}}), revision=1)
+    inside = [Run(f"i{i:07d}", {"x": i / 12}, RunState.FINISHED, [abs(i / 12 - 0.3)])
+              for i in range(12)]
+    outside = [Run(f"o{i:07d}", {"x": 5.0 + i}, RunState.FINISHED, [-100.0]) for i in range(12)]
+    alone = suggest(cfg, inside, np.random.default_rng(0)).params
+    assert suggest(cfg, inside + outside, np.random.default_rng(0)).params == alone
+    # the same runs as if claimed under this config: fitted (clamped to x = 1), which moves
+    # the suggestion; so the comparison above can fail
+    same_rev = [replace(r, revision=1) for r in outside]
+    assert suggest(cfg, inside + same_rev, np.random.default_rng(0)).params != alone

@@ -160,6 +160,92 @@ def test_verdict_agrees_with_wandb(config: dict) -> None:
     assert ours_accepts(config) == wandb_accepts(config)
 
 
+# What changed in W&B's engine since 0.2.0 (wandb/sweeps HEAD, its current JSON schema and
+# its SweepConfig's own checks): (config, W&B's verdict today). Ours must be the same.
+M = {"name": "loss"}
+TODAY = [
+    ({"method": "bayes", "parameters": P, "metric": {**M, "impute_while_running": "latest"}}, True),
+    ({"method": "bayes", "parameters": P, "metric": {**M, "impute_while_running": "best"}}, True),
+    ({"method": "bayes", "parameters": P, "metric": {**M, "impute_while_running": "worst"}}, True),
+    ({"method": "bayes", "parameters": P, "metric": {**M, "impute_while_running": "false"}}, True),
+    ({"method": "bayes", "parameters": P, "metric": {**M, "impute_while_running": False}}, False),
+    ({"method": "bayes", "parameters": P, "metric": {**M, "impute_while_running": "mean"}}, False),
+    ({"method": "random", "parameters": P, "run_cap": 10}, True),
+    ({"method": "random", "parameters": P, "run_cap": 10.0}, True),  # JSON schema: an integer
+    ({"method": "random", "parameters": P, "run_cap": 0}, False),
+    ({"method": "random", "parameters": P, "run_cap": 2.5}, False),
+    ({"method": "random", "parameters": P, "run_cap": None}, False),
+    ({"method": "random", "parameters": P, "metric": {**M, "target": None}}, False),
+    ({"method": "random", "parameters": P, "metric": {"name": ""}}, True),
+    ({"method": "random", "parameters": P, "metric": M,
+      "early_terminate": {"type": "hyperband", "min_iter": 3, "strict": False}}, True),
+    ({"method": "random", "parameters": P, "metric": M,
+      "early_terminate": {"type": "hyperband", "min_iter": 3, "strict": "no"}}, False),
+    ({"method": "random", "parameters": P, "metric": M,
+      "early_terminate": {"type": "hyperband", "min_iter": 3.0}}, True),
+    ({"method": "random", "parameters": P, "metric": M,
+      "early_terminate": {"type": "hyperband", "max_iter": 27.0, "s": 2}}, True),
+    ({"method": "random", "parameters": P, "metric": M,
+      "early_terminate": {"type": "hyperband", "min_iter": 3, "max_iter": True}}, False),
+    ({"method": "random", "parameters": {"p": {"distribution": None, "min": 0, "max": 1}}}, False),
+    ({"method": "random", "parameters": {"p": {"distribution": [], "min": 0, "max": 1}}}, False),
+    ({"method": "random"}, False),  # parameters: required unless a Launch scheduler says
+    ({"method": "random", "parameters": P, "metric": M, "metrics": [M, {"name": "acc"}]}, False),
+    ({"method": "bayes", "parameters": P, "metrics": [M, {"name": "acc"}]}, False),
+    ({"method": "random", "parameters": P, "metrics": [M]}, False),
+    ({"method": "random", "parameters": P, "job": 3}, False),
+    ({"method": "random", "parameters": P, "scheduler": {"engine": "optuna"}}, False),
+    ({"method": "grid", "parameters": P, "controller": {"type": "local", "extra": 1}}, True),
+]
+
+
+@pytest.mark.parametrize("config,theirs", TODAY, ids=lambda c: repr(c)[:80])
+def test_verdict_agrees_with_wandb_today(config: dict, theirs: bool) -> None:
+    assert ours_accepts(config) is theirs
+
+
+# W&B Launch's keys: valid for W&B today, refused here naming the key (a difference we
+# document: a folder of agents has no Launch queue)
+LAUNCH = [
+    ({"method": "custom", "parameters": P, "scheduler": {"engine": "optuna", "source": "s.py"}},
+     "method"),
+    ({"method": "grid", "parameters": P, "scheduler": {"engine": "wandb"}}, "scheduler"),
+    ({"method": "random", "parameters": P, "job": "entity/project/job:v0"}, "job"),
+    ({"method": "random", "parameters": P, "image_uri": "repo/image:latest"}, "image_uri"),
+    ({"method": "custom", "parameters": P, "metrics": [M, {"name": "acc", "goal": "maximize"}]},
+     "metrics"),
+]
+
+
+@pytest.mark.parametrize("config,key", LAUNCH, ids=lambda c: repr(c)[:60])
+def test_launch_keys_are_refused_naming_the_key(config: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate(copy.deepcopy(config))
+    paths = [p.path for p in err.value.problems]
+    assert key in paths
+    text = str(err.value)
+    assert "Launch" in text or "not supported yet" in text
+
+
+def test_metrics_names_what_to_use_instead() -> None:
+    with pytest.raises(ConfigError) as err:
+        validate({"method": "bayes", "parameters": P, "metrics": [M, {"name": "acc"}]})
+    assert "not supported yet" in str(err.value) and "metric:" in str(err.value)
+
+
+def test_integral_floats_become_ints() -> None:
+    cfg = validate({"method": "random", "parameters": P, "run_cap": 1e6, "metric": M,
+                    "early_terminate": {"type": "hyperband", "min_iter": 3.0, "eta": 3}})
+    assert cfg.run_cap == 1_000_000 and isinstance(cfg.run_cap, int)
+    assert cfg.hyperband.bands[:3] == (3, 9, 27)
+
+
+def test_max_iter_with_s_wins_over_min_iter_as_in_wandb() -> None:
+    cfg = validate({"method": "random", "parameters": P, "metric": M, "early_terminate": {
+        "type": "hyperband", "min_iter": 2, "max_iter": 27, "s": 2, "eta": 3}})
+    assert cfg.hyperband.bands == (3, 9)
+
+
 # The documented differences: each is a deliberate choice (README, "Moving from W&B").
 DIFFERENCES = [
     # base-e forms: W&B 0.2.0 rejects, we accept with a warning that gives the _values form
@@ -176,6 +262,9 @@ DIFFERENCES = [
     ({"method": "bayes", "parameters": P}, False, True),
     # 'custom' needs W&B's server
     ({"method": "custom", "parameters": P}, False, True),
+    # the string 'false' only, as in W&B's schema; 0.2.0 does not know the key at all
+    ({"method": "bayes", "parameters": P,
+      "metric": {"name": "a", "impute_while_running": "latest"}}, True, False),
     # beta with a = 0 cannot be drawn from
     ({"method": "random", "parameters": {"p": {"distribution": "beta", "a": 0}}}, False, True),
 ]
