@@ -16,12 +16,13 @@ from typing import Any, NoReturn
 import click
 
 from . import api
-from .agent import Agent, AgentError, CommandError
+from .agent import Agent, AgentError, CommandError, target_reached
 from .agent.display import make_display
 from .config import ConfigError, load_config, parse_yaml, validate
 from .priors import PriorError
 from .store import (
     AmbiguousSweep,
+    Control,
     InvalidId,
     JournalDamaged,
     LockLost,
@@ -437,7 +438,18 @@ def enqueue(sweep_id: str, settings: tuple[str, ...], points_file: str | None,
     for pid, full in done:
         shown = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in full.items())
         click.echo(pid)
-        click.echo(f"Enqueued {pid} in {folder.ref}: {shown}", err=True)
+        click.echo(f"Enqueued {pid} in {folder.ref}: {printable(shown)}", err=True)
+    with _reported():
+        state = folder.refresh()
+    if state.control == Control.STOPPED:
+        click.echo(f"Note: sweep {folder.ref} is stopped: its queue runs once it is resumed "
+                   f"(sweepcli sweep --resume {folder.ref})", err=True)
+    elif state.control == Control.PAUSED:
+        click.echo(f"Note: sweep {folder.ref} is paused: its queue runs once it is resumed",
+                   err=True)
+    elif target_reached(folder.config, list(state.runs.values())) is not None:
+        click.echo(f"Note: sweep {folder.ref} reached metric.target: no new run starts, "
+                   "enqueued ones included", err=True)
 
 
 def _points_file(path: str) -> list[Any]:

@@ -362,3 +362,18 @@ def test_python_control_and_enqueue(env) -> None:
     assert env.status(sweep_id)["state"] == "canceled"
     with pytest.raises(sweepcli.api.SweepClosed):
         sweepcli.resume(sweep_id, dir=root)
+
+
+def test_a_sweep_that_reached_its_target_starts_nothing_even_enqueued(env) -> None:
+    """--print and the agents agree: once metric.target is reached nothing new starts,
+    and enqueue says so instead of leaving a point that never runs unexplained."""
+    env.program(PROGRAM)
+    sweep_id = env.create({**GRID, "metric": {"name": "loss", "target": 1.5}})
+    env.cli("agent", sweep_id)
+    assert env.status(sweep_id)["state"] == "finished"
+    proc = env.cli("enqueue", sweep_id, "--set", "x=3")
+    assert "reached metric.target" in proc.stderr
+    assert env.status(sweep_id)["state"] == "finished"
+    assert "reached metric.target" in env.cli("agent", sweep_id).stderr
+    env.cli("sweep", "--stop", sweep_id)
+    assert "is stopped" in env.cli("enqueue", sweep_id, "--set", "x=2").stderr

@@ -158,11 +158,12 @@ def sweep_status(config: SweepConfig, state: SweepState) -> str:
     if state.control == Control.PAUSED:
         return "paused"
     runs = list(state.runs.values())
-    if (any(r.state == RunState.RUNNING for r in runs) or retry_queue(config, state)
-            or queued_points(config, state)):
+    if any(r.state == RunState.RUNNING for r in runs):
         return "running"
-    if target_reached(config, runs) is not None:
+    if target_reached(config, runs) is not None:  # as decide(): nothing more starts then
         return "finished"
+    if retry_queue(config, state) or queued_points(config, state):
+        return "running"
     if config.run_cap is not None and state.new_points >= config.run_cap:
         return "finished"
     if config.method == "grid":
