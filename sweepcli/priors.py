@@ -27,6 +27,10 @@ from .store.files import check_id
 #: the states of another sweep's runs that join as prior runs: ended, with a result (a
 #: crashed or preempted run's point was run again, and that run is the result)
 PRIOR_STATES = (RunState.FINISHED, RunState.STOPPED, RunState.FAILED, RunState.KILLED)
+#: a results file's rows may also say crashed (W&B's CSV export does): an ended run there
+FILE_STATES = (*PRIOR_STATES, RunState.CRASHED)
+#: Python's spellings that pandas writes into CSV files, read as JSON's
+_PYTHON_WORDS = {"True": "true", "False": "false", "None": "null"}
 MAX_FILE = 256 << 20
 
 
@@ -153,7 +157,7 @@ def _cell(p: Param, text: str) -> Any:
     """A CSV cell as the parameter's value: JSON where it reads as JSON (numbers, true,
     lists), else the text; a categorical's value is also found by its text."""
     try:
-        value = json.loads(text)
+        value = json.loads(_PYTHON_WORDS.get(text.strip(), text))
     except ValueError:
         value = text
     if p.contains(value):
@@ -170,7 +174,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any], bool]]:
     try:
         if os.path.getsize(path) > MAX_FILE:
             raise PriorError(f"--prior {path}: larger than {MAX_FILE >> 20} MiB")
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark too
     except OSError as exc:
         raise PriorError(f"--prior {path}: cannot read it: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -199,10 +203,22 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any], bool]]:
     return rows
 
 
+def _lookup(row: dict[str, Any], name: str) -> Any:
+    """``name`` in a JSON row: the key itself, else a dotted path into nested objects."""
+    if name in row:
+        return row[name]
+    node: Any = row
+    for key in name.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
 def _from_file(path: Path, config: SweepConfig, out: Priors) -> None:
     metric = config.metric
     by_name = {p.name: p for p in config.space.params}
-    known = set(by_name) | {"state"} | ({metric.name} if metric else set())
+    known = set(by_name) | {"state", "State"} | ({metric.name} if metric else set())
     ignored: set[str] = set()
     tops = {name.split(".")[0] for name in known}
     for n, row, from_csv in _rows(path):
@@ -217,18 +233,19 @@ def _from_file(path: Path, config: SweepConfig, out: Priors) -> None:
         if point is None:
             continue
         state = RunState.FINISHED
-        if "state" in row:
+        given = row.get("state", row.get("State"))  # W&B's CSV export says State
+        if given is not None:
             try:
-                state = RunState(str(row["state"]).strip().lower())
+                state = RunState(str(given).strip().lower())
             except ValueError:
                 state = RunState.RUNNING
-            if state not in PRIOR_STATES:
-                out.skipped.append(f"{where}: state {row['state']!r} is not one of "
-                                   f"{', '.join(s.value for s in PRIOR_STATES)}")
+            if state not in FILE_STATES:
+                out.skipped.append(f"{where}: state {given!r} is not one of "
+                                   f"{', '.join(s.value for s in FILE_STATES)}")
                 continue
         values: list[float] = []
         if metric is not None:
-            raw = row.get(metric.name)
+            raw = row.get(metric.name) if from_csv else _lookup(row, metric.name)
             value: Any = raw
             if from_csv and isinstance(raw, str):
                 try:

@@ -87,6 +87,30 @@ def test_results_files_rows_are_checked_never_guessed(env) -> None:
     assert new == [(1, "tanh"), (2, "relu"), (3, "relu")]
 
 
+def test_a_wandb_csv_export_is_a_results_file(env) -> None:
+    """What W&B's "Export CSV" writes: a byte-order mark, Python's True, a State column with
+    crashed and running runs. A crashed prior is history, never put back in the queue; a
+    running one is no result and is skipped."""
+    env.program(PROGRAM)
+    config = {**GRID, "parameters": {"x": {"values": [1, 2, 3]}, "norm": {"values": [True, False]}}}
+    export = env.tmp / "wandb_export.csv"
+    export.write_text('\ufeff"Name","State","x","norm","loss"\n'
+                      '"run-a","finished","1","True","1.0"\n'
+                      '"run-b","crashed","2","False","5.0"\n'
+                      '"run-c","running","3","True","0.5"\n', encoding="utf-8")
+    f = env.tmp / "sweep.yaml"
+    f.write_text(yaml.safe_dump(config))
+    proc = env.cli("sweep", str(f), "--prior", str(export))
+    sweep_id = proc.stdout.strip()
+    assert "row 4" in proc.stderr and "running" in proc.stderr and "Name" in proc.stderr
+    s = env.status(sweep_id)
+    assert sorted((r["config"]["x"], r["config"]["norm"], r["state"]) for r in s["runs"]) == [
+        (1, True, "finished"), (2, False, "crashed")]
+    env.cli("agent", sweep_id)
+    new = sorted((r["config"]["x"], r["config"]["norm"]) for r in own_runs(env.status(sweep_id)))
+    assert new == [(1, False), (2, True), (3, False), (3, True)]  # (2, False) is not re-run
+
+
 def test_metric_target_sees_prior_runs(env) -> None:
     env.program(PROGRAM)
     results = env.tmp / "r.csv"

@@ -44,6 +44,7 @@ def retry_queue(config: SweepConfig, state: SweepState) -> list[Run]:
         r
         for r in state.runs.values()
         if r.run_id not in state.retried
+        and r.prior is None  # a prior run's point was another sweep's business
         and (r.state in REQUEUED_STATES or (r.requeued and r.state == RunState.FAILED))
         and (r.revision == config.revision or config.space.holds(r.params))
     ]
