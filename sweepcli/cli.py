@@ -144,7 +144,8 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
                   "ignored (a sweep folder has no owner name).")
     @click.option("--program", metavar="PATH", help="Run this program instead of the config's "
                   "'program' (at create).")
-    @click.option("--prior", "-R", "--prior-run", "priors", metavar="SOURCE", multiple=True,
+    @click.option("--prior", "-R", "--prior-run", "--prior_run", "priors", metavar="SOURCE",
+                  multiple=True,
                   help="Runs that join the new sweep's history as ended runs: another sweep "
                        "(ID or PROJECT/ID), one run of it (ID/RUN_ID), or a CSV/JSONL results "
                        "file (a column per parameter, dotted for nested, and the metric). "

@@ -49,8 +49,9 @@ def test_one_run_of_a_sweep_and_sources_that_do_not_exist(env) -> None:
     first = env.create(GRID)
     env.cli("agent", first, "--count", "2")
     run_id = env.status(first)["runs"][0]["run_id"]
-    second = env.create(GRID, "-R", f"{first}/{run_id}")
-    assert [r["prior"] for r in env.status(second)["runs"]] == [f"{first}/{run_id}"]
+    for flag in ("-R", "--prior_run", "--prior-run"):  # W&B's spelling and ours
+        second = env.create(GRID, flag, f"{first}/{run_id}")
+        assert [r["prior"] for r in env.status(second)["runs"]] == [f"{first}/{run_id}"]
     before = sorted(p.name for p in env.root.iterdir())
     for bad in ("zzzzzzzz", f"{first}/zzzzzzzz", "no-such-file.csv", "../x"):
         proc = env.cli("sweep", str(env.tmp / "sweep.yaml"), "--prior", bad, check=False)
