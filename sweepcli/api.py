@@ -269,6 +269,8 @@ class ApiRun:
     dir: Path | None
     _metric: str | None
     _values: list[float]
+    #: its attempts so far (2 or more: resumed after a crash or a preemption)
+    attempt: int = 1
 
     def history(self, pandas: bool = False) -> Any:
         """Its metric lines in order, each a dict (``pandas=True``: a DataFrame)."""
@@ -316,7 +318,7 @@ class ApiSweep:
         self.runs: list[ApiRun] = [
             ApiRun(r["run_id"], r["state"], r["config"], r["value"], r["prior"],
                    _run_dir(folder, r["run_id"], r["prior"]),
-                   metric.name if metric else None, history.get(r["run_id"], []))
+                   metric.name if metric else None, history.get(r["run_id"], []), r["attempt"])
             for r in look["runs"]
         ]
 

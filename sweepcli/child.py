@@ -106,6 +106,14 @@ class Run:
         self.id = os.environ.get("SWEEPCLI_RUN_ID")
         self.sweep_id = os.environ.get("SWEEPCLI_SWEEP_ID")
         self.dir = Path(os.environ["SWEEPCLI_RUN_DIR"]) if "SWEEPCLI_RUN_DIR" in os.environ else None
+        try:
+            #: 1 for a run's first attempt; 2, 3, ... when it was resumed after a crash or a
+            #: preemption, in the same folder (``dir``): load the checkpoint you left there
+            self.attempt = max(1, int(os.environ.get("SWEEPCLI_ATTEMPT", "1")))
+        except ValueError:
+            self.attempt = 1
+        #: True on a later attempt of the same run (``SWEEPCLI_RESUME=1``)
+        self.resumed = os.environ.get("SWEEPCLI_RESUME") == "1"
         config_file = os.environ.get("SWEEPCLI_CONFIG_FILE")
         if config_file:
             with open(config_file) as f:

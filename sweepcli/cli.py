@@ -17,6 +17,8 @@ import click
 
 from . import api
 from .agent import Agent, AgentError, CommandError, target_reached
+from .agent.cluster import ClusterError, all_gpus, gpu_slots
+from .agent.cluster import time_limit as cluster_time_limit
 from .agent.display import make_display
 from .config import ConfigError, load_config, parse_yaml, validate
 from .priors import PriorError
@@ -254,6 +256,14 @@ def _update(store: Store, folder: SweepFolder, config_file: str) -> None:
                "claim; running runs go on.", err=True)
 
 
+def _run_note(run: dict[str, Any]) -> str:
+    """' (attempt 2; timeout)' when a run was resumed or ended for a reason of its own."""
+    notes = [f"attempt {run['attempt']}"] if run["attempt"] > 1 else []
+    if run["reason"]:
+        notes.append(fmt(run["reason"]))
+    return f"  ({'; '.join(notes)})" if notes else ""
+
+
 def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     s = summarize(folder, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
     if as_json:
@@ -291,7 +301,7 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
         click.echo(f"best    {best_text}")
         for r in recent:
             params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(r["config"]).items())
-            origin = f"  (prior: {fmt(r['prior'])})" if r["prior"] else ""
+            origin = f"  (prior: {fmt(r['prior'])})" if r["prior"] else _run_note(r)
             click.echo(f"run     {r['run_id']}  {r['state']:<9}  {fmt(r['value']):>10}  "
                        f"{params}{origin}")
         return
@@ -319,7 +329,7 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
             table.add_column(Text(fmt(n)), justify="right")
         for r in recent:
             flat = flat_names(r["config"])
-            table.add_row(r["run_id"], r["state"] + (" (prior)" if r["prior"] else ""),
+            table.add_row(r["run_id"], r["state"] + (" (prior)" if r["prior"] else _run_note(r)),
                           fmt(r["value"]),
                           *(Text(fmt(flat.get(n, ""))) for n in names))
         console.print(table)
@@ -334,9 +344,20 @@ _sweep_command("create", "The same as 'sweep': create a sweep from CONFIG, or co
 @click.option("--count", type=click.IntRange(min=1), help="Exit after this many runs ended.")
 @click.option("-p", "--project", help="The project of a bare ID (PROJECT/ID otherwise).")
 @click.option("-e", "--entity", metavar="ENTITY", help="W&B's team or user: accepted and ignored.")
-@click.option("--gpus", metavar="LIST",
+@click.option("--gpus", metavar="LIST|all",
               help="Run one run per GPU at once, e.g. 0,1,2,3: each sees only its own "
-                   "CUDA_VISIBLE_DEVICES.")
+                   "CUDA_VISIBLE_DEVICES. all: CUDA_VISIBLE_DEVICES's GPUs, else nvidia-smi's.")
+@click.option("--runs-per-gpu", type=click.IntRange(min=1), default=1, metavar="K",
+              help="With --gpus: K runs share each GPU at once (small models).")
+@click.option("--gpus-per-run", type=click.IntRange(min=1), default=1, metavar="K",
+              help="With --gpus: each run gets K GPUs (CUDA_VISIBLE_DEVICES=0,1).")
+@click.option("--time-limit", metavar="SECONDS|auto",
+              help="Start no run that would not finish before this agent's end (the median "
+                   "finished run's duration), and stop the running one (preempted: resumed "
+                   "later) shortly before it. auto: the SLURM job's end.")
+@click.option("--run-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop a run still going after this long (stopped, reason timeout; "
+                   "overrides sweepcli.run_timeout).")
 @click.option("-f", "--forward-signals", is_flag=True,
               help="Pass the signals the agent gets on to the run as they are: SIGUSR1 (SLURM's "
                    "warning) stays SIGUSR1 instead of becoming SIGTERM, and the first Ctrl-C is "
@@ -350,7 +371,8 @@ _sweep_command("create", "The same as 'sweep': create a sweep from CONFIG, or co
                                 "in a row failed.")
 @dir_option
 def agent(sweep_id: str, count: int | None, project: str | None, entity: str | None,
-          gpus: str | None, forward_signals: bool, term_timeout: float | None,
+          gpus: str | None, runs_per_gpu: int, gpus_per_run: int, time_limit: str | None,
+          run_timeout: float | None, forward_signals: bool, term_timeout: float | None,
           max_failures: int | None, root_dir: str | None) -> None:
     """Run runs of sweep ID (or PROJECT/ID, ENTITY/PROJECT/ID) one after another until it
     is done.
@@ -361,10 +383,24 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     """
     del entity
     gpu_list = None
-    if gpus is not None:
-        gpu_list = [g.strip() for g in gpus.split(",") if g.strip()]
-        if not gpu_list or len(set(gpu_list)) != len(gpu_list):
-            raise click.BadParameter("give distinct GPU indices, e.g. 0,1,2,3", param_hint="--gpus")
+    try:
+        if gpus is not None:
+            given = all_gpus() if gpus.strip() == "all" else [
+                g.strip() for g in gpus.split(",") if g.strip()]
+            if not given:
+                raise ClusterError("--gpus: give GPU indices, e.g. 0,1,2,3, or all")
+            gpu_list, unused = gpu_slots(given, runs_per_gpu, gpus_per_run)
+            if unused:
+                click.echo(f"sweepcli: GPU(s) {','.join(unused)} left unused: "
+                           f"{len(given)} is not a multiple of --gpus-per-run {gpus_per_run}",
+                           err=True)
+        elif runs_per_gpu > 1 or gpus_per_run > 1:
+            raise ClusterError("--runs-per-gpu and --gpus-per-run need --gpus (a list, or all)")
+        limit, note = cluster_time_limit(time_limit)
+    except ClusterError as exc:
+        _fail(str(exc), 2)
+    if note:
+        click.echo(f"sweepcli: {note}", err=True)
     store = _store(root_dir)
     folder = _open(store, _ref(sweep_id, project))
     started = time.monotonic()
@@ -372,7 +408,8 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
         display = make_display(count, len(gpu_list or [None]))
         report = Agent(folder, count=count, display=display, gpus=gpu_list,
                        term_timeout=term_timeout, forward_signals=forward_signals,
-                       max_consecutive_failures=max_failures).run()
+                       max_consecutive_failures=max_failures, time_limit=limit,
+                       run_timeout=run_timeout).run()
     except (AgentError, CommandError) as exc:
         _fail(str(exc), 1)
     except ConfigError as exc:

@@ -59,6 +59,18 @@ class Run:
     summary_only: bool = False
     #: the enqueued point it runs (``sweepcli enqueue``), if any
     queued: str | None = None
+    #: which attempt is the current one: a crashed or preempted run is resumed as attempt
+    #: 2, 3, ... of the same run (same ID, same folder, one history)
+    attempt: int = 1
+    #: when the current attempt started (``started_at`` is the first's)
+    attempt_started_at: float = 0.0
+    #: the attempts before the current one: attempt, state, agent, started_at, ended_at,
+    #: exit_code, reason
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: how many attempts ended crashed (their agent vanished): what ``max_retries`` limits
+    crashes: int = 0
+    #: why it ended as it did, when that is not plain (``timeout``, retries used up)
+    reason: str | None = None
 
     def best(self, goal: str = "minimize") -> float | None:
         """The run's value: its best metric over its history (W&B's rule)."""

@@ -85,6 +85,12 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
                 "agent": r.agent,
                 "prior": r.prior,
                 "queued": r.queued,
+                "reason": r.reason,
+                "attempt": r.attempt,
+                "attempts": [*r.attempts, {
+                    "attempt": r.attempt, "state": r.state.value, "agent": r.agent,
+                    "started_at": r.attempt_started_at, "ended_at": r.ended_at,
+                    "exit_code": r.exit_code, "reason": r.reason}],
             }
             for r in runs
         ],

@@ -61,11 +61,11 @@ def test_sigkill_of_an_agent_crashes_its_run_and_the_point_runs_again(env) -> No
     survivor = env.agent(sweep_id, env=hb)
     assert survivor.wait(timeout=60) == 0, survivor.stderr.read()
     s = env.status(sweep_id)
-    assert s["counts"]["crashed"] == 1
-    assert next(r for r in s["runs"] if r["state"] == "crashed")["run_id"] == run_id
-    finished = [r for r in s["runs"] if r["state"] == "finished"]
-    assert sorted(r["config"]["x"] for r in finished) == [1, 2]
-    assert any(r["retry_of"] == run_id for r in finished)
+    # the crashed run was resumed: the same run, its second attempt, in its own folder
+    assert s["counts"] == {**s["counts"], "finished": 2, "crashed": 0} and len(s["runs"]) == 2
+    run = next(r for r in s["runs"] if r["run_id"] == run_id)
+    assert run["attempt"] == 2 and [a["state"] for a in run["attempts"]] == ["crashed", "finished"]
+    assert sorted(r["config"]["x"] for r in s["runs"]) == [1, 2]
 
 
 def pid_of(env, sweep_id: str, run_id: str) -> int:
@@ -99,9 +99,9 @@ def test_sigterm_preempts_the_run_and_its_point_is_requeued(env, sig) -> None:
     env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
     assert env.agent(sweep_id).wait(timeout=60) == 0
     s = env.status(sweep_id)
-    assert Counter(r["state"] for r in s["runs"]) == {"preempted": 1, "finished": 1}
-    assert s["runs"][1]["retry_of"] == s["runs"][0]["run_id"]
-    assert s["runs"][1]["config"] == s["runs"][0]["config"]
+    (run,) = s["runs"]  # the same run, resumed: one history, its attempts listed
+    assert run["state"] == "finished" and run["run_id"] == run_id and run["attempt"] == 2
+    assert [a["state"] for a in run["attempts"]] == ["preempted", "finished"]
 
 
 def test_cancel_kills_running_programs_even_stubborn_ones(env) -> None:
@@ -222,7 +222,10 @@ def test_failed_runs_are_not_rerun_until_asked(env) -> None:
     env.cli("sweep", "--rerun-failed", sweep_id)
     assert env.status(sweep_id)["state"] == "running"
     env.cli("agent", sweep_id, env={"SWEEPCLI_AGENT_DISABLE_FLAPPING": "1"})
-    assert runs_by_state(env, sweep_id) == {"finished": 2, "failed": 4}
+    # each failed run ran again as its own second attempt (and failed again)
+    assert runs_by_state(env, sweep_id) == {"finished": 2, "failed": 2}
+    assert sorted(r["attempt"] for r in env.status(sweep_id)["runs"]) == [1, 1, 2, 2]
+    assert env.status(sweep_id)["state"] == "finished"
 
 
 def test_run_cap_and_target_end_the_sweep(env) -> None:
@@ -410,8 +413,8 @@ def test_run_cap_counts_new_points_not_re_runs(env) -> None:
     env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
     env.cli("agent", sweep_id)
     s = env.status(sweep_id)
-    assert Counter(r["state"] for r in s["runs"]) == {"preempted": 1, "finished": 2}
-    assert s["state"] == "finished" and sum(r["retry_of"] is not None for r in s["runs"]) == 1
+    assert Counter(r["state"] for r in s["runs"]) == {"finished": 2}
+    assert s["state"] == "finished" and sorted(r["attempt"] for r in s["runs"]) == [1, 2]
 
 
 def test_every_command_macro(env) -> None:

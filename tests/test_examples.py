@@ -85,6 +85,41 @@ def test_slurm_script_preempts_and_requeues_on_usr1(env, tmp_path) -> None:
     assert log.read_text().split() == ["requeue", "77_3"]
 
 
+def test_slurm_example_resumes_from_its_checkpoint_after_requeue(env, tmp_path) -> None:
+    """The example's train.py under the example's job script: USR1 stops the run
+    (preempted), the requeued job's agent resumes the same run, train.py finds its
+    checkpoint, and the metric history continues where it stopped."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "scontrol").write_text("#!/bin/sh\nexit 0\n")
+    (bindir / "scontrol").chmod(0o755)
+    shutil.copy(EXAMPLES / "slurm" / "train.py", env.tmp / "train.py")
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"lr": {"values": [0.1]}, "epoch_seconds": {"value": 0.3}}})
+    job_env = {**env.env, "SWEEP_ID": sweep_id, "PATH": f"{bindir}:{os.environ['PATH']}",
+               "SWEEPCLI": f"{sys.executable} -m sweepcli", "EPOCHS": "10"}
+
+    def job() -> subprocess.Popen:
+        return subprocess.Popen(["bash", str(EXAMPLES / "slurm" / "agent.sbatch")], cwd=env.tmp,
+                                env=job_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    first = job()
+    env.wait_for(lambda: env.status(sweep_id)["runs"] and env.status(sweep_id)["runs"][0]["steps"] >= 3)
+    first.send_signal(signal.SIGUSR1)
+    assert first.wait(timeout=30) == 0, first.stderr.read()
+    (run,) = env.status(sweep_id)["runs"]
+    assert run["state"] == "preempted" and run["steps"] < 10
+    second = job()  # the requeued task
+    assert second.wait(timeout=60) == 0, second.stderr.read()
+    (run,) = env.status(sweep_id)["runs"]
+    assert run["state"] == "finished" and run["attempt"] == 2 and run["steps"] == 10
+    folder = env.root / sweep_id / "runs" / run["run_id"]
+    assert "resumed at epoch" in (folder / "output.log").read_text()
+    epochs = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(10))
+
+
 def test_lightning_callback_logs_metric_lines(env) -> None:
     # Run the callback in a child process under a real agent, with a trainer-shaped object
     # when Lightning is not installed (it is an optional extra).

@@ -580,15 +580,19 @@ def test_a_run_declared_crashed_while_its_folder_could_not_be_made_is_not_starte
         agents = [env.watched_agent(sweep_id, env=hb) for _ in range(2)]
         status = lambda: json.loads(env.cli("sweep", "--print", sweep_id, "--json",  # noqa: E731
                                             env=hb).stdout)
-        env.wait_for(lambda: status()["counts"]["crashed"] == 1, timeout=60)
-        env.wait_for(lambda: len(status()["runs"]) == 2, timeout=60)  # its point re-claimed
+        # declared crashed, then resumed by the other agent as its next attempt
+        env.wait_for(lambda: status()["runs"][0]["attempt"] == 2, timeout=60)
         for f in fillers:
             f.unlink()
         for a in agents:
             assert a.wait(timeout=60) == 0, a.text()
         assert any("it is not started here" in a.text() for a in agents)
-        s = status()
-        assert [r["state"] for r in s["runs"]] == ["crashed", "finished"]
+        (run,) = status()["runs"]
+        assert [a["state"] for a in run["attempts"]] == ["crashed", "finished"]
+        # its program ran once (one epoch, one metric line), not once per agent
+        assert run["state"] == "finished" and len(run["attempts"]) == 2
+        lines = (root / sweep_id / "runs" / run["run_id"] / "metrics.jsonl").read_text().splitlines()
+        assert len(lines) == 1
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
         shutil.rmtree(disk, ignore_errors=True)

@@ -11,7 +11,7 @@ import numpy as np
 from ..config import SweepConfig
 from ..runs import REQUEUED_STATES, Run, RunState
 from ..search import Suggestion, suggest
-from ..store import Control, SweepFolder, SweepState, agent_name, claim_event
+from ..store import Control, SweepFolder, SweepState, agent_name, attempt_event, claim_event
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,10 @@ def target_reached(config: SweepConfig, runs: list[Run]) -> Run | None:
 
 
 def retry_queue(config: SweepConfig, state: SweepState) -> list[Run]:
-    """Ended runs whose points must run again, oldest first: crashed and preempted runs,
-    and failed ones marked by ``--rerun-failed``, not yet taken by a later run. A point of
-    an earlier config that today's space no longer holds is not run again."""
+    """Ended runs to resume, oldest first: crashed and preempted runs, and failed ones
+    marked by ``--rerun-failed`` (not yet taken by a later run, in journals written before
+    runs were resumed in place). A point of an earlier config that today's space no longer
+    holds is not run again."""
     return [
         r
         for r in state.runs.values()
@@ -70,11 +71,10 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> 
         return Decision("done", f"run {reached.run_id} reached metric.target "
                                 f"({config.metric.name} = {reached.best(config.metric.goal):g})")
     retry = retry_queue(config, state)
-    if retry:
+    if retry:  # resumed: the next attempt of the same run, in its own folder
         r = retry[0]
-        grid = r.grid_index if r.revision == config.revision else _grid_index(config, r.params)
-        return Decision("run", f"re-running the point of {r.state} run {r.run_id}",
-                        Suggestion(dict(r.params), grid), retry_of=r.run_id)
+        return Decision("run", f"resuming {r.state} run {r.run_id} (attempt {r.attempt + 1})",
+                        Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
     queued = queued_points(config, state)
     if queued:  # asked for by name: before the search, and whatever run_cap says
         pid, params = queued[0]
@@ -109,6 +109,8 @@ class Claim:
     params: dict[str, Any]
     retry_of: str | None
     queued: str | None = None
+    #: 1 for a new run; 2, 3, ... when a crashed or preempted run is resumed
+    attempt: int = 1
 
 
 def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
@@ -140,14 +142,20 @@ def claim_next_run(
         if decision.action != "run":
             return decision
         s = decision.suggestion
-        run_id = folder.new_run_id()
-        folder.append(claim_event(run_id, s.params, s.grid_index, decision.retry_of, agent_name(),
-                                  heartbeat_timeout, folder.config.revision, decision.queued))
+        if decision.retry_of is not None:  # the same run, its next attempt
+            run_id = decision.retry_of
+            attempt = folder.state.runs[run_id].attempt + 1
+            folder.append(attempt_event(run_id, attempt, agent_name(), heartbeat_timeout,
+                                        folder.config.revision))
+        else:
+            run_id, attempt = folder.new_run_id(), 1
+            folder.append(claim_event(run_id, s.params, s.grid_index, None, agent_name(),
+                                      heartbeat_timeout, folder.config.revision, decision.queued))
         try:
             folder.make_run_dir(run_id)
         except OSError:
             pass  # the agent retries it; until then the run ages from when it was first seen
-        return Claim(run_id, s.params, decision.retry_of, decision.queued)
+        return Claim(run_id, s.params, decision.retry_of, decision.queued, attempt)
 
 
 def sweep_status(config: SweepConfig, state: SweepState) -> str:

@@ -47,9 +47,9 @@ class Display:
     def say(self, message: str) -> None:
         print(f"sweepcli: {printable(message)}", file=sys.stderr, flush=True)
 
-    def run_started(self, slot: int, run_id: str, params: dict[str, Any], retry_of: str | None,
+    def run_started(self, slot: int, run_id: str, params: dict[str, Any], attempt: int,
                     gpu: str | None) -> None:
-        again = f" (again, for {retry_of})" if retry_of else ""
+        again = f" (attempt {attempt}: resumed in its folder)" if attempt > 1 else ""
         on_gpu = f" on GPU {gpu}" if gpu is not None else ""
         self.say(f"run {run_id} started{again}{on_gpu}: {_short(params, 400)}")
 
@@ -142,11 +142,11 @@ class LiveDisplay(Display):
             self.console.print(Text.assemble(("sweepcli: ", "dim"), printable(message)),
                                highlight=False)
 
-    def run_started(self, slot: int, run_id: str, params: dict[str, Any], retry_of: str | None,
+    def run_started(self, slot: int, run_id: str, params: dict[str, Any], attempt: int,
                     gpu: str | None) -> None:
         s = self.slots[slot]
         s.run_id, s.params, s.metric, s.started, s.gpu = run_id, _short(params), "", time.monotonic(), gpu
-        super().run_started(slot, run_id, params, retry_of, gpu)
+        super().run_started(slot, run_id, params, attempt, gpu)
 
     def metric(self, slot: int, name: str, value: float) -> None:
         self.slots[slot].metric = printable(f"{name}={value:.5g}")

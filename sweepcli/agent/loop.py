@@ -27,6 +27,7 @@ from ..store import (
     end_event,
     heartbeat_timeout,
     metric_event,
+    open_nofollow,
     touch,
     write_atomic,
     write_json_atomic,
@@ -124,6 +125,69 @@ def max_initial_failures() -> int:
     return 5
 
 
+def stop_leftover_program(run_dir: Path, run_id: str) -> bool:
+    """Kill the previous attempt's program if it still runs on this host (its agent was
+    SIGKILLed and the program lived on): two attempts must not write one folder. Only a
+    process group whose leader's environment names this very run is touched."""
+    try:
+        pgid = int((run_dir / "pid").read_text().strip())
+        with open(f"/proc/{pgid}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+    except (OSError, ValueError):
+        return False  # no pid file, gone, another host's, or not ours to read
+    if f"SWEEPCLI_RUN_ID={run_id}".encode() not in environ or pgid <= 1:
+        return False
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        return False
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    return True
+
+
+def resume_folder(run_dir: Path) -> None:
+    """Make a run's folder ready for its next attempt: no stop request left from the last
+    one, and a metric file whose torn last line (its agent died mid-write) is ended, so the
+    new attempt's first line is not glued to it."""
+    try:
+        (run_dir / "stop").unlink()
+    except FileNotFoundError:
+        pass
+    path = run_dir / "metrics.jsonl"
+    fd = open_nofollow(path, os.O_RDWR | os.O_APPEND)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")
+    finally:
+        os.close(fd)
+
+
+def _time_spent(run: Run) -> float | None:
+    """A finished run's running time: its attempts' durations added up."""
+    spans = [(a["started_at"], a["ended_at"]) for a in run.attempts]
+    spans.append((run.attempt_started_at, run.ended_at))
+    if not all(start and end and end >= start for start, end in spans):
+        return None
+    return sum(end - start for start, end in spans)
+
+
+def median_duration(runs: list[Run]) -> float | None:
+    """How long a run takes: the median running time of the finished runs (None: none yet)."""
+    took = sorted(t for r in runs if r.state == RunState.FINISHED
+                  and (t := _time_spent(r)) is not None)
+    if not took:
+        return None
+    mid = len(took) // 2
+    return took[mid] if len(took) % 2 else (took[mid - 1] + took[mid]) / 2
+
+
 class AgentError(RuntimeError):
     """The agent stops with exit status 1 (flapping, no program, ...)."""
 
@@ -163,6 +227,8 @@ class Agent:
         term_timeout: float | None = None,
         forward_signals: bool = False,
         max_consecutive_failures: int | None = None,
+        time_limit: float | None = None,
+        run_timeout: float | None = None,
     ):
         self.folder = folder
         self.count = count
@@ -183,6 +249,9 @@ class Agent:
         self.max_consecutive_failures = max_consecutive_failures
         self._signal = signal.SIGTERM  # the signal that preempted us (forwarded with -f)
         self.max_initial = max_initial_failures()
+        #: --time-limit: seconds from now this agent may use (None: no limit)
+        self.deadline = time.monotonic() + time_limit if time_limit is not None else None
+        self._run_timeout = run_timeout
         # unseeded: this agent's own stream; with sweepcli.seed each claim is seeded from the
         # sweep (claim_rng), so agents started together still draw different points
         self.rng = np.random.default_rng()
@@ -202,6 +271,45 @@ class Agent:
         if default is not None:
             return default
         return float(self.config.extension.get("stop_grace_seconds", 30.0))
+
+    def run_timeout(self) -> float | None:
+        """``--run-timeout``, else the config's ``sweepcli.run_timeout`` (None: none)."""
+        if self._run_timeout is not None:
+            return self._run_timeout
+        value = self.config.extension.get("run_timeout")
+        return float(value) if value is not None else None
+
+    def _margin(self) -> float:
+        """How long before the time limit a run is stopped: its grace and a little more."""
+        return self.grace(PREEMPT_GRACE) + 5.0
+
+    def _limits(self, watch: _Watch) -> str | None:
+        """'timeout' when the run outlived its run_timeout, 'walltime' when this agent's
+        time limit is near; else None."""
+        limit = self.run_timeout()
+        now = time.monotonic()
+        if limit is not None and now - watch.started >= limit:
+            return "timeout"
+        if self.deadline is not None and self.deadline - now <= self._margin():
+            return "walltime"
+        return None
+
+    def _nothing_fits(self) -> str | None:
+        """Why no run should start before the time limit, or None when one may."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic() - self._margin()
+        if left <= 0:
+            return "its time limit is reached"
+        try:
+            runs = list(self.folder.refresh().runs.values())
+        except (OSError, LockTimeout, LockLost):
+            runs = []
+        expected = median_duration(runs)
+        if expected is not None and expected > left:
+            return (f"a run takes about {expected:.0f} s (the median of the finished ones), "
+                    f"and {max(left, 0):.0f} s are left before its time limit")
+        return None
 
     @property
     def config(self) -> SweepConfig:
@@ -306,6 +414,10 @@ class Agent:
             if self._interrupts:
                 self.report.reason = "interrupted"
                 return
+            why = self._nothing_fits()
+            if why is not None:
+                self.report.reason = f"no run fits: {why}"
+                return
             if not self._reserve():
                 self.report.reason = f"{self.count} run(s) done"
                 return
@@ -384,6 +496,11 @@ class Agent:
             self.folder.make_run_dir(claim.run_id)
             write_json_atomic(run_dir / "config.json", nested)
             touch(run_dir / "metrics.jsonl")
+            if claim.attempt > 1:
+                if stop_leftover_program(run_dir, claim.run_id):
+                    self.say(f"run {claim.run_id}: its previous attempt's program was still "
+                             "running here; killed it before resuming")
+                resume_folder(run_dir)
 
         self.retry(f"prepare the folder of run {claim.run_id}", files)
         env = {
@@ -394,6 +511,8 @@ class Agent:
             "SWEEPCLI_RUN_DIR": str(run_dir),
             "SWEEPCLI_CONFIG_FILE": str(run_dir / "config.json"),
             "SWEEPCLI_METRICS_FILE": str(run_dir / "metrics.jsonl"),
+            "SWEEPCLI_ATTEMPT": str(claim.attempt),
+            "SWEEPCLI_RESUME": "1" if claim.attempt > 1 else "0",
         }
         return run_dir, nested, env
 
@@ -406,12 +525,14 @@ class Agent:
                 # preparing took long (a full disk): if the run was declared crashed meanwhile,
                 # its point runs elsewhere, and starting it here would run it twice
                 run = self.retry("read the journal", self.folder.refresh).runs[claim.run_id]
-                if run.state != RunState.RUNNING:
-                    self.say(f"run {claim.run_id} was declared {run.state} while its folder "
-                             "could not be made; it is not started here")
-                    return RunResult(claim.run_id, run.state, None, None)
-            self.display.run_started(slot, claim.run_id, claim.params, claim.retry_of, gpu)
-            watch = _Watch(self, claim.run_id, run_dir, slot)
+                if run.state != RunState.RUNNING or run.attempt != claim.attempt:
+                    what = (f"resumed elsewhere (attempt {run.attempt})"
+                            if run.attempt != claim.attempt else f"declared {run.state}")
+                    self.say(f"run {claim.run_id} was {what} while its folder could not be "
+                             "made; it is not started here")
+                    return RunResult(claim.run_id, RunState.CRASHED, None, None)
+            self.display.run_started(slot, claim.run_id, claim.params, claim.attempt, gpu)
+            watch = _Watch(self, claim.run_id, run_dir, slot, claim.attempt)
             try:
                 if self.function is not None:
                     state, code = self._run_function(claim, env, watch)
@@ -422,7 +543,7 @@ class Agent:
                     watch.record_end(RunState.KILLED if isinstance(exc, KeyboardInterrupt)
                                      else RunState.FAILED, None)
                 raise
-            watch.record_end(state, code)
+            watch.record_end(state, code, watch.reason)
         finally:
             heartbeat.stop()  # only once the end is in the journal (or we give up)
         value = watch.best()
@@ -441,6 +562,13 @@ class Agent:
         env.setdefault("PYTHONUNBUFFERED", "1")
         log = self.retry(f"open the log of run {claim.run_id}",
                          lambda: RunProcess.open_log(run_dir / "output.log"))
+        if claim.attempt > 1:
+            try:
+                log.write(f"sweepcli: attempt {claim.attempt} of run {claim.run_id}, resumed in "
+                          "its folder\n".encode())
+                log.flush()
+            except OSError:
+                pass  # only for people reading the log
         try:
             echo = (self.display.echo(1), self.display.echo(2)) if self.echo else None
             proc = RunProcess(argv, env, log, echo=echo)
@@ -475,6 +603,8 @@ class Agent:
         interrupts_seen = self._interrupts
         while not proc.ended.wait(WATCH_POLL):
             verdict = watch.tick()
+            if outcome is None and verdict is None:
+                verdict = self._limits(watch)
             if self._interrupts != interrupts_seen:
                 interrupts_seen = self._interrupts
                 if self.forward_signals and self._interrupts == 1:
@@ -496,8 +626,11 @@ class Agent:
                     outcome = RunState.KILLED
             if outcome is not None:
                 continue
-            if self._preempt.is_set():
+            if self._preempt.is_set() or verdict == "walltime":
                 outcome = RunState.PREEMPTED
+                if verdict == "walltime":
+                    watch.reason = "the agent's time limit"
+                    self.say(f"run {claim.run_id}: the agent's time limit is near")
                 # -f passes the very signal on (SLURM's SIGUSR1 reaches a program that
                 # checkpoints on it); else the run gets SIGTERM
                 sig = self._signal if self.forward_signals else signal.SIGTERM
@@ -505,6 +638,18 @@ class Agent:
                          "and returning its point to the queue")
                 threading.Thread(target=proc.terminate, args=(self.grace(PREEMPT_GRACE), sig),
                                  daemon=True).start()
+            elif verdict == "superseded":
+                outcome = RunState.CRASHED
+                self.say(f"run {claim.run_id}: declared crashed while this agent was silent, and "
+                         "resumed elsewhere; stopping this copy")
+                threading.Thread(target=proc.terminate, args=(self.grace(CANCEL_GRACE),),
+                                 daemon=True).start()
+            elif verdict == "timeout":
+                outcome = RunState.STOPPED
+                watch.reason = "timeout"
+                self.say(f"run {claim.run_id}: still going after its run_timeout "
+                         f"({self.run_timeout():g} s); stopping it")
+                threading.Thread(target=proc.terminate, args=(self.grace(),), daemon=True).start()
             elif verdict == "cancel":
                 outcome = RunState.KILLED
                 self.say(f"run {claim.run_id}: the sweep was canceled; killing it")
@@ -534,8 +679,8 @@ class Agent:
 
         def watcher() -> None:
             while not done.wait(WATCH_POLL):
-                verdict = watch.tick()
-                if verdict in ("stop", "cancel") and not verdicts:
+                verdict = watch.tick() or self._limits(watch)
+                if verdict is not None and not verdicts:
                     verdicts.append(verdict)
                     try:
                         touch(watch.run_dir / "stop")  # run.should_stop turns true
@@ -563,7 +708,11 @@ class Agent:
             os.environ.clear()
             os.environ.update(saved)
         if verdicts:
-            state = RunState.STOPPED if verdicts[0] == "stop" else RunState.KILLED
+            state = {"stop": RunState.STOPPED, "timeout": RunState.STOPPED,
+                     "walltime": RunState.PREEMPTED, "superseded": RunState.CRASHED
+                     }.get(verdicts[0], RunState.KILLED)
+            if verdicts[0] == "timeout":
+                watch.reason = "timeout"
         return state, None
 
 
@@ -574,20 +723,43 @@ class _Watch:
     lock held elsewhere) keeps the new values for the next look.
     """
 
-    def __init__(self, agent: Agent, run_id: str, run_dir: Path, slot: int = 0):
+    def __init__(self, agent: Agent, run_id: str, run_dir: Path, slot: int = 0, attempt: int = 1):
         self.agent = agent
         self.slot = slot
         self.folder = agent.folder
         self.run_id = run_id
         self.run_dir = run_dir
+        self.attempt = attempt
+        self.started = time.monotonic()
         self.reader = MetricReader(run_dir / "metrics.jsonl")
         self.metric = agent.config.metric
         self.history: list[float] = []
         self.unsent: list[float] = []
+        #: why the run ended as it did, when it is not plain (``timeout``)
+        self.reason: str | None = None
+        if attempt > 1:
+            self._continue_history()
         now = time.monotonic()
         self.next_journal = now + JOURNAL_POLL
         self.next_flush = now
         self._said: set[str] = set()
+
+    def _continue_history(self) -> None:
+        """A resumed attempt: its history is the run's so far. The earlier attempts' metric
+        lines are read now, and any the journal lacks (written after its agent's last
+        flush, before it vanished) are sent with the first flush; the new attempt's lines
+        are the ones after them."""
+        run = self.folder.state.runs.get(self.run_id)
+        known = list(run.history) if run is not None else []
+        self.history = list(known)
+        if self.metric is None:
+            self.reader.read()
+            return
+        logged = self.reader.metric_values(self.reader.read(), self.metric.name)
+        if len(logged) > len(known) and logged[:len(known)] == known:
+            missing = logged[len(known):]
+            self.history.extend(missing)
+            self.unsent.extend(missing)
 
     def best(self) -> float | None:
         if self.metric is None or not self.history:
@@ -631,27 +803,30 @@ class _Watch:
             self.next_journal = now + JOURNAL_POLL
         if self.folder.state.control == Control.CANCELED:
             return "cancel"
+        run = self.folder.state.runs.get(self.run_id)
+        if run is not None and run.attempt != self.attempt:
+            return "superseded"
         return verdict
 
     def _flush(self) -> str | None:
         """Send new metric values to the journal and apply hyperband with the sweep's runs."""
         with self.folder.lock.waiting_at_most(LOCK_WAIT):
-            self.folder.append(metric_event(self.run_id, self.unsent))
+            self.folder.append(metric_event(self.run_id, self.unsent, self.attempt))
             self.unsent = []
             if self.agent.config.hyperband is None:
                 return None
             runs: list[Run] = list(self.folder.state.runs.values())
         return "stop" if self.run_id in runs_to_stop(self.agent.config, runs) else None
 
-    def record_end(self, state: RunState, code: int | None) -> None:
+    def record_end(self, state: RunState, code: int | None, reason: str | None = None) -> None:
         """The run's last values and its end, in one append, retried until it is written."""
         self._read_metrics(final=True)
 
         def write() -> None:
             events: list[dict[str, Any]] = []
             if self.unsent:
-                events.append(metric_event(self.run_id, self.unsent))
-            events.append(end_event(self.run_id, state, code))
+                events.append(metric_event(self.run_id, self.unsent, self.attempt))
+            events.append(end_event(self.run_id, state, code, self.attempt, reason))
             with self.folder.lock:
                 self.folder.append(*events)
             self.unsent = []

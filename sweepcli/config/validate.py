@@ -83,6 +83,9 @@ EXTENSION_KEYS = {
     "initial_random": "an integer >= 1: random runs before bayes fits its model (default 10)",
     "stop_grace_seconds": "a number >= 0: seconds between SIGTERM and SIGKILL (default 30)",
     "max_history": "an integer >= 20: ended runs bayes fits at most (default 300)",
+    "run_timeout": "a number > 0: seconds a run may go on before it is stopped (reason timeout)",
+    "max_retries": "an integer >= 0: crashes of a run's attempts before it is failed instead "
+                   "of resumed (default 3; preemptions do not count)",
 }
 
 
@@ -455,6 +458,8 @@ class _Checker:
                 "initial_random": _is_int(v) and v >= 1,
                 "stop_grace_seconds": is_number(v) and v >= 0,
                 "max_history": _is_int(v) and v >= 20,
+                "run_timeout": is_number(v) and v > 0,
+                "max_retries": _is_int(v) and v >= 0,
             }[k]
             if not good:
                 self.add(f"sweepcli.{k}", f"must be {EXTENSION_KEYS[k]}, got {_describe(v)}")

@@ -28,6 +28,7 @@ class Op(str, Enum):
     PRIOR = "prior"
     ENQUEUE = "enqueue"
     CONFIG = "config"
+    ATTEMPT = "attempt"
 
 
 class Control(str, Enum):
@@ -71,12 +72,34 @@ def config_event(raw: dict[str, Any], revision: int) -> dict[str, Any]:
     return {"op": Op.CONFIG.value, "rev": revision, "config": raw}
 
 
-def metric_event(run_id: str, values: list[float]) -> dict[str, Any]:
-    return {"op": Op.METRIC.value, "run": run_id, "values": values}
+def _of_attempt(event: dict[str, Any], attempt: int) -> dict[str, Any]:
+    if attempt != 1:  # the first attempt's events look as they always did
+        event["attempt"] = attempt
+    return event
 
 
-def end_event(run_id: str, state: RunState, exit_code: int | None = None) -> dict[str, Any]:
-    return {"op": Op.END.value, "run": run_id, "state": RunState(state).value, "exit": exit_code}
+def metric_event(run_id: str, values: list[float], attempt: int = 1) -> dict[str, Any]:
+    return _of_attempt({"op": Op.METRIC.value, "run": run_id, "values": values}, attempt)
+
+
+def end_event(run_id: str, state: RunState, exit_code: int | None = None, attempt: int = 1,
+              reason: str | None = None, crash: bool = False) -> dict[str, Any]:
+    """An attempt ended. ``crash``: its agent vanished (counted against ``max_retries``,
+    also when the state written is ``failed`` because the retries are used up)."""
+    event = {"op": Op.END.value, "run": run_id, "state": RunState(state).value, "exit": exit_code}
+    if reason:
+        event["reason"] = reason
+    if crash:
+        event["crash"] = True
+    return _of_attempt(event, attempt)
+
+
+def attempt_event(run_id: str, attempt: int, agent: str, heartbeat_timeout: float,
+                  revision: int = 0) -> dict[str, Any]:
+    """A crashed, preempted or re-queued run is taken again: attempt ``attempt`` of the same
+    run, in the same folder, continuing the same history."""
+    return {"op": Op.ATTEMPT.value, "run": run_id, "attempt": attempt, "agent": agent,
+            "hb": heartbeat_timeout, "rev": revision}
 
 
 def control_event(control: Control) -> dict[str, Any]:
@@ -148,6 +171,7 @@ class SweepState:
             retry_of=retry_of,
             agent=agent if isinstance(agent, str) else "",
             started_at=float(t) if is_number(t) else 0.0,
+            attempt_started_at=float(t) if is_number(t) else 0.0,
             heartbeat_timeout=float(hb) if is_number(hb) and hb > 0 else None,
             revision=rev,
             queued=queued,
@@ -202,9 +226,11 @@ class SweepState:
 
     def _apply_metric(self, e: dict[str, Any]) -> bool:
         run, values = self.runs.get(e.get("run")), e.get("values")  # type: ignore[arg-type]
-        if run is None or not isinstance(values, list):
+        attempt = e.get("attempt", 1)
+        if run is None or not isinstance(values, list) or not _is_int(attempt):
             return False
-        run.history.extend(float(v) for v in values if is_number(v))
+        if attempt == run.attempt:  # a superseded attempt's late lines are not history
+            run.history.extend(float(v) for v in values if is_number(v))
         return True
 
     def _apply_end(self, e: dict[str, Any]) -> bool:
@@ -213,15 +239,42 @@ class SweepState:
             state = RunState(e.get("state"))
         except ValueError:
             return False
-        code, t = e.get("exit"), e.get("t")
-        if run is None or state == RunState.RUNNING or not (code is None or _is_int(code)):
+        code, t, attempt, reason = e.get("exit"), e.get("t"), e.get("attempt", 1), e.get("reason")
+        if (run is None or state == RunState.RUNNING or not (code is None or _is_int(code))
+                or not _is_int(attempt) or not (reason is None or isinstance(reason, str))):
             return False
+        if attempt != run.attempt:
+            return True  # an earlier attempt that came back after being resumed elsewhere
         # A late end from an agent that came back after being marked crashed still counts:
         # its result is kept.
         if run.state in (RunState.RUNNING, RunState.CRASHED):
+            if e.get("crash") is True or state == RunState.CRASHED:
+                run.crashes += 1
             run.state = state
             run.ended_at = float(t) if is_number(t) else None
             run.exit_code = code
+            run.reason = reason
+        return True
+
+    def _apply_attempt(self, e: dict[str, Any]) -> bool:
+        run, attempt, rev = self.runs.get(e.get("run")), e.get("attempt"), e.get("rev", 0)  # type: ignore[arg-type]
+        if (run is None or run.prior is not None or not _is_int(attempt)
+                or attempt != run.attempt + 1
+                or run.state not in (RunState.CRASHED, RunState.PREEMPTED, RunState.FAILED)
+                or not (_is_int(rev) and rev >= 0)):
+            return False
+        run.attempts.append({"attempt": run.attempt, "state": run.state.value,
+                             "agent": run.agent, "started_at": run.attempt_started_at,
+                             "ended_at": run.ended_at, "exit_code": run.exit_code,
+                             "reason": run.reason})
+        t, hb, agent = e.get("t", 0.0), e.get("hb"), e.get("agent", "")
+        run.attempt = attempt
+        run.state = RunState.RUNNING
+        run.agent = agent if isinstance(agent, str) else ""
+        run.attempt_started_at = float(t) if is_number(t) else 0.0
+        run.heartbeat_timeout = float(hb) if is_number(hb) and hb > 0 else None
+        run.ended_at = run.exit_code = run.reason = None
+        run.requeued = False  # (its grid index stays that of the config it was claimed under)
         return True
 
     def _apply_control(self, e: dict[str, Any]) -> bool:

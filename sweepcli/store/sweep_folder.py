@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SweepConfig, validate
-from ..runs import RunState
+from ..runs import Run, RunState
 from .events import SweepState, end_event
 from .files import (
     FILE_MODE,
@@ -43,6 +43,9 @@ from .files import (
 )
 from .journal import Journal, JournalChanged
 from .lock import SweepLock
+
+#: crashes of a run's attempts before it is failed instead of resumed (``max_retries``)
+DEFAULT_MAX_RETRIES = 3
 
 
 class SweepNotFound(LookupError):
@@ -245,8 +248,20 @@ class SweepFolder:
         for rid in dead:
             del self._suspects[rid]
         if dead:
-            self.append(*(end_event(rid, RunState.CRASHED) for rid in dead))
+            self.append(*(self._crash_event(self.state.runs[rid]) for rid in dead))
         return dead, next_look
+
+    def _crash_event(self, run: Run) -> dict[str, Any]:
+        """The end of a run whose agent vanished: ``crashed`` (its point is resumed), or
+        ``failed`` once its attempts have crashed ``sweepcli.max_retries`` times."""
+        limit = int(self.config.extension.get("max_retries", DEFAULT_MAX_RETRIES))
+        crashes = run.crashes + 1
+        if crashes >= limit:  # its attempts crashed max_retries times: no more of them
+            return end_event(run.run_id, RunState.FAILED, attempt=run.attempt, crash=True,
+                             reason=f"crashed {crashes} times (sweepcli.max_retries {limit}): "
+                                    "not retried again; --rerun-failed puts it back")
+        return end_event(run.run_id, RunState.CRASHED, attempt=run.attempt, crash=True,
+                         reason="heartbeat lost")
 
     def mark_stale_runs(self, timeout: float) -> list[str]:
         """What an agent does at each claim, with the lock held: crash the runs confirmed
