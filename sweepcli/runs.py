@@ -5,6 +5,7 @@ Pure data, no I/O: search methods and stopping rules take lists of these.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -40,7 +41,8 @@ class Run:
     run_id: str
     params: dict[str, Any]
     state: RunState = RunState.RUNNING
-    history: list[float] = field(default_factory=list)
+    #: compact (an array of doubles, 8 bytes a value): a sweep's runs hold millions
+    history: Any = field(default_factory=lambda: array("d"))
     grid_index: int | None = None
     retry_of: str | None = None
     agent: str = ""
@@ -72,9 +74,24 @@ class Run:
     #: why it ended as it did, when that is not plain (``timeout``, retries used up)
     reason: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.history, array):
+            self.history = array("d", self.history)
+        self._stats: tuple[int, int, float, float] | None = None
+
     def best(self, goal: str = "minimize") -> float | None:
-        """The run's value: its best metric over its history (W&B's rule)."""
-        if not self.history:
+        """The run's value: its best metric over its history (W&B's rule). Kept once
+        computed, until the history grows: an ended run's costs nothing the next time."""
+        h = self.history
+        if not h:
             return None
-        return max(self.history) if goal == "maximize" else min(self.history)
+        stats = self._stats
+        if stats is None or stats[0] != id(h) or stats[1] != len(h):
+            if stats is not None and stats[0] == id(h) and stats[1] < len(h):
+                tail = h[stats[1]:]  # grown: fold in the new values only
+                stats = (id(h), len(h), min(stats[2], min(tail)), max(stats[3], max(tail)))
+            else:
+                stats = (id(h), len(h), min(h), max(h))
+            self._stats = stats
+        return stats[3] if goal == "maximize" else stats[2]
 

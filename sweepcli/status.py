@@ -48,6 +48,11 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
         # a teammate who may read the sweep but not write it (or a read-only mount): a look
         # without the lock, which marks nothing
         folder.refresh()
+    else:
+        try:
+            folder.write_snapshot()  # the next look, and the next agent, start from here
+        except (OSError, RuntimeError):
+            pass
     cfg, state = folder.config, folder.state
     counts = {s.value: 0 for s in RunState}
     for run in state.runs.values():

@@ -400,6 +400,10 @@ class Agent:
         for notice in self.folder.notices:
             self.say(notice)
         self.folder.notices.clear()
+        try:
+            self.folder.write_snapshot()  # (outside the lock; now and then, not every claim)
+        except (OSError, RuntimeError):
+            pass  # a cache: the journal is whole without it
         return got
 
     def _loop(self, slot: int, gpu: str | None) -> None:
@@ -811,12 +815,18 @@ class _Watch:
     def _flush(self) -> str | None:
         """Send new metric values to the journal and apply hyperband with the sweep's runs."""
         with self.folder.lock.waiting_at_most(LOCK_WAIT):
-            self.folder.append(metric_event(self.run_id, self.unsent, self.attempt))
+            self.folder.append(metric_event(self.run_id, self.unsent, self.attempt, self._at()))
             self.unsent = []
             if self.agent.config.hyperband is None:
                 return None
             runs: list[Run] = list(self.folder.state.runs.values())
         return "stop" if self.run_id in runs_to_stop(self.agent.config, runs) else None
+
+    def _at(self) -> int | None:
+        """How many values the run's history holds in the journal now (lock held): where
+        the values sent next start, so a line read twice adds nothing."""
+        run = self.folder.refresh().runs.get(self.run_id)
+        return len(run.history) if run is not None and run.attempt == self.attempt else None
 
     def record_end(self, state: RunState, code: int | None, reason: str | None = None) -> None:
         """The run's last values and its end, in one append, retried until it is written."""
@@ -824,10 +834,10 @@ class _Watch:
 
         def write() -> None:
             events: list[dict[str, Any]] = []
-            if self.unsent:
-                events.append(metric_event(self.run_id, self.unsent, self.attempt))
-            events.append(end_event(self.run_id, state, code, self.attempt, reason))
             with self.folder.lock:
+                if self.unsent:
+                    events.append(metric_event(self.run_id, self.unsent, self.attempt, self._at()))
+                events.append(end_event(self.run_id, state, code, self.attempt, reason))
                 self.folder.append(*events)
             self.unsent = []
 

@@ -19,10 +19,6 @@ from ..config import Hyperband, SweepConfig
 from ..runs import Run, RunState
 
 
-def _oriented(history: list[float], goal: str) -> list[float]:
-    return [-v for v in history] if goal == "maximize" else list(history)
-
-
 def band_thresholds(hb: Hyperband, histories: list[list[float]]) -> list[tuple[int, float]]:
     """(band, threshold) for every band; ``inf`` where no run has reached the band yet.
 
@@ -39,25 +35,33 @@ def band_thresholds(hb: Hyperband, histories: list[list[float]]) -> list[tuple[i
 def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
     """IDs of the running runs that hyperband says to stop now.
 
+    Only the values at the bands are read (and a running run's best), never whole
+    histories: the cost grows with the number of runs, not with every line they logged.
     Runs known only by a summary (a prior run from a results file: one value, not a
     history) take no part: their value is no band's.
     """
     hb, metric = config.hyperband, config.metric
     if hb is None or metric is None:
         return []
-    histories = {r.run_id: _oriented(r.history, metric.goal) for r in runs
-                 if r.history and not r.summary_only}
-    thresholds = band_thresholds(hb, list(histories.values()))
+    sign = metric.sign
+    judged = [r for r in runs if r.history and not r.summary_only]
+    if not any(r.state == RunState.RUNNING for r in judged):
+        return []
+    r_ = 1.0 / hb.eta
+    thresholds = []
+    for band in hb.bands:
+        values = sorted(sign * h[band - 1] for h in (r.history for r in judged) if len(h) >= band)
+        thresholds.append((band, values[int(r_ * len(values))] if values else math.inf))
     stop = []
-    for run in runs:
-        if run.state != RunState.RUNNING or run.run_id not in histories:
+    for run in judged:
+        if run.state != RunState.RUNNING:
             continue
-        h = histories[run.run_id]
+        h = run.history
         reached = [(b, t) for b, t in thresholds if len(h) >= b]
         if not reached:
             continue
         band, threshold = reached[-1]
-        value = h[band - 1] if hb.strict else min(h)
+        value = sign * h[band - 1] if hb.strict else sign * run.best(metric.goal)
         if value > threshold:
             stop.append(run.run_id)
     return stop

@@ -150,7 +150,7 @@ def run_values(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], list[fl
         elif r.state in _IMPUTED or not r.history:
             to_impute.append(r)
         else:
-            observed.append((r, min(sign * v for v in r.history)))  # best, as a loss
+            observed.append((r, sign * r.best(m.goal)))  # best, as a loss (kept per run)
     ys = [y for _, y in observed]
     if to_impute:
         worst = max(ys) if ys else 0.0
@@ -167,7 +167,7 @@ def run_values(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], list[fl
         if m.impute_while_running == "latest":
             y = sign * r.history[-1]
         elif m.impute_while_running == "best":
-            y = min(sign * v for v in r.history)
+            y = sign * r.best(m.goal)
         elif ys:
             y = max(ys)  # worst: the worst value of the ended runs
         else:

@@ -3,25 +3,30 @@
 Writers append under the sweep lock, each batch with a single ``write()`` of complete
 lines, then fsync; a write that fails (a full disk, an I/O error) is cut back to where it
 began, so it leaves no torn line. Readers remember their offset and read only what is
-new; they take complete lines only and skip (never crash on) a line they cannot parse,
-so a half-written last line left by a crash costs that one event and nothing else.
+new, in bounded chunks (a 200 MB journal is never held in memory at once); they take
+complete lines only and skip (never crash on) a line they cannot parse, so a half-written
+last line left by a crash costs that one event and nothing else.
 
-A reader also keeps the bytes it has read, and checks at each read that the file is
-still the one it read (same inode, not shorter, the same bytes just before its offset).
-When it is not (truncated, deleted or replaced under running agents), the reader says
-so with :class:`JournalChanged`, and the folder restores it from those bytes.
+A reader keeps the file's identity and the bytes just before its offset, and checks at
+each read that the file is still the one it read (same inode, not shorter, the same bytes
+before its offset). When it is not (truncated, deleted or replaced under running agents),
+the reader says so with :class:`JournalChanged`; the folder then restores the file from
+the state it has replayed (every event is idempotent, so lines that end up twice in a
+restored journal change nothing).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .files import FILE_MODE, open_nofollow, sync_attributes, write_atomic
 
 _CHECK_BYTES = 64  # bytes before the offset compared at each read
+CHUNK = 4 << 20  # bytes read and parsed at a time
 
 
 class JournalChanged(Exception):
@@ -45,56 +50,60 @@ class Journal:
         self.path = path
         self.offset = 0
         self.skipped = 0  # lines that are not JSON objects (reported by --print)
-        self.known = bytearray()  # the file's first ``offset`` bytes, as this reader read them
+        self.tail = b""  # the (up to 64) bytes just before ``offset``, as this reader read them
         self._ident: tuple[int, int] | None = None
+
+    def start_at(self, offset: int, tail: bytes) -> None:
+        """Read on from ``offset`` (a snapshot covers what lies before it)."""
+        self.offset, self.tail, self._ident = offset, tail[-_CHECK_BYTES:], None
 
     # ---- reading -----------------------------------------------------------------------------
     def read_new(self) -> list[dict[str, Any]]:
-        """Events appended since the last call (a fresh open each time, for NFS).
+        """Events appended since the last call, all at once (small reads)."""
+        return [e for chunk in self.chunks() for e in chunk]
 
-        Raises :class:`JournalChanged` when the file is not the one read so far.
-        """
+    def chunks(self) -> Iterator[list[dict[str, Any]]]:
+        """Events appended since the last call, a bounded chunk at a time (a fresh open
+        each call, for NFS). Raises :class:`JournalChanged` when the file is not the one
+        read so far, before yielding anything."""
         try:
             fd = open_nofollow(self.path, os.O_RDONLY)
         except FileNotFoundError:
             if self.offset:
                 raise JournalChanged(b"") from None
-            return []
+            return
         try:
             sync_attributes(fd)
             st = os.fstat(fd)
             ident = (st.st_dev, st.st_ino)
-            if self._ident is not None and (
-                ident != self._ident or st.st_size < self.offset or not self._same_tail(fd)
-            ):
-                current = _read_all(fd)
-                if not current.startswith(self.known):
-                    return self._adopt(current, ident)
-                data = current[self.offset:]  # rewritten as a superset (restored): go on
-            else:
-                data = _read_all(fd, self.offset)
+            known_file = self._ident is None or ident == self._ident
+            if self.offset and (not known_file or st.st_size < self.offset
+                                or not self._same_tail(fd)):
+                raise JournalChanged(_read_all(fd))
             self._ident = ident
+            partial = b""
+            while True:
+                data = os.pread(fd, CHUNK, self.offset + len(partial))
+                if not data:
+                    return
+                data = partial + data
+                lines, end = complete_lines(data)
+                partial = data[end:]
+                if end:
+                    self.tail = (self.tail + data[:end])[-_CHECK_BYTES:]
+                    self.offset += end
+                    yield self._parse(lines)
+                if len(partial) > 64 * CHUNK:  # one absurd line: skip what we have of it
+                    self.skipped += 1
+                    self.offset += len(partial)
+                    self.tail = partial[-_CHECK_BYTES:]
+                    partial = b""
         finally:
             os.close(fd)
-        lines, end = complete_lines(data)
-        self.known += data[:end]
-        self.offset += end
-        return self._parse(lines)
-
-    def _adopt(self, current: bytes, ident: tuple[int, int]) -> list[dict[str, Any]]:
-        """A file rewritten in another order: take it if it holds every line we had read
-        (another reader restored it), returning its lines we had not; else it lost some."""
-        lines, end = complete_lines(current)
-        unseen = _missing(lines, _line_counts(bytes(self.known)))
-        if len(lines) - len(unseen) < len(complete_lines(bytes(self.known))[0]):
-            raise JournalChanged(current)
-        self.known = bytearray(current[:end])
-        self.offset, self._ident = end, ident
-        return self._parse(unseen)
 
     def _same_tail(self, fd: int) -> bool:
-        n = min(_CHECK_BYTES, self.offset)
-        return n == 0 or os.pread(fd, n, self.offset - n) == bytes(self.known[-n:])
+        n = min(_CHECK_BYTES, self.offset, len(self.tail))
+        return n == 0 or os.pread(fd, n, self.offset - n) == self.tail[-n:]
 
     def _parse(self, lines: list[bytes]) -> list[dict[str, Any]]:
         events = []
@@ -126,7 +135,7 @@ class Journal:
             return False  # complete events we have not read yet: the caller must read
         if unread:
             self.skipped += 1  # the torn line our write just ended
-        self.known += unread + data
+        self.tail = (self.tail + unread + data)[-_CHECK_BYTES:]
         self.offset = end
         return True
 
@@ -164,38 +173,17 @@ class Journal:
         return size + len(data), unread, data
 
     # ---- restoring -----------------------------------------------------------------------------
-    def restore(self, current: bytes) -> list[dict[str, Any]]:
-        """Rewrite the file as what this reader knew, followed by the complete lines of the
-        current file that it did not know (written meanwhile by others). Call with the lock
-        held; returns the events of those lines, which the caller has not applied yet."""
-        known = bytes(self.known)
-        unseen = _missing(complete_lines(current)[0], _line_counts(known))
-        data = known + b"".join(line + b"\n" for line in unseen)
+    def rewrite(self, events: list[dict[str, Any]], then: bytes) -> None:
+        """Replace the file, atomically, by ``events`` followed by the complete lines of
+        ``then`` (what the damaged file holds: lines others wrote since). Call with the lock
+        held; this reader then stands at the end of the new file."""
+        head = b"".join(json.dumps(e, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+                        for e in events)
+        lines, _ = complete_lines(then)
+        data = head + b"".join(line + b"\n" for line in lines)
         write_atomic(self.path, data, FILE_MODE)
-        self.known = bytearray(data)
-        self.offset = len(data)
         st = os.stat(self.path, follow_symlinks=False)
-        self._ident = (st.st_dev, st.st_ino)
-        return self._parse(unseen)
-
-
-def _line_counts(data: bytes) -> dict[bytes, int]:
-    counts: dict[bytes, int] = {}
-    for line in complete_lines(data)[0]:
-        counts[line] = counts.get(line, 0) + 1
-    return counts
-
-
-def _missing(lines: list[bytes], counts: dict[bytes, int]) -> list[bytes]:
-    """The lines not accounted for by ``counts`` (a multiset), in their order."""
-    left = dict(counts)
-    out = []
-    for line in lines:
-        if left.get(line, 0) > 0:
-            left[line] -= 1
-        else:
-            out.append(line)
-    return out
+        self.offset, self.tail, self._ident = len(data), data[-_CHECK_BYTES:], (st.st_dev, st.st_ino)
 
 
 def _read_all(fd: int, start: int = 0) -> bytes:

@@ -62,8 +62,28 @@ def lock_kind() -> str:
     return kind
 
 
+DEFAULT_SNAPSHOT_EVERY = 2 << 20
+
+
+def snapshot_every() -> int:
+    """Bytes of journal a reader replays past the newest snapshot before it writes a new one
+    (SWEEPCLI_SNAPSHOT_EVERY, default 2 MiB; 0: write none)."""
+    raw = os.environ.get("SWEEPCLI_SNAPSHOT_EVERY", "").strip()
+    if not raw:
+        return DEFAULT_SNAPSHOT_EVERY
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SettingError(f"SWEEPCLI_SNAPSHOT_EVERY={raw!r}: expected a number of bytes >= 0 "
+                           f"(default {DEFAULT_SNAPSHOT_EVERY}; 0 writes no snapshot)")
+    return value
+
+
 def check_environment() -> None:
     """Raise :class:`SettingError` for the first variable that cannot be used."""
     heartbeat_timeout()
     soft_lock_stale()
     lock_kind()
+    snapshot_every()

@@ -3,7 +3,9 @@
 Layout of ``ROOT/[PROJECT/]ID/``::
 
     sweep.json      the config as given, name, project, creation time (written once)
-    journal.jsonl   append-only events: claim, metric, end, control, rerun
+    journal.jsonl   append-only events: claim, attempt, metric, end, control, rerun, prior,
+                    enqueue, config, run
+    snapshot.jsonl  the state replayed up to a journal offset (a cache; see snapshot.py)
     lock            the flock lock file
     lock.soft       the exclusive-create lock file (exists while someone holds the lock)
     clock           touched under the lock to read the file server's time
@@ -41,8 +43,10 @@ from .files import (
     touch,
     write_json_atomic,
 )
-from .journal import Journal, JournalChanged
+from . import snapshot
+from .journal import Journal, JournalChanged, complete_lines
 from .lock import SweepLock
+from .settings import SettingError, snapshot_every
 
 #: crashes of a run's attempts before it is failed instead of resumed (``max_retries``)
 DEFAULT_MAX_RETRIES = 3
@@ -83,6 +87,8 @@ class SweepFolder:
         self._meta: dict[str, Any] | None = None
         self._config: SweepConfig | None = None
         self._checked_complete = False
+        self._started = False  # the first refresh starts from the newest matching snapshot
+        self._snapshot_at = 0  # the journal offset the newest snapshot we know covers
         self._beats: dict[str, tuple[float | None, float]] = {}  # run -> (mtime, seen since)
         self._suspects: dict[str, tuple[float | None, float, float]] = {}  # (mtime, since, wait)
 
@@ -111,31 +117,92 @@ class SweepFolder:
 
     # ---- the journal -------------------------------------------------------------------------
     def refresh(self) -> SweepState:
-        """Apply the journal's new events to the in-memory state (thread-safe)."""
+        """Apply the journal's new events to the in-memory state (thread-safe). The first
+        call starts from the newest snapshot that still matches the journal."""
         with self.lock.threads:
+            if not self._started:
+                self._started = True
+                self._start_from_snapshot()
             try:
-                events = self.journal.read_new()
+                for events in self.journal.chunks():
+                    for event in events:
+                        self.state.apply(event)
             except JournalChanged as changed:
-                events = self._restore(changed.current)
-            for event in events:
-                self.state.apply(event)
+                for event in self._restore(changed.current):
+                    self.state.apply(event)
         return self.state
 
+    def _start_from_snapshot(self) -> None:
+        snap = snapshot.read_header(self.path)
+        if snap is None or not snapshot.matches(snap, self.journal.path):
+            return  # none, or the journal no longer holds what it covers: replay it all
+        state = SweepState()
+        try:
+            for event in snap.events():
+                state.apply(event)
+        except ValueError:
+            return  # not whole (it cannot be, written by rename; but never trust a cache)
+        self.state = state
+        self.journal.start_at(snap.offset, snap.tail)
+        self.journal.skipped = snap.skipped
+        self._snapshot_at = snap.offset
+
     def _restore(self, current: bytes) -> list[dict[str, Any]]:
-        """The journal was truncated, deleted or replaced: put back what we had read."""
+        """The journal was truncated, deleted or replaced: put back what this process knows.
+
+        Under the lock: if the file now holds all we know (another reader restored it),
+        take it as it is; else rewrite it as our state (compacted) followed by the lines it
+        holds now (written since by others). Every event is idempotent, so what is in both
+        counts once; readers that knew more repeat this in turn, and the file converges.
+        """
         with self.lock:
             try:
-                events = self.journal.read_new()  # someone may have restored it already
+                return self.journal.read_new()  # someone may have restored it already
             except JournalChanged as changed:
-                events = self.journal.restore(changed.current)
-                # what we restored may still lack what another agent alone had read: claim
-                # nothing until every run folder is accounted for again
-                self._checked_complete = False
-                self.notices.append(
-                    f"{self.journal.path} had been truncated or replaced; restored the "
-                    f"{self.journal.offset:,} bytes this process had read"
-                    + (f", followed by {len(events)} event(s) written since" if events else ""))
+                current = changed.current
+            lines, end = complete_lines(current)
+            events = self.journal._parse(lines)
+            fresh = SweepState()
+            for event in events:
+                fresh.apply(event)
+            if fresh.covers(self.state):
+                self.state = fresh  # restored by another reader: read on from its end
+                self.journal.start_at(end, current[:end])
+                return []
+            self.journal.rewrite(list(self.state.compact()), current)
+            # what we restored may still lack what another agent alone had read: claim
+            # nothing until every run folder is accounted for again
+            self._checked_complete = False
+            self.notices.append(
+                f"{self.journal.path} had been truncated or replaced; restored it from the "
+                f"{len(self.state.runs)} run(s) this process knew"
+                + (f", followed by {len(events)} event(s) written since" if events else ""))
         return events
+
+    def write_snapshot(self, force: bool = False) -> bool:
+        """Write ``snapshot.jsonl`` when this process has replayed at least
+        ``SWEEPCLI_SNAPSHOT_EVERY`` bytes (2 MiB) of journal past the newest one (``force``:
+        whenever it is ahead at all). A cache: failing to write one changes nothing."""
+        try:
+            every = snapshot_every()
+        except SettingError:
+            every = snapshot.EVERY  # (checked at start; a process's own env does not change)
+        with self.lock.threads:
+            offset = self.journal.offset
+            if (every == 0 and not force) or offset <= self._snapshot_at or (
+                    not force and offset - self._snapshot_at < every):
+                return False
+            newest = snapshot.covered(self.path)
+            self._snapshot_at = max(self._snapshot_at, newest)
+            if offset <= newest or (not force and offset - newest < every):
+                return False  # someone else wrote one meanwhile
+            try:
+                snapshot.write(self.path, offset, self.journal.tail, self.state.compact_count(),
+                               self.state.compact(), self.journal.skipped + self.state.skipped)
+            except OSError:
+                return False  # a full disk, a read-only mount: the journal is still whole
+            self._snapshot_at = offset
+            return True
 
     def append(self, *events: dict[str, Any]) -> None:
         """Append events (the lock must be held) and apply them."""
