@@ -8,6 +8,7 @@ import re
 import secrets
 import string
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -150,21 +151,26 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int | None = None, durable: bool = True) -> None:
+def write_atomic(path: Path, data: bytes | str | Iterable[bytes], mode: int | None = None,
+                 durable: bool = True) -> None:
     """Write a whole file so that readers see the old or the new content, never a part.
 
     Temp file in the same folder (created exclusively: no symlink is followed), fsync,
     rename over the target (which replaces a symlink there rather than writing through
     it). The mode is the umask's, like any other file of the sweep, unless given.
     ``durable=False`` skips the fsync, for files that matter only while this host is up.
+    ``data`` may be an iterable of byte chunks, written as they come (a big file is never
+    whole in memory); an error while producing them leaves the old file as it was.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
+    chunks = [data] if isinstance(data, (bytes, bytearray)) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), FILE_MODE if mode is None else mode & ~UMASK)
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             if durable:
                 os.fsync(f.fileno())

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .files import FILE_MODE, open_nofollow
+from .files import FILE_MODE, open_nofollow, write_atomic
 
 NAME = "snapshot.jsonl"
 VERSION = 1
@@ -132,26 +131,17 @@ def write(folder: Path, offset: int, tail: bytes, count: int,
     died mid-way left behind are removed."""
     header = {"snapshot": VERSION, "offset": offset, "tail": tail.hex(), "events": count,
               "skipped": skipped, "written": time.time()}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{NAME}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), FILE_MODE)
-            f.write(json.dumps(header).encode() + b"\n")
-            n = 0
-            for event in events:
-                f.write(json.dumps(event, separators=(",", ":"), allow_nan=False).encode() + b"\n")
-                n += 1
-            if n != count:
-                raise RuntimeError(f"snapshot: {n} events, {count} announced")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / NAME)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    def lines() -> Iterator[bytes]:
+        yield json.dumps(header).encode() + b"\n"
+        n = 0
+        for event in events:
+            yield json.dumps(event, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+            n += 1
+        if n != count:
+            raise RuntimeError(f"snapshot: {n} events, {count} announced")
+
+    write_atomic(folder / NAME, lines(), FILE_MODE)
     now = time.time()
     try:
         names = os.listdir(folder)
