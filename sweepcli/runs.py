@@ -79,6 +79,10 @@ class Run:
             self.history = array("d", self.history)
         self._stats: tuple[int, int, float, float] | None = None
 
+    def remember_extremes(self, lo: float, hi: float) -> None:
+        """The history's smallest and largest values, known already (a snapshot's)."""
+        self._stats = (id(self.history), len(self.history), lo, hi)
+
     def best(self, goal: str = "minimize") -> float | None:
         """The run's value: its best metric over its history (W&B's rule). Kept once
         computed, until the history grows: an ended run's costs nothing the next time."""

@@ -9,7 +9,9 @@ a damaged or hostile line never stops a reader and never turns into a path.
 from __future__ import annotations
 
 import base64
+import math
 import re
+import sys
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -398,8 +400,9 @@ def run_record(run: Run) -> dict[str, Any]:
     return record
 
 
-def _history(record: dict[str, Any]) -> array:
-    """A record's history, checked: finite float64 values (ValueError if not)."""
+def _history(record: dict[str, Any]) -> tuple[array, float | None, float | None]:
+    """A record's history, checked (finite float64 values; ValueError if not), with its
+    smallest and largest value."""
     if "history64" in record:
         encoded = record["history64"]
         if not isinstance(encoded, str):
@@ -419,9 +422,14 @@ def _history(record: dict[str, Any]) -> array:
             values = np.asarray(array("d", history))
         except (TypeError, OverflowError):
             raise ValueError("history") from None
-    if values.size and not np.isfinite(values).all():
+    if not values.size:
+        return array("d"), None, None
+    lo, hi = float(values.min()), float(values.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # a NaN makes both NaN
         raise ValueError("history")
-    return array("d", values.astype(np.float64).tobytes())
+    out = array("d")
+    out.frombytes(values.tobytes() if sys.byteorder == "little" else values.astype("=f8").tobytes())
+    return out, lo, hi
 
 
 def run_from_record(rid: str, record: dict[str, Any]) -> Run:
@@ -429,7 +437,7 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
     params = record["params"]
     if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
         raise ValueError("params")
-    values = _history(record)  # one C-level pass, not a check per value
+    values, lo, hi = _history(record)  # C-level passes, not a check per value
     attempts = record.get("attempts", [])
     if not isinstance(attempts, list) or not all(isinstance(a, dict) for a in attempts):
         raise ValueError("attempts")
@@ -451,7 +459,7 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
         v = record.get(key)
         return v if isinstance(v, str) else None
 
-    return Run(run_id=rid, params=params, state=RunState(record["state"]), history=values,
+    run = Run(run_id=rid, params=params, state=RunState(record["state"]), history=values,
                grid_index=grid, retry_of=record.get("retry_of"), agent=text("agent") or "",
                started_at=number("started_at") or 0.0, ended_at=number("ended_at"),
                exit_code=record["exit_code"] if _is_int(record.get("exit_code")) else None,
@@ -461,3 +469,6 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
                queued=record.get("queued"), attempt=max(1, record.get("attempt", 1)),
                attempt_started_at=number("attempt_started_at") or 0.0, attempts=attempts,
                crashes=record.get("crashes", 0), reason=text("reason"))
+    if lo is not None:
+        run.remember_extremes(lo, hi)  # its best, without a pass over the values
+    return run
