@@ -330,3 +330,34 @@ def test_runs_outside_an_updated_space_are_not_fitted() -> None:
     # the suggestion; so the comparison above can fail
     same_rev = [replace(r, revision=1) for r in outside]
     assert suggest(cfg, inside + same_rev, np.random.default_rng(0)).params != alone
+
+
+def test_a_pending_run_is_believed_so_expected_improvement_leaves_its_spot() -> None:
+    """Kriging believer: the model is fitted to the ended runs, then told that a run is
+    being evaluated where it expects the most; expected improvement there collapses (and
+    the hyperparameters stay those of the real data), so another agent goes elsewhere."""
+    from skopt.space import Real, Space
+
+    from sweepcli.search.gp import Layout, SweepGP
+
+    rng = np.random.default_rng(0)
+    X = rng.random((10, 2))
+    y = ((X - 0.3) ** 2).sum(axis=1)
+    gp = SweepGP(layout=Layout.from_space(Space([Real(0, 1), Real(0, 1)]))).fit(X, y)
+    spot = gp.propose(np.random.default_rng(1))[None, :]
+    before, scales = float(gp.log_ei(spot)[0]), gp.ils_.copy()
+    gp.believe(spot)
+    assert float(gp.log_ei(spot)[0]) < before - 5  # e^5: 150 times less improvement there
+    assert (gp.ils_ == scales).all() and len(gp.X_) == 11
+    elsewhere = gp.propose(np.random.default_rng(1))
+    assert np.abs(elsewhere - spot[0]).max() > 1e-3
+
+
+def test_eight_agents_started_together_get_eight_design_points() -> None:
+    cfg = validate({"method": "bayes", "metric": {"name": "loss"}, "sweepcli": {"seed": 3},
+                    "parameters": {"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0}}})
+    pending: list[Run] = []
+    for i in range(8):
+        s = suggest(cfg, pending, np.random.default_rng(i))
+        pending.append(Run(f"p{i:07d}", s.params, RunState.RUNNING))
+    assert len({canonical_key(r.params) for r in pending}) == 8

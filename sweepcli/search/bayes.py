@@ -20,12 +20,18 @@ is given is chosen here:
   (``latest``: its last, ``best``: its best so far, ``worst``: the worst value of the ended
   runs) instead of as a pending point. Prior runs (``--prior``) are runs like any other;
   runs of an earlier config (``--update``) count only where they lie in today's space.
-* **Parallel agents.** Runs still going are told to the model with a *constant liar*
-  value, the mean of the observed values (CL-mean: the usual compromise between CL-min,
-  which piles suggestions up near pending points, and CL-max, which over-explores).
-  The GP's near-zero noise makes expected improvement vanish at a pending point, and an
-  exact repeat is replaced by the next unseen point, so two agents never receive the
-  same point.
+* **Parallel agents.** The model is fitted to the ended runs alone, then conditioned on
+  the runs still going at its own mean there (*Kriging believer*): the hyperparameters
+  and the incumbent are the real data's, and only the variance near a pending point
+  drops, so expected improvement turns to other promising places instead of the ones
+  being evaluated. Measured in ``benchmarks/sim_parallel.py`` (8 agents, 40 runs, median
+  of 5-8 seeds), against the constant liar at the mean of the observed values it
+  replaces (which also fitted the hyperparameters to the lies): Branin 0.29 -> 0.0025,
+  Hartmann6 1.12 -> 0.68, the mixed space 0.034 -> 0.019; CL-min and an optimistic
+  believer (mean - sigma) lost on Branin, a pessimistic one (mean + sigma) tied. During
+  the initial design, pending points are told as lies only to move along the shared
+  design, so agents started together take different design points. An exact repeat is
+  replaced by the next unseen point, so two agents never receive the same point.
 * **Model.** ``gp.SweepGP`` (Matern 5/2 with a length scale per parameter, MAP-fit with
   priors, log expected improvement maximised by a mixed local search), given to
   scikit-optimize as its estimator; see ``gp.py`` for each choice and what it measured.
@@ -223,6 +229,24 @@ def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator
     return opt
 
 
+MIN_MODEL = 3  # real observations a model needs before it may choose
+
+
+def _model_choice(opt: Any, config: SweepConfig, done: list[tuple[list[Any], float]],
+                  pending: list[list[Any]], rng: np.random.Generator) -> list[Any]:
+    """Expected improvement on a GP fitted to the ended runs alone, conditioned on the
+    runs still going at its own mean there (Kriging believer)."""
+    from .gp import Layout, SweepGP
+
+    gp = SweepGP(layout=Layout.from_space(opt.space), fit_max=HYPER_FIT_MAX,
+                 random_state=int(rng.integers(2**31)))
+    gp.fit(np.asarray(opt.space.transform([x for x, _ in done]), dtype=float),
+           np.asarray([y for _, y in done], dtype=float))
+    if pending:
+        gp.believe(np.asarray(opt.space.transform(pending), dtype=float))
+    return opt.space.inverse_transform(gp.propose(rng)[None, :])[0]
+
+
 def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> Suggestion:
     """The next point: the initial design first, then expected improvement on a GP."""
     enc = Encoding(config)
@@ -235,21 +259,24 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
     cap = int(config.extension.get("max_history", DEFAULT_MAX_HISTORY))
     done, ys = _cap_history(done, ys, cap, rng)
     lie = float(np.mean(ys)) if ys else 0.0
-    xs, told = [], []
-    for r, y in [*zip(done, ys), *((r, lie) for r in pending)]:
-        x = enc.encode(r.params)
-        if x is not None:
-            xs.append(x)
-            told.append(float(y))
-    opt = _make_optimizer(enc, config, rng, len(xs))
+    done_x = [(x, float(y)) for r, y in zip(done, ys) if (x := enc.encode(r.params)) is not None]
+    pending_x = [x for r in pending if (x := enc.encode(r.params)) is not None]
+    n_initial = int(config.extension.get("initial_random", DEFAULT_INITIAL))
+    opt = _make_optimizer(enc, config, rng, len(done_x) + len(pending_x))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if xs:
-            opt.tell(xs, told)
-        if opt.models:  # past the initial design: the model's choice
-            x = opt.space.inverse_transform(opt.models[-1].propose(rng)[None, :])[0]
+        if len(done_x) >= MIN_MODEL and len(done_x) + len(pending_x) >= n_initial:
+            x = _model_choice(opt, config, done_x, pending_x, rng)
         else:
-            x = opt.ask()
+            # the initial design (pending points told as lies only to move along it, so
+            # agents started together take different design points)
+            told = done_x + [(x, lie) for x in pending_x]
+            if told:
+                opt.tell([x for x, _ in told], [y for _, y in told])
+            if opt.models:  # past the initial design: the model's choice
+                x = opt.space.inverse_transform(opt.models[-1].propose(rng)[None, :])[0]
+            else:
+                x = opt.ask()
     params = enc.decode(x, rng)
     seen = {canonical_key(r.params) for r in runs}
     tries = 0

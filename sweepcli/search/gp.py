@@ -202,6 +202,24 @@ class SweepGP(RegressorMixin, BaseEstimator):
         self.x_best_ = X[int(np.argmin(z))]
         return self
 
+    def believe(self, Xp: np.ndarray) -> None:
+        """Kriging believer: condition on points still being evaluated (other agents' runs)
+        at this model's own mean there, as if observed. The hyperparameters stay those of
+        the real observations; the variance near a pending point drops and its believed
+        value joins the incumbent, so expected improvement no longer points at it, nor at
+        its close neighbours."""
+        if not len(Xp):
+            return
+        mean, _ = self.posterior(Xp)
+        self.X_ = np.vstack([self.X_, Xp])
+        self.z_ = np.concatenate([self.z_, mean])
+        K = self.scale_ * _matern(self._r2(self.X_))[0]
+        c = _cholesky(K, self.noise_)
+        self.Kinv_ = cho_solve(c, np.eye(len(self.z_)))
+        self.alpha_ = self.Kinv_ @ self.z_
+        # a believed value counts as found: improving on it is what a new point must do
+        self.z_best_ = min(self.z_best_, float(mean.min()))
+
     def _r2(self, Xq: np.ndarray) -> np.ndarray:
         v = self.col_ils_
         r2 = ((Xq**2) @ v)[:, None] + ((self.X_**2) @ v)[None, :] - 2.0 * (Xq * v) @ self.X_.T
