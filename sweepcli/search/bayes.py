@@ -22,13 +22,12 @@ is given is chosen here:
   runs of an earlier config (``--update``) count only where they lie in today's space.
 * **Parallel agents.** The model is fitted to the ended runs alone, then conditioned on
   the runs still going at its own mean there (*Kriging believer*): the hyperparameters
-  and the incumbent are the real data's, and only the variance near a pending point
-  drops, so expected improvement turns to other promising places instead of the ones
-  being evaluated. Measured in ``benchmarks/sim_parallel.py`` (8 agents, 40 runs, median
-  of 5-8 seeds), against the constant liar at the mean of the observed values it
-  replaces (which also fitted the hyperparameters to the lies): Branin 0.29 -> 0.0025,
-  Hartmann6 1.12 -> 0.68, the mixed space 0.034 -> 0.019; CL-min and an optimistic
-  believer (mean - sigma) lost on Branin, a pessimistic one (mean + sigma) tied. During
+  are the real data's; the variance near a pending point drops and its believed value
+  joins the incumbent, so expected improvement turns to other promising places instead
+  of the ones being evaluated. See ``benchmarks/sim_parallel.py`` and the README for what
+  it measured against the constant liar at the mean it replaced (which also fitted the
+  hyperparameters to the lies); CL-min and an optimistic believer (mean - sigma) lost on
+  Branin, a pessimistic one (mean + sigma) tied. During
   the initial design, pending points are told as lies only to move along the shared
   design, so agents started together take different design points. An exact repeat is
   replaced by the next unseen point, so two agents never receive the same point.
