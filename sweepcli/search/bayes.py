@@ -231,8 +231,8 @@ def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator
 MIN_MODEL = 3  # real observations a model needs before it may choose
 
 
-def _model_choice(opt: Any, config: SweepConfig, done: list[tuple[list[Any], float]],
-                  pending: list[list[Any]], rng: np.random.Generator) -> list[Any]:
+def _model_choice(opt: Any, done: list[tuple[list[Any], float]], pending: list[list[Any]],
+                  rng: np.random.Generator) -> list[Any]:
     """Expected improvement on a GP fitted to the ended runs alone, conditioned on the
     runs still going at its own mean there (Kriging believer)."""
     from .gp import Layout, SweepGP
@@ -264,18 +264,18 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
     opt = _make_optimizer(enc, config, rng, len(done_x) + len(pending_x))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if len(done_x) >= MIN_MODEL and len(done_x) + len(pending_x) >= n_initial:
-            x = _model_choice(opt, config, done_x, pending_x, rng)
-        else:
+        if len(done_x) + len(pending_x) < n_initial:
             # the initial design (pending points told as lies only to move along it, so
-            # agents started together take different design points)
+            # agents started together take different design points; no model is fitted)
             told = done_x + [(x, lie) for x in pending_x]
             if told:
                 opt.tell([x for x, _ in told], [y for _, y in told])
-            if opt.models:  # past the initial design: the model's choice
-                x = opt.space.inverse_transform(opt.models[-1].propose(rng)[None, :])[0]
-            else:
-                x = opt.ask()
+            x = opt.ask()
+        elif len(done_x) < MIN_MODEL:
+            # the design is handed out and too few runs have ended to fit a model to
+            return Suggestion(config.space.sample(rng))
+        else:
+            x = _model_choice(opt, done_x, pending_x, rng)
     params = enc.decode(x, rng)
     seen = {canonical_key(r.params) for r in runs}
     tries = 0
