@@ -379,9 +379,9 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     """Run runs of sweep ID (or PROJECT/ID, ENTITY/PROJECT/ID) one after another until it
     is done.
 
-    SIGTERM or SIGUSR1 (what SLURM sends) preempts: the run is stopped and its point goes
-    back to the queue. Ctrl-C: once, finish the run then exit; twice, terminate it;
-    three times, kill it.
+    SIGTERM or SIGUSR1 (what SLURM sends) preempts: the run is stopped, marked preempted,
+    and resumed later by any agent as its next attempt, in its own folder. Ctrl-C: once,
+    finish the run then exit; twice, terminate it; three times, kill it.
     """
     del entity
     gpu_list = None
