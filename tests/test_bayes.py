@@ -361,3 +361,21 @@ def test_eight_agents_started_together_get_eight_design_points() -> None:
         s = suggest(cfg, pending, np.random.default_rng(i))
         pending.append(Run(f"p{i:07d}", s.params, RunState.RUNNING))
     assert len({canonical_key(r.params) for r in pending}) == 8
+
+
+def test_more_agents_than_design_points_continue_one_shared_design() -> None:
+    """Sixteen agents started together: the first ten take the sweep's LHS design, the
+    others its continuation (a Sobol sequence seeded by the sweep): every agent computes
+    the same point for the same place in line, and no two are alike."""
+    cfg = validate({"method": "bayes", "metric": {"name": "loss"}, "sweepcli": {"seed": 3},
+                    "parameters": {"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0},
+                                   "c": {"values": ["a", "b"]}, "k": {"value": 7}}})
+    pending: list[Run] = []
+    for i in range(16):
+        s = suggest(cfg, pending, np.random.default_rng(100 + i))
+        again = suggest(cfg, pending, np.random.default_rng(999))  # another agent, same moment
+        if i >= 10:
+            assert s.params == again.params
+        assert s.params["k"] == 7
+        pending.append(Run(f"p{i:07d}", s.params, RunState.RUNNING))
+    assert len({canonical_key(r.params) for r in pending}) == 16

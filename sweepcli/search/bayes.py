@@ -231,6 +231,26 @@ def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator
 MIN_MODEL = 3  # real observations a model needs before it may choose
 
 
+def continued_design(config: SweepConfig, index: int) -> dict[str, Any]:
+    """Point ``index`` of a scrambled Sobol sequence seeded by the sweep: the same for every
+    agent, spread over the space, and as long as the number of agents needs (the initial
+    LHS has ``initial_random`` points; agents started together beyond that take these)."""
+    from scipy.stats import qmc
+
+    params = config.space.params
+    n = 1 << max(0, index).bit_length()  # a power of two covering index, as Sobol likes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        u = qmc.Sobol(d=max(1, len(params)), scramble=True,
+                      seed=_design_seed(config) + 1).random(n + 1)[index]
+    return {p.name: p.sample(np.random.default_rng(0)) if not p.searchable
+            else _plain(p.from_unit(float(ui))) for p, ui in zip(params, u)}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _model_choice(opt: Any, done: list[tuple[list[Any], float]], pending: list[list[Any]],
                   rng: np.random.Generator) -> list[Any]:
     """Expected improvement on a GP fitted to the ended runs alone, conditioned on the
@@ -272,8 +292,9 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
                 opt.tell([x for x, _ in told], [y for _, y in told])
             x = opt.ask()
         elif len(done_x) < MIN_MODEL:
-            # the design is handed out and too few runs have ended to fit a model to
-            return Suggestion(config.space.sample(rng))
+            # more agents than the design has points, and too few runs ended to fit a
+            # model: the design goes on, as a sequence every agent shares
+            return Suggestion(continued_design(config, len(done_x) + len(pending_x)))
         else:
             x = _model_choice(opt, done_x, pending_x, rng)
     params = enc.decode(x, rng)
