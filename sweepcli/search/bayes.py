@@ -294,10 +294,11 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
         elif len(done_x) < MIN_MODEL:
             # more agents than the design has points, and too few runs ended to fit a
             # model: the design goes on, as a sequence every agent shares
-            return Suggestion(continued_design(config, len(done_x) + len(pending_x)))
+            x = None
         else:
             x = _model_choice(opt, done_x, pending_x, rng)
-    params = enc.decode(x, rng)
+    params = (enc.decode(x, rng) if x is not None
+              else continued_design(config, len(done_x) + len(pending_x)))
     seen = {canonical_key(r.params) for r in runs}
     tries = 0
     while canonical_key(params) in seen and tries < 200:
