@@ -823,9 +823,10 @@ class _Watch:
         return "stop" if self.run_id in runs_to_stop(self.agent.config, runs) else None
 
     def _at(self) -> int | None:
-        """How many values the run's history holds in the journal now (lock held): where
-        the values sent next start, so a line read twice adds nothing."""
-        run = self.folder.refresh().runs.get(self.run_id)
+        """How many values the run's history holds in the journal: where the values sent
+        next start, so a line read twice adds nothing. Only this watch writes them, and
+        its appends are applied as written, so the state in memory knows (no read)."""
+        run = self.folder.state.runs.get(self.run_id)
         return len(run.history) if run is not None and run.attempt == self.attempt else None
 
     def record_end(self, state: RunState, code: int | None, reason: str | None = None) -> None:

@@ -122,12 +122,6 @@ class Metric:
         """+1 to minimise, -1 to maximise: ``sign * value`` is a loss."""
         return -1.0 if self.goal == "maximize" else 1.0
 
-    def best_of(self, history: list[float]) -> float | None:
-        """The best value of a history (W&B's rule for a run's value)."""
-        if not history:
-            return None
-        return max(history) if self.goal == "maximize" else min(history)
-
     def better(self, a: float, b: float) -> bool:
         """True when value ``a`` is strictly better than ``b``."""
         return a > b if self.goal == "maximize" else a < b

@@ -14,20 +14,23 @@ threshold.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..config import Hyperband, SweepConfig
 from ..runs import Run, RunState
 
 
-def band_thresholds(hb: Hyperband, histories: list[list[float]]) -> list[tuple[int, float]]:
+def band_thresholds(hb: Hyperband, histories: list[Any], sign: float = 1.0
+                    ) -> list[tuple[int, float]]:
     """(band, threshold) for every band; ``inf`` where no run has reached the band yet.
 
-    ``histories`` are already oriented so that lower is better.
+    Values are oriented by ``sign`` (-1 to maximise) so that lower is better; only the
+    values at the bands are read, never whole histories.
     """
     out = []
     r = 1.0 / hb.eta
     for band in hb.bands:
-        values = sorted(h[band - 1] for h in histories if len(h) >= band)
+        values = sorted(sign * h[band - 1] for h in histories if len(h) >= band)
         out.append((band, values[int(r * len(values))] if values else math.inf))
     return out
 
@@ -35,10 +38,9 @@ def band_thresholds(hb: Hyperband, histories: list[list[float]]) -> list[tuple[i
 def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
     """IDs of the running runs that hyperband says to stop now.
 
-    Only the values at the bands are read (and a running run's best), never whole
-    histories: the cost grows with the number of runs, not with every line they logged.
-    Runs known only by a summary (a prior run from a results file: one value, not a
-    history) take no part: their value is no band's.
+    The cost grows with the number of runs, not with every line they logged. Runs known
+    only by a summary (a prior run from a results file: one value, not a history) take no
+    part: their value is no band's.
     """
     hb, metric = config.hyperband, config.metric
     if hb is None or metric is None:
@@ -47,11 +49,7 @@ def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
     judged = [r for r in runs if r.history and not r.summary_only]
     if not any(r.state == RunState.RUNNING for r in judged):
         return []
-    r_ = 1.0 / hb.eta
-    thresholds = []
-    for band in hb.bands:
-        values = sorted(sign * h[band - 1] for h in (r.history for r in judged) if len(h) >= band)
-        thresholds.append((band, values[int(r_ * len(values))] if values else math.inf))
+    thresholds = band_thresholds(hb, [r.history for r in judged], sign)
     stop = []
     for run in judged:
         if run.state != RunState.RUNNING:

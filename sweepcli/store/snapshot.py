@@ -28,9 +28,6 @@ from .files import FILE_MODE, open_nofollow, write_atomic
 
 NAME = "snapshot.jsonl"
 VERSION = 1
-#: a reader writes a new snapshot once it has replayed this much journal past the newest
-#: one (or past nothing): at most this much is left to replay when an agent joins
-EVERY = 2 << 20
 #: temporary files of a writer that died mid-way are removed after this long
 STALE_TEMP = 600.0
 

@@ -46,7 +46,7 @@ from .files import (
 from . import snapshot
 from .journal import Journal, JournalChanged, complete_lines
 from .lock import SweepLock
-from .settings import SettingError, snapshot_every
+from .settings import DEFAULT_SNAPSHOT_EVERY, SettingError, snapshot_every
 
 #: crashes of a run's attempts before it is failed instead of resumed (``max_retries``)
 DEFAULT_MAX_RETRIES = 3
@@ -186,7 +186,7 @@ class SweepFolder:
         try:
             every = snapshot_every()
         except SettingError:
-            every = snapshot.EVERY  # (checked at start; a process's own env does not change)
+            every = DEFAULT_SNAPSHOT_EVERY  # (checked at start; its env does not change)
         with self.lock.threads:
             offset = self.journal.offset
             if (every == 0 and not force) or offset <= self._snapshot_at or (
