@@ -31,9 +31,13 @@ CASES = {"branin": (BRANIN, branin, BRANIN_OPT), "hartmann6": (HARTMANN6, hartma
          "mixed": (MIXED, mixed, MIXED_OPT)}
 
 
-def simulate(raw: dict, f, agents: int, trials: int, seed: int) -> tuple[float, float]:
+def simulate(raw: dict, f, agents: int, trials: int, seed: int, initial: int | None = None
+             ) -> tuple[float, float]:
     """(best value after ``trials`` ended runs, mean seconds per suggestion)."""
-    config = validate({**raw, "sweepcli": {"seed": seed}})
+    ext: dict = {"seed": seed}
+    if initial is not None:
+        ext["initial_random"] = initial
+    config = validate({**raw, "sweepcli": ext})
     rng = np.random.default_rng(seed)
     jitter = np.random.default_rng(seed + 1000)
     runs: list[Run] = []
@@ -64,12 +68,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--cases", nargs="+", default=list(CASES))
+    ap.add_argument("--initial", type=int, default=None, help="sweepcli.initial_random")
     args = ap.parse_args()
     print(f"median regret@{args.trials} over {args.seeds} seeds (simulated agents)")
     for name in args.cases:
         raw, f, opt = CASES[name]
         for n in args.agents:
-            out = [simulate(raw, f, n, args.trials, seed) for seed in range(1, args.seeds + 1)]
+            out = [simulate(raw, f, n, args.trials, seed, args.initial) for seed in range(1, args.seeds + 1)]
             regrets = [best - opt for best, _ in out]
             print(f"{name:<10} {n:>2} agents  regret {statistics.median(regrets):.3g}  "
                   f"(seeds: {' '.join(f'{r:.2g}' for r in regrets)})  "
