@@ -266,6 +266,14 @@ def _run_note(run: dict[str, Any]) -> str:
 
 def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     s = summarize(folder, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
+    valued = [r for r in s["runs"] if r["value"] is not None]
+    if s["metric"]:
+        from .insight import importance
+
+        s["importance"] = importance(folder.config.space, [flat_names(r["config"]) for r in valued],
+                                     [r["value"] for r in valued], s["metric"]["goal"])
+    else:
+        s["importance"] = None
     if as_json:
         # indented for a person; one line for a program (json's C encoder: a 10,000-run
         # sweep prints in a tenth of the time)
@@ -289,6 +297,11 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     if best:
         params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(best["config"]).items())
         best_text = f"{best['run_id']}  {fmt(best['value'])}  {params}"
+    top_text = ""
+    if s["importance"]:
+        top_text = ", ".join(f"{fmt(d['name'])} {d['importance']:.2f}"
+                             for d in s["importance"][:5]) + (
+            f"  (importance over {len(valued)} runs)")
     recent = s["runs"][-last:] if last > 0 else []
     if not sys.stdout.isatty():
         click.echo(f"sweep   {folder.ref}")
@@ -301,6 +314,8 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
         if config_text:
             click.echo(f"config  {config_text}")
         click.echo(f"best    {best_text}")
+        if top_text:
+            click.echo(f"top     {top_text}")
         for r in recent:
             params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(r["config"]).items())
             origin = f"  (prior: {fmt(r['prior'])})" if r["prior"] else _run_note(r)
@@ -317,7 +332,7 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     for label, value in [("sweep", folder.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
                          ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
                          ("runs", counts), ("queue", queue_text), ("config", config_text),
-                         ("best", best_text)]:
+                         ("best", best_text), ("top", top_text)]:
         if value:
             head.add_row(Text(label, "bold"), Text(value))
     console.print(head)
@@ -519,42 +534,105 @@ def _points_file(path: str) -> list[Any]:
 @click.option("--out", "out_file", type=click.Path(dir_okay=False),
               help="Where to write the report (default: sweep-ID.html here).")
 @click.option("--open", "open_it", is_flag=True, help="Open the report in a browser.")
+@click.option("--watch", type=click.FloatRange(min=1), is_flag=False, flag_value=10.0,
+              default=None, metavar="[SECONDS]",
+              help="Rewrite the report every SECONDS (default 10) while the sweep runs; an "
+                   "open page reloads itself when it changed. Ctrl-C stops.")
+@click.option("--static", is_flag=True,
+              help="The static page: inline SVG, no script (what is written without plotly).")
 @dir_option
-def report(sweep_id: str, out_file: str | None, open_it: bool, root_dir: str | None) -> None:
-    """Write a self-contained HTML report of sweep ID: best-so-far curve, parallel
-    coordinates, the metric against each parameter, the table of runs."""
+def report(sweep_id: str, out_file: str | None, open_it: bool, watch: float | None,
+           static: bool, root_dir: str | None) -> None:
+    """Write a self-contained HTML report of sweep ID: best so far, learning curves with
+    hyperband's thresholds, parameter importance, parallel coordinates, the metric against
+    each parameter, the sortable runs table. Opens offline (no CDN)."""
     from pathlib import Path
 
-    from .report import html_report
+    from . import dashboard
 
     folder = _open(_store(root_dir), sweep_id)
     path = Path(out_file or f"sweep-{folder.sweep_id}.html")
-    with _reported():
-        summary = summarize(folder)
-    try:
-        path.write_text(html_report(summary), encoding="utf-8")
-    except OSError as exc:
-        _fail(f"cannot write {path}: {exc.strerror or exc}")
+    if not static and not dashboard.available():
+        click.echo("sweepcli: the interactive report needs plotly: pip install "
+                   "'sweepcli[report]'. Writing the static page.", err=True)
+        static = True
+    last: list[str | None] = [None]
+
+    def write(live: float | None) -> str:
+        with _reported():
+            state = _write_report(folder, path, static, live, last)
+        return state
+
+    state = write(watch)
     click.echo(str(path))
     if open_it:
         import webbrowser
 
         webbrowser.open(path.resolve().as_uri())
+    if watch is None:
+        return
+    click.echo(f"Watching sweep {folder.ref}: {path} is rewritten every {watch:g} s while "
+               "it runs (Ctrl-C stops).", err=True)
+    try:
+        while state in ("running", "paused"):
+            time.sleep(watch)
+            with _reported():
+                try:
+                    state = _write_report(folder, path, static, watch, last)
+                except (OSError, LockTimeout) as exc:  # a busy or flaky disk: the next round
+                    click.echo("sweepcli: report not rewritten this time: "
+                               f"{printable(str(exc))}", err=True)
+        write(None)  # the last page: no longer live
+        click.echo(f"Sweep {folder.ref} is {state}: {path} is final.", err=True)
+    except KeyboardInterrupt:
+        click.echo("Stopped watching.", err=True)
+
+
+def _write_report(folder: SweepFolder, path: Any, static: bool, watch: float | None,
+                  last: list[str | None]) -> str:
+    """Write the report (and, when watched, its stamp) unless nothing it shows changed;
+    the sweep's state."""
+    from urllib.parse import quote
+
+    from . import dashboard
+    from .report import html_report
+    from .store.files import write_atomic
+
+    stamp_path = path.with_name(path.name + ".stamp.js")
+    if static:
+        summary = summarize(folder)
+        stamp = dashboard.data_stamp(summary) + ("w" if watch else "")
+        if stamp != last[0]:
+            write_atomic(path, html_report(summary, refresh=watch), durable=False)
+        last[0] = stamp
+        return summary["state"]
+    data = dashboard.report_data(folder)
+    stamp = dashboard.data_stamp(data) + ("w" if watch else "")
+    if stamp != last[0]:
+        page, _ = dashboard.interactive_report(data, watch, quote(stamp_path.name), stamp)
+        write_atomic(path, page, durable=False)
+        write_atomic(stamp_path, f'window.sweepcliStamp && window.sweepcliStamp("{stamp}");\n',
+                     durable=False)
+    last[0] = stamp
+    return data["state"]
 
 
 @main.command()
 @click.argument("sweep_id", metavar="ID", shell_complete=_complete_sweeps)
 @click.option("--width", default=60, show_default=True, help="Columns of the chart.")
 @click.option("--height", default=12, show_default=True, help="Rows of the chart.")
+@click.option("--full", is_flag=True,
+              help="Show every run on the axis, diverged ones too (they are marked on its "
+                   "edge by default).")
 @dir_option
-def plot(sweep_id: str, width: int, height: int, root_dir: str | None) -> None:
+def plot(sweep_id: str, width: int, height: int, full: bool, root_dir: str | None) -> None:
     """A terminal chart of sweep ID: every run's value and the best so far."""
     from .report import terminal_plot
 
     folder = _open(_store(root_dir), sweep_id)
     with _reported():
         summary = summarize(folder)
-    click.echo(terminal_plot(summary, width=max(width, 20), height=max(height, 4)))
+    click.echo(terminal_plot(summary, width=max(width, 20), height=max(height, 4), full=full))
 
 
 if __name__ == "__main__":  # pragma: no cover

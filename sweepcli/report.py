@@ -173,8 +173,9 @@ def _scatter(runs: list[dict], name: str, metric: str) -> str:
     return _svg("".join(body), w=w, h=h, cls="scatter")
 
 
-def html_report(summary: dict[str, Any]) -> str:
-    """The whole report page for the data of ``summarize``."""
+def html_report(summary: dict[str, Any], refresh: float | None = None) -> str:
+    """The whole report page for the data of ``summarize`` (reloading itself every
+    ``refresh`` seconds when given: ``report --static --watch``)."""
     s = summary
     runs = s["runs"]
     metric = s["metric"]["name"] if s["metric"] else None
@@ -193,6 +194,7 @@ def html_report(summary: dict[str, Any]) -> str:
         + " ".join(f"{esc(k)}=<b>{esc(fmt(v))}</b>" for k, v in flat_names(best["config"]).items()))
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<meta http-equiv='refresh' content='{refresh:g}'>" if refresh else "",
         f"<title>sweep {esc(s['id'])}</title><style>",
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
         "table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #ddd;"
@@ -223,8 +225,14 @@ def html_report(summary: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def terminal_plot(summary: dict[str, Any], width: int = 60, height: int = 12) -> str:
-    """Every run's value (·) and the best so far (█) in a text chart."""
+def terminal_plot(summary: dict[str, Any], width: int = 60, height: int = 12,
+                  full: bool = False) -> str:
+    """Every run's value (·) and the best so far (█) in a text chart. Diverged runs (worse
+    than the median by more than three interquartile ranges) would flatten every other
+    run onto one line: the axis leaves them out and marks them ▲ (▼ to maximise) on its
+    edge, unless ``full``."""
+    from .insight import robust_range
+
     runs = summary["runs"]
     metric = summary["metric"]
     pts = [(i, r["value"]) for i, r in enumerate(runs) if r["value"] is not None]
@@ -233,24 +241,34 @@ def terminal_plot(summary: dict[str, Any], width: int = 60, height: int = 12) ->
     goal = metric["goal"]
     ys = [y for _, y in pts]
     lo, hi = min(ys), max(ys)
+    bounds = None if full else robust_range(ys, goal)
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     span = (hi - lo) or 1.0
     grid = [[" "] * width for _ in range(height)]
     n = max(len(runs) - 1, 1)
     best = None
+    edge = "▼" if goal == "maximize" else "▲"
+    beyond = 0
 
     def cell(i: int, y: float) -> tuple[int, int]:
+        y = min(max(y, lo), hi)
         return (height - 1 - round((height - 1) * (y - lo) / span), round((width - 1) * i / n))
 
     for i, y in pts:
         row, col = cell(i, y)
-        if grid[row][col] == " ":
+        if not lo <= y <= hi:
+            grid[row][col] = edge
+            beyond += 1
+        elif grid[row][col] == " ":
             grid[row][col] = "·"
     for i, y in pts:
         best = y if best is None or (y > best if goal == "maximize" else y < best) else best
         row, col = cell(i, best)
         grid[row][col] = "█"
     label_w = max(len(fmt(hi)), len(fmt(lo)))
-    lines = [f"{metric['name']} ({goal}): · a run, █ best so far"]
+    lines = [f"{metric['name']} ({goal}): · a run, █ best so far"
+             + (f", {edge} {beyond} run(s) beyond the axis (--full shows them)" if beyond else "")]
     for r, row in enumerate(grid):
         label = fmt(hi) if r == 0 else fmt(lo) if r == height - 1 else ""
         lines.append(f"{label:>{label_w}} │{''.join(row)}")

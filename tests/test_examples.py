@@ -61,6 +61,8 @@ def test_quickstart_runs_end_to_end(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "state   finished" in proc.stdout and "best" in proc.stdout
     assert len(list((folder / "sweeps").iterdir())) == 1
+    (report,) = folder.glob("sweep-*.html")  # the report it ends with
+    assert proc.stdout.strip().endswith(report.name) and "Plotly" in report.read_text()
 
 
 def test_slurm_script_preempts_and_requeues_on_usr1(env, tmp_path) -> None:

@@ -9,6 +9,7 @@ The same by hand, from this folder:
     sweepcli agent $ID &
     wait
     sweepcli sweep --print $ID
+    sweepcli report $ID
 """
 
 import os
@@ -37,4 +38,6 @@ agents = [subprocess.Popen([*sweepcli, "agent", sweep_id], stdout=subprocess.DEV
           for _ in range(2)]
 codes = [a.wait() for a in agents]
 subprocess.run([*sweepcli, "sweep", "--print", sweep_id], check=True)
+# the report: learning curves, what matters, every run (open the file in a browser)
+subprocess.run([*sweepcli, "report", sweep_id], check=True)
 sys.exit(max(codes))
