@@ -26,6 +26,7 @@ import numpy as np
 from .agent import Agent, AgentReport
 from .agent.metrics import MetricReader
 from .config import ConfigError, Problem, SweepConfig, validate
+from .report import flat_names
 from .config.validate import check_point, flat_point
 from .runs import RunState
 from .status import summarize
@@ -328,6 +329,20 @@ class ApiSweep:
         if best is None:
             return None
         return next(r for r in self.runs if r.id == best["run_id"])
+
+    def importance(self) -> list[dict[str, Any]] | None:
+        """Each varying parameter's importance for the metric and its correlation with it,
+        most important first (``name``, ``importance``, ``correlation``, ``correlation_of``),
+        as ``--print`` and the report show them; None below 10 runs with a value or
+        without a metric. It fits a random forest: about a second."""
+        metric = self._folder.config.metric
+        if metric is None:
+            return None
+        from .insight import importance
+
+        valued = [r for r in self.runs if r.value is not None]
+        return importance(self._folder.config.space, [flat_names(r.config) for r in valued],
+                          [r.value for r in valued], metric.goal)
 
     def to_dict(self) -> dict[str, Any]:
         """What ``sweepcli sweep --print ID --json`` prints."""

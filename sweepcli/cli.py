@@ -82,6 +82,8 @@ def _reported() -> Iterator[None]:
         _fail("not a point of the sweep:\n" + "\n".join(f"  {p}" for p in exc.problems), 2)
     except ConfigError as exc:
         _fail(f"the sweep's config is no longer valid: {exc}", 1)
+    except BrokenPipeError:
+        raise  # the reader went away (| head): click exits quietly
     except OSError as exc:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
 
@@ -266,19 +268,19 @@ def _run_note(run: dict[str, Any]) -> str:
 
 def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     s = summarize(folder, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
-    valued = [r for r in s["runs"] if r["value"] is not None]
-    if s["metric"]:
-        from .insight import importance
-
-        s["importance"] = importance(folder.config.space, [flat_names(r["config"]) for r in valued],
-                                     [r["value"] for r in valued], s["metric"]["goal"])
-    else:
-        s["importance"] = None
     if as_json:
         # indented for a person; one line for a program (json's C encoder: a 10,000-run
-        # sweep prints in a tenth of the time)
+        # sweep prints in a tenth of the time). No importance: scripts poll this, and the
+        # forest costs a second (the Python API's ApiSweep.importance() has it)
         click.echo(json.dumps(s, indent=2 if sys.stdout.isatty() else None))
         return
+    valued = [r for r in s["runs"] if r["value"] is not None]
+    importance = None
+    if s["metric"]:
+        from .insight import importance as rank
+
+        importance = rank(folder.config.space, [flat_names(r["config"]) for r in valued],
+                          [r["value"] for r in valued], s["metric"]["goal"])
     metric = s["metric"]
     metric_text = printable(f"{metric['name']} ({metric['goal']})") if metric else "-"
     counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no runs yet"
@@ -298,9 +300,9 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
         params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(best["config"]).items())
         best_text = f"{best['run_id']}  {fmt(best['value'])}  {params}"
     top_text = ""
-    if s["importance"]:
+    if importance:
         top_text = ", ".join(f"{fmt(d['name'])} {d['importance']:.2f}"
-                             for d in s["importance"][:5]) + (
+                             for d in importance[:5]) + (
             f"  (importance over {len(valued)} runs)")
     recent = s["runs"][-last:] if last > 0 else []
     if not sys.stdout.isatty():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 
-from .conftest import PROGRAM
+from .conftest import CLI, PROGRAM
 
 GRID = {"program": "train.py", "method": "grid", "metric": {"name": "loss"},
         "parameters": {"x": {"values": [1, 2, 3]}}}
@@ -143,3 +144,16 @@ def test_a_wandb_project_name_that_cannot_name_a_folder_is_ignored_with_a_warnin
     f.write_text("method: random\nproject: mnist\nparameters:\n  a: {value: 1}\n")
     sweep_id = env.cli("sweep", str(f)).stdout.strip()
     assert (env.root / "mnist" / sweep_id).is_dir()
+
+
+def test_a_reader_that_goes_away_is_not_an_error(env) -> None:
+    # `sweepcli sweep --print ID | head -1`: the pipe closes before sweepcli is done
+    env.program(PROGRAM)
+    sweep_id = env.create({"program": "train.py", "method": "grid",
+                           "parameters": {"x": {"values": [1, 2]}}})
+    proc = subprocess.Popen([*CLI, "sweep", "--print", sweep_id], cwd=env.tmp, env=env.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # gone before anything is written
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert "Error" not in err and "Traceback" not in err, err

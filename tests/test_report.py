@@ -10,6 +10,8 @@ import subprocess
 
 import pytest
 
+import sweepcli
+
 from .conftest import PROGRAM
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -198,7 +200,7 @@ def test_importance_ranks_what_drives_the_metric(env) -> None:
                                           "epochs": {"value": 1}},
                            "sweepcli": {"seed": 5}})
     env.cli("agent", sweep_id)
-    imp = env.status(sweep_id)["importance"]
+    imp = sweepcli.Api(env.root).sweep(sweep_id).importance()
     assert [d["name"] for d in imp][0] == "x" and imp[0]["importance"] > 0.5
     assert imp[0]["correlation"] > 0.9  # loss = x
     assert {d["name"] for d in imp} == {"x", "noise", "colour"}
@@ -212,8 +214,9 @@ def test_importance_waits_for_enough_runs(env) -> None:
                            "metric": {"name": "loss"},
                            "parameters": {"x": {"min": 0.0, "max": 1.0}, "epochs": {"value": 1}}})
     env.cli("agent", sweep_id)
-    assert env.status(sweep_id)["importance"] is None
+    assert sweepcli.Api(env.root).sweep(sweep_id).importance() is None
     assert "top" not in env.cli("sweep", "--print", sweep_id).stdout
+    assert "importance" not in env.status(sweep_id)  # --json: what scripts poll stays fast
 
 
 def test_terminal_plot_keeps_a_diverged_run_from_flattening_the_rest(env) -> None:
