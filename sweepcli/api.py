@@ -34,6 +34,7 @@ from .store import (
     Control,
     InvalidId,
     Store,
+    open_store,
     SweepFolder,
     config_event,
     control_event,
@@ -68,7 +69,7 @@ def open_sweep(ref: str, dir: str | Path | None = None, project: str | None = No
     if project is not None and "/" not in ref:
         ref = f"{project}/{ref}"
     parse_sweep_ref(ref)
-    return Store(dir).open(ref)
+    return open_store(dir).open(ref)
 
 
 # ---- creating and running ----------------------------------------------------------------
@@ -85,7 +86,7 @@ def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
             raise ConfigError([Problem("", "a sweep config must be a mapping")])
         raw["program"] = program
     cfg = validate(raw)
-    store = Store(dir)
+    store = open_store(dir)
     priors = gather(store, list(prior), cfg)
     events = []
     used: set[str] = set()
@@ -157,6 +158,35 @@ def stop(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
 def cancel(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
     """Running runs are killed now; agents exit; the sweep cannot change any more."""
     _control(ref, Control.CANCELED, dir)
+
+
+def copy_sweep(ref: str, dest: str, dir: str | Path | None = None,  # noqa: A002
+               store: str | None = None) -> SweepFolder:
+    """Copy sweep ``ref`` (of the store ``dir``/``store`` select) to ``dest``: a PostgreSQL
+    URL, or a root folder. The copy keeps the sweep's ID, project, configs, every run
+    with its history and attempts, the queue and the control state; runs' folders are
+    copied when both ends keep them in different folders of this host. Pause the sweep's
+    agents first: a run still going has no heartbeat in the copy and is resumed there
+    as its next attempt once its timeout passes."""
+    import shutil
+
+    from .store.postgres import PgStore, is_url
+
+    source = open_store(dir, store).open(ref)
+    with source.lock:
+        source.refresh()
+        events = list(source.state.compact())
+    target_store: Any = PgStore(dest, dir) if is_url(dest) else Store(dest)
+    copied = target_store.create(source.base_config, project=source.project, events=events,
+                                 sweep_id=source.sweep_id, meta=source.meta)
+    src_runs, dst_runs = source.path / "runs", copied.path / "runs"
+    if src_runs.is_dir() and src_runs.resolve() != dst_runs.resolve():
+        dst_runs.mkdir(parents=True, exist_ok=True)
+        for run_dir in src_runs.iterdir():
+            if run_dir.is_dir() and not run_dir.is_symlink():
+                shutil.copytree(run_dir, dst_runs / run_dir.name, symlinks=True,
+                                dirs_exist_ok=True)
+    return copied
 
 
 def rerun_failed(ref: str, dir: str | Path | None = None) -> list[str]:  # noqa: A002
@@ -362,17 +392,18 @@ def _run_dir(folder: SweepFolder, run_id: str, prior: str | None) -> Path | None
         return None
     try:
         parse_sweep_ref(ref)
-        return Store(folder.path.parent.parent if folder.project else folder.path.parent
-                     ).open(ref).run_dir(source_run)
+        return open_store(folder.path.parent.parent if folder.project else folder.path.parent
+                          ).open(ref).run_dir(source_run)
     except (InvalidId, LookupError, OSError, RuntimeError):
         return None
 
 
 class Api:
-    """Reads sweeps under a root folder (``dir``, else ``SWEEPCLI_DIR``, else ./sweeps)."""
+    """Reads sweeps under a root folder (``dir``, else ``SWEEPCLI_DIR``, else ./sweeps), or
+    in PostgreSQL (``store``, else ``SWEEPCLI_STORE``: ``postgresql://...``)."""
 
-    def __init__(self, dir: str | Path | None = None):  # noqa: A002
-        self.store = Store(dir)
+    def __init__(self, dir: str | Path | None = None, store: str | None = None):  # noqa: A002
+        self.store = open_store(dir, store)
 
     def sweep(self, ref: str) -> ApiSweep:
         """The sweep ``ref`` names (``ID``, ``PROJECT/ID`` or ``ENTITY/PROJECT/ID``)."""

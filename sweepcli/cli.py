@@ -7,6 +7,7 @@ else. Errors are messages, never tracebacks.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,8 +36,10 @@ from .store import (
     SweepNotFound,
     SweepUnreadable,
     check_environment,
+    open_store,
     parse_sweep_ref,
 )
+from .store.postgres import StoreError
 from .report import flat_names, fmt
 from .text import printable
 from .status import summarize
@@ -61,8 +64,8 @@ def _complete_sweeps(ctx: click.Context, param: click.Parameter, incomplete: str
     """Shell completion of sweep IDs from the sweep folder."""
     root = ctx.params.get("root_dir") or None
     try:
-        refs = Store(root).list()
-    except OSError:
+        refs = open_store(root).list()
+    except Exception:  # noqa: BLE001 - completion never fails loudly
         return []
     return [click.shell_completion.CompletionItem(r) for r in refs if r.startswith(incomplete)]
 
@@ -72,7 +75,8 @@ def _reported() -> Iterator[None]:
     """What can go wrong with a sweep on disk, as a message and exit 1, never a traceback."""
     try:
         yield
-    except (LockTimeout, LockLost, JournalDamaged, SweepUnreadable, api.SweepClosed) as exc:
+    except (LockTimeout, LockLost, JournalDamaged, SweepUnreadable, api.SweepClosed,
+            StoreError) as exc:
         _fail(str(exc))
     except (InvalidId, PriorError, api.UpdateRefused) as exc:
         _fail(str(exc), 2)
@@ -92,9 +96,9 @@ def _store(root_dir: str | None) -> Store:
     """The root folder, once the environment's settings are known to be usable."""
     try:
         check_environment()
+        return open_store(root_dir)
     except SettingError as exc:
         _fail(str(exc), 2)
-    return Store(root_dir)
 
 
 def _open(store: Store, ref: str) -> SweepFolder:
@@ -103,16 +107,37 @@ def _open(store: Store, ref: str) -> SweepFolder:
         return store.open(ref)
     except (InvalidId, AmbiguousSweep) as exc:
         _fail(str(exc), 2)
-    except (SweepNotFound, SweepUnreadable) as exc:
+    except (SweepNotFound, SweepUnreadable, StoreError) as exc:
         _fail(str(exc), 1)
     except OSError as exc:
         _fail(f"cannot open sweep {ref}: {exc.strerror or exc}", 1)
 
 
-dir_option = click.option(
-    "--dir", "root_dir", envvar="SWEEPCLI_DIR", type=click.Path(file_okay=False),
-    help="The folder that holds every sweep (env SWEEPCLI_DIR; default ./sweeps).",
-)
+def _use_store(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--store URL``: every layer of this process (and the Python API inside it) uses it."""
+    if value:
+        from .store.postgres import is_url
+
+        if not is_url(value):
+            raise click.BadParameter("expected a PostgreSQL URL: "
+                                     "postgresql://USER@HOST:PORT/DATABASE")
+        os.environ["SWEEPCLI_STORE"] = value
+
+
+def dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--dir`` (where sweeps, or with ``--store`` this host's run folders, live) and
+    ``--store`` (a PostgreSQL store instead of the folder)."""
+    f = click.option(
+        "--store", envvar="SWEEPCLI_STORE", metavar="URL", expose_value=False,
+        callback=_use_store, is_eager=True,
+        help="Keep sweeps in PostgreSQL (postgresql://USER@HOST:PORT/DB; env SWEEPCLI_STORE; "
+             "libpq's PG* variables and ~/.pgpass give the rest) instead of the folder.",
+    )(f)
+    return click.option(
+        "--dir", "root_dir", envvar="SWEEPCLI_DIR", type=click.Path(file_okay=False),
+        help="The folder that holds every sweep (env SWEEPCLI_DIR; default ./sweeps); with "
+             "--store, where this host's run folders go.",
+    )(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -237,10 +262,12 @@ def _create(store: Store, config_file: str, name: str | None, project: str | Non
         click.echo(f"Skipped: ... and {len(found.skipped) - 20} more", err=True)
     click.echo(folder.sweep_id)
     prior_text = f" with {len(found.runs)} prior run(s)" if priors else ""
-    click.echo(f"Created sweep {folder.ref} ({config.method}){prior_text} in {folder.path}",
+    where = folder.path if isinstance(store, Store) else store
+    click.echo(f"Created sweep {folder.ref} ({config.method}){prior_text} in {where}",
                err=True)
     dir_flag = f" --dir {store.root}" if str(store.root) != "sweeps" else ""
-    click.echo(f"Run agents with: sweepcli agent{dir_flag} {folder.ref}", err=True)
+    store_flag = "" if isinstance(store, Store) else " --store URL"
+    click.echo(f"Run agents with: sweepcli agent{store_flag}{dir_flag} {folder.ref}", err=True)
 
 
 def _update(store: Store, folder: SweepFolder, config_file: str) -> None:
@@ -529,6 +556,31 @@ def _points_file(path: str) -> list[Any]:
     if not isinstance(data, list) or not data:
         _fail(f"{path}: expected a list of points (mappings of parameter names to values)", 2)
     return data
+
+
+@main.command()
+@click.argument("sweep_id", metavar="ID", shell_complete=_complete_sweeps)
+@click.argument("dest", metavar="DEST")
+@dir_option
+def copy(sweep_id: str, dest: str, root_dir: str | None) -> None:
+    """Copy sweep ID from this store (--dir, or --store) to DEST: a PostgreSQL URL
+    (postgresql://USER@HOST:PORT/DB) or a folder. The copy keeps the ID, project, every
+    run and its history; pause the sweep first, then run agents on the copy."""
+    from .store.postgres import safe_url
+
+    store = _store(root_dir)
+    folder = _open(store, sweep_id)
+    with _reported():
+        try:
+            copied = api.copy_sweep(folder.ref, dest, root_dir)
+        except FileExistsError:
+            _fail(f"{dest if not dest.startswith('postgres') else safe_url(dest)} already has "
+                  f"a sweep {folder.ref}")
+    where = copied.path if isinstance(copied, SweepFolder) and type(copied) is SweepFolder \
+        else safe_url(dest)
+    click.echo(copied.ref)
+    click.echo(f"Copied sweep {folder.ref} ({len(copied.refresh().runs)} run(s)) to {where}.",
+               err=True)
 
 
 @main.command()

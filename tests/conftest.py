@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -135,6 +136,7 @@ _SKIPPED: list[str] = []
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ci_may_skip: a skip of this test does not fail CI "
                             "(it depends on where CI checks the project out)")
+    config.addinivalue_line("markers", "both_stores: run on the folder store and on PostgreSQL")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -153,9 +155,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = 1
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``both_stores`` runs twice: on the folder store and on PostgreSQL
+    (through ``SWEEPCLI_STORE`` in every command's environment, as a user would)."""
+    if metafunc.definition.get_closest_marker("both_stores") and "env" in metafunc.fixturenames:
+        metafunc.parametrize("store_kind", ["folder", "postgres"])
+
+
 @pytest.fixture
-def env(tmp_path: Path) -> Env:
-    return Env(tmp_path)
+def store_kind() -> str:
+    return "folder"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster for the whole session (one database per test)."""
+    from .pg import Cluster
+
+    cluster = Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any) -> str:
+    """A fresh database of the session's cluster."""
+    return pg_cluster.new_database(f"t{os.getpid()}_{time.monotonic_ns()}")
+
+
+@pytest.fixture
+def env(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> Env:
+    e = Env(tmp_path)
+    if store_kind == "postgres":
+        e.env["SWEEPCLI_STORE"] = request.getfixturevalue("pg_url")
+    return e
 
 
 #: a training program driven by its parameters: sleep, fail, epochs, a log of its argv

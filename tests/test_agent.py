@@ -14,6 +14,8 @@ import pytest
 
 from .conftest import PROGRAM
 
+pytestmark = pytest.mark.both_stores
+
 
 def grid(values, **extra):
     return {"program": "train.py", "method": "grid", "metric": {"name": "loss"},

@@ -43,6 +43,7 @@ def test_yaml_syntax_error_exits_2(env) -> None:
     assert proc.returncode == 2 and "line" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize("bad", ["../x", "a/b/c/d", "", "ABCDEFGH", "abc", "../../etc/passwd",
                                  "a/../bcdefghi", "x y"])
 def test_hostile_ids_are_refused_before_any_file_is_touched(env, bad) -> None:
@@ -53,6 +54,7 @@ def test_hostile_ids_are_refused_before_any_file_is_touched(env, bad) -> None:
     assert not env.root.exists()
 
 
+@pytest.mark.both_stores
 def test_hostile_project_is_refused(env) -> None:
     f = env.tmp / "s.yaml"
     f.write_text("method: random\nparameters:\n  a: {value: 1}\n")
@@ -60,6 +62,7 @@ def test_hostile_project_is_refused(env) -> None:
     assert proc.returncode == 2 and not (env.tmp / "evil").exists()
 
 
+@pytest.mark.both_stores
 def test_unknown_sweep_exits_1(env) -> None:
     proc = env.cli("agent", "abcdefgh", check=False)
     assert proc.returncode == 1 and "no sweep" in proc.stderr

@@ -508,7 +508,8 @@ class Agent:
 
         self.retry(f"prepare the folder of run {claim.run_id}", files)
         env = {
-            **os.environ,
+            # (not the store's URL: it may carry a password the program has no use for)
+            **{k: v for k, v in os.environ.items() if k != "SWEEPCLI_STORE"},
             **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}),
             "SWEEPCLI_SWEEP_ID": self.folder.sweep_id,
             "SWEEPCLI_RUN_ID": claim.run_id,

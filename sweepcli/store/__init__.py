@@ -1,4 +1,8 @@
-"""The store: the sweep folder on shared disk. It keeps data; it decides nothing."""
+"""The store: the sweep folder on shared disk, or PostgreSQL. It keeps data; it decides
+nothing. Both are the protocol of ``protocol.py``; ``open_store`` picks one."""
+
+import os
+from pathlib import Path
 
 from .events import (
     Control,
@@ -37,7 +41,25 @@ from .sweep_folder import (
     agent_name,
 )
 
+
+
+def open_store(root: str | Path | None = None, url: str | None = None) -> Store:
+    """The folder store under ``root`` (``--dir``/``SWEEPCLI_DIR``/``./sweeps``), or the
+    PostgreSQL store at ``url`` (``--store``/``SWEEPCLI_STORE``; runs' folders still go
+    under ``root``)."""
+    url = url or os.environ.get("SWEEPCLI_STORE") or None
+    if url:
+        from .postgres import PgStore, is_url
+
+        if not is_url(url):
+            raise SettingError("SWEEPCLI_STORE/--store: expected a PostgreSQL URL "
+                               "(postgresql://USER@HOST:PORT/DATABASE)")
+        return PgStore(url, root)  # type: ignore[return-value]
+    return Store(root)
+
+
 __all__ = [
+    "open_store",
     "DEFAULT_HEARTBEAT_TIMEOUT",
     "AmbiguousSweep",
     "Control",

@@ -265,10 +265,7 @@ class SweepFolder:
         """The run's heartbeat now: (its mtime, or None without a heartbeat file; how long
         this process has seen it unchanged, on its own monotonic clock; its age by the file
         timestamps against ``now``, which hosts whose clocks are off get wrong)."""
-        try:
-            beat: float | None = fresh_mtime(self.run_dir(run_id) / "heartbeat")
-        except FileNotFoundError:
-            beat = None  # its agent died right after the claim: silent since first seen so
+        beat = self._beat_time(run_id)
         seen = self._beats.get(run_id)
         mono = time.monotonic()
         if seen is None or seen[0] != beat:
@@ -277,6 +274,13 @@ class SweepFolder:
         else:
             observed = mono - seen[1]
         return beat, observed, (now - beat if beat is not None else 0.0)
+
+    def _beat_time(self, run_id: str) -> float | None:
+        """When the run last beat, by the store's clock (None: no heartbeat yet)."""
+        try:
+            return fresh_mtime(self.run_dir(run_id) / "heartbeat")
+        except FileNotFoundError:
+            return None  # its agent died right after the claim: silent since first seen so
 
     def _watch_silent_runs(self, timeout: float) -> tuple[list[str], float | None]:
         """Judge the running runs' heartbeats (with the lock held): which are now confirmed
@@ -390,21 +394,29 @@ class Store:
         self.root = Path(root)
 
     def create(self, config: SweepConfig, name: str | None = None, project: str | None = None,
-               events: list[dict[str, Any]] | tuple[dict[str, Any], ...] = ()) -> SweepFolder:
-        """Make a new sweep folder with a fresh ID, whole or not at all: it is built under
-        a temporary name and renamed into place, so no reader sees a sweep without its
-        sweep.json (a full disk or a crash leaves at most a hidden temporary folder).
-        ``events`` (prior runs) are its journal's first lines."""
+               events: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+               sweep_id: str | None = None, meta: dict[str, Any] | None = None) -> SweepFolder:
+        """Make a new sweep folder with a fresh ID (or ``sweep_id`` and ``meta``: a copy of
+        a sweep from another store), whole or not at all: it is built under a temporary
+        name and renamed into place, so no reader sees a sweep without its sweep.json (a
+        full disk or a crash leaves at most a hidden temporary folder). ``events`` (prior
+        runs) are its journal's first lines."""
         if project is not None:
             check_project(project)
-        meta = {"project": project, "name": name or config.name, "created": time.time(),
-                "config": config.raw}
+        if meta is None:
+            meta = {"project": project, "name": name or config.name, "created": time.time(),
+                    "config": config.raw}
+        meta = {k: v for k, v in meta.items() if k != "id"}
         json.dumps(meta, allow_nan=False)  # the config was validated: this cannot fail
         parent = self.root / project if project else self.root
         parent.mkdir(parents=True, exist_ok=True)
+        wanted = sweep_id
         while True:
-            sweep_id = new_id()
+            sweep_id = wanted or new_id()
             if os.path.lexists(parent / sweep_id):
+                if wanted:
+                    raise FileExistsError(errno.EEXIST, "a sweep with this ID is already there",
+                                          str(parent / sweep_id))
                 continue
             tmp = parent / f".{sweep_id}.{os.getpid()}.creating"
             try:
@@ -418,7 +430,8 @@ class Store:
                 try:
                     if events:
                         t = round(time.time(), 3)
-                        data = "".join(json.dumps({"t": t, **e}, allow_nan=False) + "\n"
+                        data = "".join(json.dumps({"t": t, **e} if "t" not in e else e,
+                                                  allow_nan=False) + "\n"
                                        for e in events).encode()
                         view = memoryview(data)
                         while view:
@@ -430,6 +443,9 @@ class Store:
             except OSError as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 if isinstance(exc, (FileExistsError, IsADirectoryError)) or exc.errno == errno.ENOTEMPTY:
+                    if wanted:
+                        raise FileExistsError(errno.EEXIST, "a sweep with this ID is already "
+                                              "there", str(parent / sweep_id)) from None
                     continue  # ENOTEMPTY: somebody made that ID between our look and rename
                 raise
             break

@@ -1,0 +1,514 @@
+"""The same sweeps on PostgreSQL: for agents that share no disk, or too many for one lock file.
+
+Selected with ``--store postgresql://user@host:5432/db`` (or ``SWEEPCLI_STORE``); libpq's
+environment (``PGPASSWORD``, ``PGSSLMODE``...) and ``~/.pgpass`` supply what the URL does
+not, and the password is never printed. psycopg 3 is an optional extra
+(``pip install 'sweepcli[postgres]'``).
+
+It is the folder store's protocol (``protocol.SweepStore``/``Sweep``) over three tables;
+the sweep's state is replayed from its events exactly as from ``journal.jsonl``, and the
+search, hyperband and the claim decision are the same pure functions:
+
+* ``sweepcli_sweeps`` (project, id, meta): what ``sweep.json`` holds.
+* ``sweepcli_events`` (seq, sweep, event jsonb): the journal. Every append happens inside
+  a transaction that holds the sweep's advisory lock (``pg_advisory_xact_lock``), which
+  is the sweep lock: a claim reads the events, decides and appends its claim in one
+  transaction, so each grid point is claimed once across every agent on every host, and
+  a sweep's events commit in the order of their ``seq``.
+* ``sweepcli_beats`` (sweep, run, at): heartbeats stamped with the *server's* clock
+  (``clock_timestamp()``), compared with the server's clock: hosts' clocks play no part.
+* ``sweepcli_schema`` (version): created on first use; a newer sweepcli migrates an older
+  schema, an older sweepcli refuses a newer one with a message.
+
+A lost connection is an ``OSError(EIO)`` to the agent (what it already waits out, for up
+to 10 minutes, like a flaky disk) and is reconnected with backoff; a transaction whose
+commit was lost is a ``LockLost`` and its events are read back from the server, never
+assumed. Runs' folders (``SWEEPCLI_RUN_DIR``: checkpoints, output, the metric file) stay
+on the agent's host under ``--dir``; their metric lines reach the database through the
+agent. SQL is only ever sent with bound parameters.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..config import SweepConfig
+from .events import SweepState
+from .files import ID_RE, check_project, new_id, parse_sweep_ref
+from .lock import DEFAULT_TIMEOUT, LockLost, LockTimeout
+from .sweep_folder import AmbiguousSweep, SweepFolder, SweepNotFound, SweepUnreadable
+
+SCHEMA_VERSION = 1
+#: the schema, version by version: a newer sweepcli runs the steps an older one lacks
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE IF NOT EXISTS sweepcli_sweeps (
+               project text NOT NULL,
+               id text NOT NULL,
+               meta jsonb NOT NULL,
+               created timestamptz NOT NULL DEFAULT clock_timestamp(),
+               PRIMARY KEY (project, id))""",
+        "CREATE INDEX IF NOT EXISTS sweepcli_sweeps_id ON sweepcli_sweeps (id)",
+        """CREATE TABLE IF NOT EXISTS sweepcli_events (
+               seq bigserial PRIMARY KEY,
+               sweep text NOT NULL,
+               event jsonb NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS sweepcli_events_sweep ON sweepcli_events (sweep, seq)",
+        """CREATE TABLE IF NOT EXISTS sweepcli_beats (
+               sweep text NOT NULL,
+               run text NOT NULL,
+               at timestamptz NOT NULL,
+               PRIMARY KEY (sweep, run))""",
+    ],
+}
+RETRY_FOR = 60.0  # seconds a command keeps reconnecting before it gives up
+_SCHEMA_LOCK = 0x5357_4545_5043_4C49  # "SWEEPCLI": the advisory lock of migrations
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as a sweepcli store (schema too new, no driver)."""
+
+
+def is_url(value: str | None) -> bool:
+    return bool(value) and str(value).startswith(("postgresql://", "postgres://"))
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as nothing of it
+        return "postgresql://(unparsable URL)"
+    user = f"{info['user']}@" if info.get("user") else ""
+    host = info.get("host") or "localhost"
+    port = f":{info['port']}" if info.get("port") else ""
+    return f"postgresql://{user}{host}{port}/{info.get('dbname') or ''}"
+
+
+def _driver() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError("the PostgreSQL store needs psycopg: pip install 'sweepcli[postgres]'"
+                         ) from None
+    return psycopg
+
+
+def _unavailable(url: str, exc: BaseException) -> OSError:
+    """A connection problem as the agent's kind of transient error (EIO)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return OSError(errno.EIO, f"PostgreSQL at {safe_url(url)} unavailable: {text}")
+
+
+class Connections:
+    """One process's connections to the store: reconnected with backoff when lost."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._conns: dict[str, Any] = {}
+        self._guard = threading.Lock()
+
+    def get(self, name: str, autocommit: bool = True, retry_for: float = RETRY_FOR) -> Any:
+        psycopg = _driver()
+        with self._guard:
+            conn = self._conns.get(name)
+            if conn is not None and not conn.closed and not conn.broken:
+                return conn
+            delay, deadline = 0.1, time.monotonic() + retry_for
+            while True:
+                try:
+                    conn = psycopg.connect(self.url, autocommit=autocommit, connect_timeout=10,
+                                           application_name="sweepcli")
+                    break
+                except psycopg.OperationalError as exc:
+                    if time.monotonic() + delay > deadline:
+                        raise _unavailable(self.url, exc) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+            self._conns[name] = conn
+            return conn
+
+    def drop(self, name: str) -> None:
+        with self._guard:
+            conn = self._conns.pop(name, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+
+    def close(self) -> None:
+        for name in list(self._conns):
+            self.drop(name)
+
+
+def _run(conns: Connections, fn: Any, name: str = "read", tries: int = 8) -> Any:
+    """``fn(connection)`` on an autocommit connection; a lost connection is reconnected
+    (with backoff) and ``fn`` run again, so it must only read or write idempotently."""
+    psycopg = _driver()
+    delay = 0.1
+    for attempt in range(tries):
+        conn = conns.get(name)
+        try:
+            return fn(conn)
+        except psycopg.OperationalError as exc:
+            conns.drop(name)
+            if attempt == tries - 1:
+                raise _unavailable(conns.url, exc) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def _ensure_schema(conns: Connections) -> None:
+    psycopg = _driver()
+
+    def migrate(conn: Any) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            conn.execute("CREATE TABLE IF NOT EXISTS sweepcli_schema (version integer NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM sweepcli_schema").fetchone()
+            version = row[0] if row and row[0] is not None else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the sweepcli tables in {safe_url(conns.url)} are schema version {version}, "
+                    f"newer than this sweepcli's ({SCHEMA_VERSION}): upgrade sweepcli "
+                    "(pip install -U 'sweepcli[postgres]')")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for sql in MIGRATIONS[step]:
+                    conn.execute(sql)
+                conn.execute("INSERT INTO sweepcli_schema (version) VALUES (%s)", (step,))
+
+    try:
+        _run(conns, migrate, "schema", tries=4)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise StoreError(f"cannot create sweepcli's tables in {safe_url(conns.url)}: "
+                         f"{str(exc).strip()}") from None
+
+
+class PgLock:
+    """The sweep lock: a transaction holding the sweep's advisory lock. Re-entrant within a
+    process (its threads take turns), exclusive across every agent on every host. What is
+    appended while it is held commits when it is released, or not at all."""
+
+    def __init__(self, sweep: PgSweep, timeout: float = DEFAULT_TIMEOUT):
+        self.sweep = sweep
+        self._timeout = timeout
+        self._local = threading.local()
+        self.threads = threading.RLock()
+        self._depth = 0
+        self._conn: Any = None
+        self._tx: Any = None
+        self.key = zlib.crc32(f"sweepcli:{sweep.key}".encode())
+        self.kind = "postgres"
+
+    @property
+    def timeout(self) -> float:
+        return getattr(self._local, "timeout", self._timeout)
+
+    @contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[PgLock]:
+        before = self.timeout
+        self._local.timeout = seconds
+        try:
+            with self:
+                yield self
+        finally:
+            self._local.timeout = before
+
+    @property
+    def connection(self) -> Any:
+        if self._conn is None:
+            raise LockLost("the sweep lock is not held")
+        return self._conn
+
+    def check(self) -> None:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            raise LockLost(f"lost the connection to {safe_url(self.sweep.store.url)} while "
+                           "holding the sweep lock")
+
+    def __enter__(self) -> PgLock:
+        if not self.threads.acquire(timeout=self.timeout):
+            raise LockTimeout("another thread of this process holds the sweep lock")
+        try:
+            if self._depth == 0:
+                self._take()
+            self._depth += 1
+        except BaseException:
+            self.threads.release()
+            raise
+        return self
+
+    def _take(self) -> None:
+        psycopg = _driver()
+        conns = self.sweep.store.conns
+        deadline = time.monotonic() + self.timeout
+        delay = 0.1
+        while True:
+            conn = conns.get("lock", autocommit=False,
+                             retry_for=max(0.0, deadline - time.monotonic()))
+            try:
+                ms = max(1, int(1000 * max(0.0, deadline - time.monotonic())))
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{ms}ms",))
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.key,))
+                self._conn = conn
+                self.sweep.begin()
+                return
+            except psycopg.errors.LockNotAvailable:
+                conn.rollback()
+                raise LockTimeout(f"the sweep lock ({safe_url(conns.url)}) is held by another "
+                                  f"agent; waited {self.timeout:.0f} s") from None
+            except psycopg.OperationalError as exc:
+                conns.drop("lock")
+                if time.monotonic() + delay > deadline:
+                    raise _unavailable(conns.url, exc) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0:
+                self._release(ok=exc_type is None)
+        finally:
+            self.threads.release()
+
+    def _release(self, ok: bool) -> None:
+        psycopg = _driver()
+        conn, self._conn = self._conn, None
+        try:
+            if ok:
+                conn.commit()
+            else:
+                conn.rollback()
+        except psycopg.Error as exc:
+            self.sweep.store.conns.drop("lock")
+            self.sweep.forget()  # what this transaction appended may or may not be there
+            if ok:
+                raise LockLost(f"the sweep's transaction did not commit ({str(exc).strip()}); "
+                               "its events are read back from the server") from None
+            return
+        if not ok:
+            self.sweep.forget()  # appended events were rolled back
+
+
+class _Journal:
+    """What readers ask of the folder store's journal object."""
+
+    def __init__(self, where: str):
+        self.path = where
+        self.skipped = 0
+
+
+class PgSweep(SweepFolder):
+    """One sweep in PostgreSQL (``protocol.Sweep``): its lock, its events, its heartbeats;
+    its runs' folders on this host under ``--dir``."""
+
+    def __init__(self, store: PgStore, sweep_id: str, project: str | None, meta: dict[str, Any]):
+        super().__init__(store.root / project / sweep_id if project else store.root / sweep_id,
+                         sweep_id, project)
+        self.store = store
+        self.key = f"{project or ''}/{sweep_id}"
+        self.lock = PgLock(self)  # type: ignore[assignment]
+        self.journal = _Journal(f"{safe_url(store.url)} (sweepcli_events of {self.key})")  # type: ignore[assignment]
+        self._meta = meta
+        self._seq = 0
+        self._appended = False
+
+    def begin(self) -> None:
+        self._appended = False
+
+    def forget(self) -> None:
+        """Drop the in-memory state: the next refresh replays the events from the server."""
+        if self._appended:
+            self.state = SweepState()
+            self._seq = 0
+            self._appended = False
+
+    # ---- events ------------------------------------------------------------------------
+    def refresh(self) -> SweepState:
+        psycopg = _driver()
+        with self.lock.threads:
+            held = self.lock._conn is not None
+            if held:  # read inside the lock's transaction: what it appended is ours
+                try:
+                    rows = self.lock.connection.execute(
+                        "SELECT seq, event FROM sweepcli_events WHERE sweep = %s AND seq > %s "
+                        "ORDER BY seq", (self.key, self._seq)).fetchall()
+                except psycopg.OperationalError as exc:
+                    raise LockLost(f"lost the connection to {safe_url(self.store.url)} "
+                                   f"while holding the sweep lock: {exc}") from None
+            else:
+                rows = _run(self.store.conns, lambda conn: conn.execute(
+                    "SELECT seq, event FROM sweepcli_events WHERE sweep = %s AND seq > %s "
+                    "ORDER BY seq", (self.key, self._seq)).fetchall())
+            for seq, event in rows:
+                self.state.apply(event)
+                self._seq = seq
+        return self.state
+
+    def append(self, *events: dict[str, Any]) -> None:
+        """Append events (the lock must be held): they commit with the lock's release."""
+        psycopg = _driver()
+        stamped = [{"t": round(time.time(), 3), **e} for e in events]
+        texts = [json.dumps(e, allow_nan=False) for e in stamped]
+        self.refresh()
+        self.lock.check()
+        try:
+            with self.lock.connection.cursor() as cur:
+                cur.executemany("INSERT INTO sweepcli_events (sweep, event) VALUES (%s, %s) "
+                                "RETURNING seq", [(self.key, t) for t in texts], returning=True)
+                seqs = []
+                while True:
+                    row = cur.fetchone()
+                    if row is not None:
+                        seqs.append(row[0])
+                    if not cur.nextset():
+                        break
+        except psycopg.OperationalError as exc:
+            raise LockLost(f"lost the connection to {safe_url(self.store.url)} while "
+                           f"appending: {exc}") from None
+        self._appended = True
+        for text, seq in zip(texts, seqs):
+            self.state.apply(json.loads(text))
+            self._seq = max(self._seq, seq)
+
+    def write_snapshot(self, force: bool = False) -> bool:
+        return False  # the server keeps the events; a replay reads only this sweep's rows
+
+    def check_complete(self) -> None:
+        return  # runs' folders are on many hosts: the database alone is the record
+
+    # ---- runs --------------------------------------------------------------------------
+    def new_run_id(self) -> str:
+        while True:
+            rid = new_id()
+            if rid not in self.state.runs:
+                return rid
+
+    def make_run_dir(self, run_id: str) -> Path:
+        path = self.run_dir(run_id)
+        path.mkdir(parents=True, exist_ok=True)
+        self.heartbeat(run_id)
+        return path
+
+    def heartbeat(self, run_id: str) -> None:
+        _run(self.store.conns, lambda conn: conn.execute(
+            "INSERT INTO sweepcli_beats (sweep, run, at) VALUES (%s, %s, clock_timestamp()) "
+            "ON CONFLICT (sweep, run) DO UPDATE SET at = EXCLUDED.at", (self.key, run_id)),
+            "beat", tries=2)
+
+    def server_now(self) -> float:
+        row = _run(self.store.conns, lambda conn: conn.execute(
+            "SELECT extract(epoch FROM clock_timestamp())::float8").fetchone())
+        return float(row[0])
+
+    def _beat_time(self, run_id: str) -> float | None:
+        row = _run(self.store.conns, lambda conn: conn.execute(
+            "SELECT extract(epoch FROM at)::float8 FROM sweepcli_beats WHERE sweep = %s AND "
+            "run = %s", (self.key, run_id)).fetchone())
+        return None if row is None else float(row[0])
+
+
+class PgStore:
+    """Every sweep of one PostgreSQL database (``protocol.SweepStore``); runs' folders of
+    this host under ``root``."""
+
+    kind = "postgres"
+
+    def __init__(self, url: str, root: str | Path | None = None):
+        if root is None:
+            root = os.environ.get("SWEEPCLI_DIR") or "sweeps"
+        self.root = Path(root)
+        self.url = url
+        self.conns = Connections(url)
+        self._ready = False
+
+    def __str__(self) -> str:
+        return safe_url(self.url)
+
+    def _schema(self) -> None:
+        if not self._ready:
+            _ensure_schema(self.conns)
+            self._ready = True
+
+    def create(self, config: SweepConfig, name: str | None = None, project: str | None = None,
+               events: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+               sweep_id: str | None = None, meta: dict[str, Any] | None = None) -> PgSweep:
+        """A new sweep with a fresh ID (or ``sweep_id``, for ``copy``), its first events
+        with it, in one transaction."""
+        psycopg = _driver()
+        if project is not None:
+            check_project(project)
+        self._schema()
+        if meta is None:
+            meta = {"project": project, "name": name or config.name, "created": time.time(),
+                    "config": config.raw}
+        t = round(time.time(), 3)
+        texts = [json.dumps({"t": t, **e} if "t" not in e else e, allow_nan=False) for e in events]
+        while True:
+            sid = sweep_id or new_id()
+            full = {"id": sid, **{k: v for k, v in meta.items() if k != "id"}}
+
+            def insert(conn: Any, sid: str = sid, full: dict[str, Any] = full) -> None:
+                with conn.transaction():
+                    conn.execute("INSERT INTO sweepcli_sweeps (project, id, meta) VALUES "
+                                 "(%s, %s, %s)", (project or "", sid, json.dumps(full)))
+                    with conn.cursor() as cur:
+                        for i in range(0, len(texts), 1000):
+                            cur.executemany("INSERT INTO sweepcli_events (sweep, event) "
+                                            "VALUES (%s, %s)",
+                                            [(f"{project or ''}/{sid}", x) for x in texts[i:i + 1000]])
+
+            try:
+                # (a lost commit is not run again: a second try would find the ID taken)
+                _run(self.conns, insert, "schema", tries=1)
+            except psycopg.errors.UniqueViolation:
+                if sweep_id is not None:
+                    raise FileExistsError(errno.EEXIST, "a sweep with this ID is already there",
+                                          safe_url(self.url)) from None
+                continue
+            return PgSweep(self, sid, project, full)
+
+    def open(self, ref: str) -> PgSweep:
+        project, sweep_id = parse_sweep_ref(ref)
+        self._schema()
+        if project is not None:
+            rows = _run(self.conns, lambda conn: conn.execute(
+                "SELECT project, meta FROM sweepcli_sweeps WHERE project = %s AND id = %s",
+                (project, sweep_id)).fetchall())
+        else:
+            rows = _run(self.conns, lambda conn: conn.execute(
+                "SELECT project, meta FROM sweepcli_sweeps WHERE id = %s ORDER BY project",
+                (sweep_id,)).fetchall())
+        where = safe_url(self.url)
+        if not rows:
+            name = f"{project}/{sweep_id}" if project else sweep_id
+            raise SweepNotFound(f"no sweep {name} in {where}")
+        if len(rows) > 1:
+            listed = ", ".join(f"{p}/{sweep_id}" if p else sweep_id for p, _ in rows)
+            raise AmbiguousSweep(f"sweep ID {sweep_id} names {len(rows)} sweeps in {where} "
+                                 f"({listed}): give PROJECT/ID")
+        found, meta = rows[0]
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise SweepUnreadable(f"sweep {sweep_id} in {where} has no sweep config")
+        return PgSweep(self, sweep_id, found or None, meta)
+
+    def list(self) -> list[str]:
+        self._schema()
+        rows = _run(self.conns, lambda conn: conn.execute(
+            "SELECT project, id FROM sweepcli_sweeps ORDER BY project, id").fetchall())
+        return [f"{p}/{i}" if p else i for p, i in rows if ID_RE.match(i)]
