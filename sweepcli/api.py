@@ -161,7 +161,7 @@ def cancel(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
 
 
 def copy_sweep(ref: str, dest: str, dir: str | Path | None = None,  # noqa: A002
-               store: str | None = None) -> SweepFolder:
+               store: str | None = None, source: SweepFolder | None = None) -> SweepFolder:
     """Copy sweep ``ref`` (of the store ``dir``/``store`` select) to ``dest``: a PostgreSQL
     URL, or a root folder. The copy keeps the sweep's ID, project, configs, every run
     with its history and attempts, the queue and the control state; runs' folders are
@@ -172,7 +172,8 @@ def copy_sweep(ref: str, dest: str, dir: str | Path | None = None,  # noqa: A002
 
     from .store.postgres import PgStore, is_url
 
-    source = open_store(dir, store).open(ref)
+    if source is None:
+        source = open_store(dir, store).open(ref)
     with source.lock:
         source.refresh()
         events = list(source.state.compact())

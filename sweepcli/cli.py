@@ -558,21 +558,45 @@ def _points_file(path: str) -> list[Any]:
     return data
 
 
+def _in_project(path: Any) -> bool:
+    """A sweep folder ROOT/PROJECT/ID (not ROOT/ID): its meta names the project."""
+    from .store.sweep_folder import read_meta
+
+    try:
+        return read_meta(path).get("project") == path.parent.name
+    except (SweepUnreadable, OSError):
+        return False
+
+
 @main.command()
-@click.argument("sweep_id", metavar="ID", shell_complete=_complete_sweeps)
+@click.argument("sweep_id", metavar="SRC", shell_complete=_complete_sweeps)
 @click.argument("dest", metavar="DEST")
 @dir_option
 def copy(sweep_id: str, dest: str, root_dir: str | None) -> None:
-    """Copy sweep ID from this store (--dir, or --store) to DEST: a PostgreSQL URL
-    (postgresql://USER@HOST:PORT/DB) or a folder. The copy keeps the ID, project, every
-    run and its history; pause the sweep first, then run agents on the copy."""
+    """Copy a sweep to DEST: a PostgreSQL URL (postgresql://USER@HOST:PORT/DB) or a folder.
+    SRC is a sweep of this store (ID, PROJECT/ID; --dir, or --store) or a sweep's folder
+    (sweeps/ID). The copy keeps the ID, project, every run and its history; pause the
+    sweep first, then run agents on the copy."""
+    from pathlib import Path
+
     from .store.postgres import safe_url
 
     store = _store(root_dir)
-    folder = _open(store, sweep_id)
+    path = Path(sweep_id)
+    if path.is_dir() and (path / "sweep.json").is_file() and not path.is_symlink():
+        # a sweep's folder: its root is the folder above (or two above, in a project)
+        path = path.resolve()
+        top = Store(path.parent)
+        ref = path.name
+        if path.parent.name and not os.path.lexists(path.parent / "sweep.json") and \
+                _in_project(path):
+            top, ref = Store(path.parent.parent), f"{path.parent.name}/{path.name}"
+        folder = _open(top, ref)
+    else:
+        folder = _open(store, sweep_id)
     with _reported():
         try:
-            copied = api.copy_sweep(folder.ref, dest, root_dir)
+            copied = api.copy_sweep(folder.ref, dest, root_dir, source=folder)
         except FileExistsError:
             _fail(f"{dest if not dest.startswith('postgres') else safe_url(dest)} already has "
                   f"a sweep {folder.ref}")

@@ -131,6 +131,11 @@ def test_copy_moves_a_sweep_to_postgres_mid_way_and_back(env, pg_url) -> None:
         (r["run_id"], r["state"], r["value"], r["steps"]) for r in after["runs"]]
     assert all((back / sweep_id / "runs" / r["run_id"] / "metrics.jsonl").exists()
                for r in again["runs"])
+    # a sweep's folder as SRC (the folder store's, whatever --store says)
+    env.cli("copy", str(back / sweep_id), str(env.tmp / "third"), env=on_pg)
+    third = json.loads(env.cli("sweep", "--print", sweep_id, "--json", "--dir",
+                               str(env.tmp / "third")).stdout)
+    assert third["runs"] == again["runs"]
 
 
 def test_without_psycopg_the_store_says_how_to_get_it(env, pg) -> None:

@@ -113,12 +113,15 @@ def _unavailable(url: str, exc: BaseException) -> OSError:
 
 
 class Connections:
-    """One process's connections to the store: reconnected with backoff when lost."""
+    """One process's connections to the store, reconnected with backoff when lost: an
+    agent keeps two ("lock": the sweep lock's transactions; "read": reads and heartbeats,
+    autocommit; psycopg serialises its threads on it)."""
 
     def __init__(self, url: str):
         self.url = url
         self._conns: dict[str, Any] = {}
         self._guard = threading.Lock()
+        self.ever_connected = False
 
     def get(self, name: str, autocommit: bool = True, retry_for: float = RETRY_FOR) -> Any:
         psycopg = _driver()
@@ -126,11 +129,14 @@ class Connections:
             conn = self._conns.get(name)
             if conn is not None and not conn.closed and not conn.broken:
                 return conn
+            if not self.ever_connected:
+                retry_for = min(retry_for, 3.0)  # a wrong URL is said at once, not in a minute
             delay, deadline = 0.1, time.monotonic() + retry_for
             while True:
                 try:
                     conn = psycopg.connect(self.url, autocommit=autocommit, connect_timeout=10,
                                            application_name="sweepcli")
+                    self.ever_connected = True
                     break
                 except psycopg.OperationalError as exc:
                     if time.monotonic() + delay > deadline:
@@ -194,8 +200,10 @@ def _ensure_schema(conns: Connections) -> None:
     try:
         _run(conns, migrate, "schema", tries=4)
     except psycopg.errors.InsufficientPrivilege as exc:
+        conns.drop("schema")
         raise StoreError(f"cannot create sweepcli's tables in {safe_url(conns.url)}: "
                          f"{str(exc).strip()}") from None
+    conns.drop("schema")  # (a connection less to hold: an agent keeps two)
 
 
 class PgLock:
@@ -261,8 +269,9 @@ class PgLock:
                              retry_for=max(0.0, deadline - time.monotonic()))
             try:
                 ms = max(1, int(1000 * max(0.0, deadline - time.monotonic())))
-                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{ms}ms",))
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.key,))
+                # one round trip: the wait's limit is set before the lock is asked for
+                conn.execute("SELECT set_config('lock_timeout', %s, true), "
+                             "pg_advisory_xact_lock(%s)", (f"{ms}ms", self.key))
                 self._conn = conn
                 self.sweep.begin()
                 return
@@ -409,14 +418,22 @@ class PgSweep(SweepFolder):
         _run(self.store.conns, lambda conn: conn.execute(
             "INSERT INTO sweepcli_beats (sweep, run, at) VALUES (%s, %s, clock_timestamp()) "
             "ON CONFLICT (sweep, run) DO UPDATE SET at = EXCLUDED.at", (self.key, run_id)),
-            "beat", tries=2)
+            tries=2)
 
     def server_now(self) -> float:
-        row = _run(self.store.conns, lambda conn: conn.execute(
-            "SELECT extract(epoch FROM clock_timestamp())::float8").fetchone())
-        return float(row[0])
+        """The server's clock, and (read in the same round trip, for the crash judgement
+        that follows) every heartbeat of the sweep."""
+        now, beats = _run(self.store.conns, lambda conn: conn.execute(
+            "SELECT extract(epoch FROM clock_timestamp())::float8, (SELECT coalesce("
+            "jsonb_object_agg(run, extract(epoch FROM at)::float8), '{}'::jsonb) FROM "
+            "sweepcli_beats WHERE sweep = %s)", (self.key,)).fetchone())
+        self._beats_read = (time.monotonic(), {k: float(v) for k, v in beats.items()})
+        return float(now)
 
     def _beat_time(self, run_id: str) -> float | None:
+        read = getattr(self, "_beats_read", None)
+        if read is not None and time.monotonic() - read[0] < 1.0:
+            return read[1].get(run_id)
         row = _run(self.store.conns, lambda conn: conn.execute(
             "SELECT extract(epoch FROM at)::float8 FROM sweepcli_beats WHERE sweep = %s AND "
             "run = %s", (self.key, run_id)).fetchone())
@@ -477,10 +494,12 @@ class PgStore:
                 # (a lost commit is not run again: a second try would find the ID taken)
                 _run(self.conns, insert, "schema", tries=1)
             except psycopg.errors.UniqueViolation:
+                self.conns.drop("schema")
                 if sweep_id is not None:
                     raise FileExistsError(errno.EEXIST, "a sweep with this ID is already there",
                                           safe_url(self.url)) from None
                 continue
+            self.conns.drop("schema")
             return PgSweep(self, sid, project, full)
 
     def open(self, ref: str) -> PgSweep:
