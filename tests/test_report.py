@@ -4,6 +4,7 @@ page; parameter importance; the terminal plot."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -279,8 +280,11 @@ def test_report_watch_rewrites_atomically_and_the_open_page_follows(env, tmp_pat
         browser.wait(f"typeof window.sameDocument === 'undefined' && "
                      f"document.body && document.body.dataset.ready && SWEEP.stamp !== '{first}'",
                      timeout=60)
-        assert browser.js("window.scrollY") == 400
-        assert browser.js("document.querySelectorAll('#runs th .arrow')[2].textContent") == " ▲"
+        # (read in one look at a whole page: the sweep goes on, the page may reload again)
+        place = browser.wait("document.body && document.body.dataset.ready && "
+                             "JSON.stringify([window.scrollY, document.querySelectorAll("
+                             "'#runs th .arrow')[2].textContent])")
+        assert json.loads(place) == [400, " ▲"]
         assert agent.wait(timeout=120) == 0
         assert watch.wait(timeout=60) == 0  # the sweep ended: the last page, then exit
     finally:
