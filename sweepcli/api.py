@@ -238,8 +238,9 @@ def enqueue(ref: str, point: dict[str, Any] | list[dict[str, Any]],
         events = []
         for p in points:
             given = flat_point(f.config.space, p)
-            full = {prm.name: given[prm.name] if prm.name in given else prm.sample(rng)
-                    for prm in f.config.space.params}
+            full = f.config.space.active(  # (an inactive parameter is not the program's)
+                {prm.name: given[prm.name] if prm.name in given else prm.sample(rng)
+                 for prm in f.config.space.params})
             pid = new_id()
             while pid in f.state.enqueued:
                 pid = new_id()
@@ -303,6 +304,8 @@ class ApiRun:
     _values: list[float]
     #: its attempts so far (2 or more: resumed after a crash or a preemption)
     attempt: int = 1
+    #: several objectives (``metrics:``): metric name -> its best value of it
+    values: dict[str, float | None] | None = None
 
     def history(self, pandas: bool = False) -> Any:
         """Its metric lines in order, each a dict (``pandas=True``: a DataFrame)."""
@@ -350,9 +353,13 @@ class ApiSweep:
         self.runs: list[ApiRun] = [
             ApiRun(r["run_id"], r["state"], r["config"], r["value"], r["prior"],
                    _run_dir(folder, r["run_id"], r["prior"]),
-                   metric.name if metric else None, history.get(r["run_id"], []), r["attempt"])
+                   metric.name if metric else None, history.get(r["run_id"], []), r["attempt"],
+                   r.get("values"))
             for r in look["runs"]
         ]
+        by_id = {r.id: r for r in self.runs}
+        #: several objectives: the runs on the Pareto front (none dominated by another)
+        self.pareto: list[ApiRun] = [by_id[p["run_id"]] for p in look.get("pareto", [])]
 
     def best_run(self) -> ApiRun | None:
         """The run with the best value of the metric (the same as ``--print``'s best)."""

@@ -310,6 +310,13 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
                           [r["value"] for r in valued], s["metric"]["goal"])
     metric = s["metric"]
     metric_text = printable(f"{metric['name']} ({metric['goal']})") if metric else "-"
+    front: list[str] = []
+    if "pareto" in s:  # several objectives: the front instead of one best run
+        metric_text = printable(", ".join(f"{m['name']} ({m['goal']})" for m in s["metrics"]))
+        for p in s["pareto"]:
+            values = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in p["values"].items())
+            params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(p["config"]).items())
+            front.append(f"{p['run_id']}  {values}  {params}")
     counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no runs yet"
     if s["prior_runs"]:
         counts += f" ({s['prior_runs']} prior)"
@@ -342,7 +349,12 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
             click.echo(f"queue   {queue_text}")
         if config_text:
             click.echo(f"config  {config_text}")
-        click.echo(f"best    {best_text}")
+        if "pareto" in s:
+            click.echo(f"pareto  {len(front)} run(s) on the front (none dominated by another)")
+            for line in front:
+                click.echo(f"front   {line}")
+        else:
+            click.echo(f"best    {best_text}")
         if top_text:
             click.echo(f"top     {top_text}")
         for r in recent:
@@ -361,9 +373,13 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     for label, value in [("sweep", folder.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
                          ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
                          ("runs", counts), ("queue", queue_text), ("config", config_text),
-                         ("best", best_text), ("top", top_text)]:
+                         ("best", "" if "pareto" in s else best_text),
+                         ("pareto", f"{len(front)} run(s) on the front" if "pareto" in s else ""),
+                         ("top", top_text)]:
         if value:
             head.add_row(Text(label, "bold"), Text(value))
+    for line in front:
+        head.add_row(Text("front", "bold"), Text(line))
     console.print(head)
     if recent:
         table = Table(title=f"last {len(recent)} runs", title_justify="left")

@@ -240,6 +240,8 @@ def _figures(s: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         "xaxis": {"title": {"text": "metric line (hyperband counts bands in these)"}},
         "yaxis": {"title": {"text": metric}}}}
     axes["curves"] = {"traces": list(range(len(data))), "range": _curves_range(curved, goal)}
+    if "pareto" in s:
+        figs["pareto"] = _pareto_figure(s, index, base)
     # parallel coordinates
     kinds = s["kinds"]
     if valued and kinds:
@@ -272,6 +274,41 @@ def _figures(s: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
                        "yaxis": {"title": {"text": metric}}}}
         axes[f"param{j}"] = {"traces": [0], "range": s["robust"]}
     return figs, axes
+
+
+def _pareto_figure(s: dict[str, Any], index: dict[str, int], base: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """Two objectives: every run, the front drawn through its runs; more: parallel
+    coordinates of the objectives, the front's runs highlighted."""
+    metrics = [m["name"] for m in s["metrics"]]
+    on_front = {p["run_id"] for p in s["pareto"]}
+    runs = [r for r in s["runs"] if r.get("values") and all(
+        r["values"].get(m) is not None for m in metrics)]
+    if len(metrics) == 2:
+        a, b = metrics
+        rest = [r for r in runs if r["run_id"] not in on_front]
+        best = sorted((r for r in runs if r["run_id"] in on_front),
+                      key=lambda r: (r["values"][a], r["values"][b]))
+        goal_a = s["metrics"][0]["goal"]
+        shape = "hv" if (goal_a == "minimize") == (s["metrics"][1]["goal"] == "minimize") else "vh"
+        data = [{"type": "scatter", "mode": "markers", "name": "dominated",
+                 "x": [r["values"][a] for r in rest], "y": [r["values"][b] for r in rest],
+                 "_runs": [index[r["run_id"]] for r in rest], "hoverinfo": "text",
+                 "marker": {"color": "#9aa5b1", "size": 7, "opacity": 0.7}},
+                {"type": "scatter", "mode": "lines+markers", "name": "Pareto front",
+                 "x": [r["values"][a] for r in best], "y": [r["values"][b] for r in best],
+                 "_runs": [index[r["run_id"]] for r in best], "hoverinfo": "text",
+                 "line": {"color": "#c0392b", "width": 2, "shape": shape},
+                 "marker": {"color": "#c0392b", "size": 9}}]
+        return {"data": data, "layout": {**base, "height": 440,
+                "xaxis": {"title": {"text": f"{a} ({s['metrics'][0]['goal']})"}},
+                "yaxis": {"title": {"text": f"{b} ({s['metrics'][1]['goal']})"}}}}
+    dims = [{"label": f"{m['name']} ({m['goal']})", "values": [r["values"][m["name"]] for r in runs]}
+            for m in s["metrics"]]
+    return {"data": [{"type": "parcoords", "dimensions": dims,
+                      "line": {"color": [1 if r["run_id"] in on_front else 0 for r in runs],
+                               "colorscale": [[0, "#c9d1d9"], [1, "#c0392b"]], "showscale": False}}],
+            "layout": {**base, "height": 440, "margin": {"l": 80, "r": 80, "t": 70, "b": 30}}}
 
 
 def _curves_range(curved: list[dict[str, Any]], goal: str) -> list[float] | None:
@@ -423,9 +460,13 @@ def interactive_report(s: dict[str, Any], watch: float | None = None,
     body = [
         f"<h1>Sweep {esc(s['id'])}{' — ' + esc(s['name']) if s.get('name') else ''}</h1>",
         f"<dl><dt>state</dt><dd id='state'>{esc(s['state'])}</dd><dt>method</dt>"
-        f"<dd>{esc(s['method'])}</dd><dt>metric</dt><dd>{esc(metric or '-')} ({esc(goal)})</dd>"
-        f"<dt>runs</dt><dd>{esc(counts)}</dd><dt>best</dt><dd>{best_html}</dd>"
-        f"<dt>written</dt><dd>{esc(made)}"
+        f"<dd>{esc(s['method'])}</dd>"
+        + (f"<dt>metrics</dt><dd>{esc(', '.join(m['name'] + ' (' + m['goal'] + ')' for m in s['metrics']))}"
+           f"</dd><dt>runs</dt><dd>{esc(counts)}</dd><dt>pareto</dt><dd>{len(s['pareto'])} run(s) "
+           "on the front</dd>" if "pareto" in s else
+           f"<dt>metric</dt><dd>{esc(metric or '-')} ({esc(goal)})</dd>"
+           f"<dt>runs</dt><dd>{esc(counts)}</dd><dt>best</dt><dd>{best_html}</dd>")
+        + f"<dt>written</dt><dd>{esc(made)}"
         + (f" · live: rewritten every {watch:g} s while the sweep runs" if watch else "")
         + "</dd></dl>",
     ]
@@ -454,6 +495,13 @@ def interactive_report(s: dict[str, Any], watch: float | None = None,
                      1 for r in s["runs"] if r["curve"][0]) > MAX_CURVES else "")
                  + "</p><div class='fig' id='fig-curves'></div>",
                  "<h2>Parameter importance</h2>", _importance_html(s)]
+        if "pareto" in figs:
+            at = next(i for i, part in enumerate(body) if part.startswith("<h2>Best "))
+            body[at:at] = [f"<h2>Pareto front ({len(s['pareto'])} run(s))</h2><p class='note'>"
+                           "Every run with a value of each objective; the runs no other run "
+                           "beats on every objective at once, in red"
+                           + (" (the highlighted lines)" if len(s["metrics"]) > 2 else "")
+                           + ".</p><div class='fig' id='fig-pareto'></div>"]
         if "parallel" in figs:
             body += ["<h2>Parallel coordinates</h2><p class='note'>Drag along an axis to keep "
                      "only the runs within; click the band to clear it.</p>"

@@ -104,7 +104,10 @@ def _resolve(store: Store, source: str) -> tuple[SweepFolder, str | None]:
 def _fit(config: SweepConfig, params: dict[str, Any], where: str, out: Priors) -> dict[str, Any] | None:
     """The row's point in the new space (flat names), or None after saying why not."""
     point = {}
+    active = config.space.active_names(params) if config.space.conditions else None
     for p in config.space.params:
+        if active is not None and p.name not in active:
+            continue  # inactive in this point: not part of it
         if p.name not in params:
             out.skipped.append(f"{where}: no value for parameter {p.name}")
             return None

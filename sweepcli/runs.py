@@ -73,6 +73,9 @@ class Run:
     crashes: int = 0
     #: why it ended as it did, when that is not plain (``timeout``, retries used up)
     reason: str | None = None
+    #: several objectives: each metric but the first (whose values are ``history``) as
+    #: [smallest, largest] value logged
+    extremes: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.history, array):
@@ -82,6 +85,19 @@ class Run:
     def remember_extremes(self, lo: float, hi: float) -> None:
         """The history's smallest and largest values, known already (a snapshot's)."""
         self._stats = (id(self.history), len(self.history), lo, hi)
+
+    def value_of(self, name: str, goal: str = "minimize") -> float | None:
+        """The run's best value of another metric than the sweep's first (``metrics:``)."""
+        lohi = self.extremes.get(name)
+        if lohi is None:
+            return None
+        return lohi[1] if goal == "maximize" else lohi[0]
+
+    def fold_extremes(self, more: dict[str, list[float]]) -> None:
+        """Merge new [smallest, largest] values of other metrics (idempotent)."""
+        for name, (lo, hi) in more.items():
+            old = self.extremes.get(name)
+            self.extremes[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]
 
     def best(self, goal: str = "minimize") -> float | None:
         """The run's value: its best metric over its history (W&B's rule). Kept once

@@ -19,8 +19,8 @@ def _value(folder: SweepFolder, run: Run) -> float | None:
 def best_run(folder: SweepFolder) -> Run | None:
     """The run with the best value (ties: the earliest)."""
     m = folder.config.metric
-    if m is None:
-        return None
+    if m is None or folder.config.multi:
+        return None  # several objectives: a front, not one best run
     best: Run | None = None
     for run in folder.state.runs.values():
         v = run.best(m.goal)
@@ -59,7 +59,7 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
         counts[run.state.value] += 1
     best = best_run(folder)
     runs = sorted(state.runs.values(), key=lambda r: r.started_at)
-    return {
+    out = {
         "id": folder.sweep_id,
         "project": folder.project,
         "name": folder.meta.get("name"),
@@ -109,3 +109,12 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
                         for r in state.revisions],
         "journal_lines_skipped": folder.journal.skipped + folder.state.skipped,
     }
+    if cfg.multi:  # several objectives: each run's value of each, and the front
+        from .pareto import front, values_of
+
+        out["metrics"] = [{"name": m.name, "goal": m.goal} for m in cfg.metrics]
+        for r, record in zip(runs, out["runs"]):
+            record["values"] = values_of(cfg, r)
+        out["pareto"] = [{"run_id": r.run_id, "values": values_of(cfg, r),
+                          "config": cfg.space.nest(r.params)} for r in front(cfg, runs)]
+    return out

@@ -191,7 +191,6 @@ TODAY = [
     ({"method": "random", "parameters": {"p": {"distribution": [], "min": 0, "max": 1}}}, False),
     ({"method": "random"}, False),  # parameters: required unless a Launch scheduler says
     ({"method": "random", "parameters": P, "metric": M, "metrics": [M, {"name": "acc"}]}, False),
-    ({"method": "bayes", "parameters": P, "metrics": [M, {"name": "acc"}]}, False),
     ({"method": "random", "parameters": P, "metrics": [M]}, False),
     ({"method": "random", "parameters": P, "job": 3}, False),
     ({"method": "random", "parameters": P, "scheduler": {"engine": "optuna"}}, False),
@@ -213,7 +212,7 @@ LAUNCH = [
     ({"method": "random", "parameters": P, "job": "entity/project/job:v0"}, "job"),
     ({"method": "random", "parameters": P, "image_uri": "repo/image:latest"}, "image_uri"),
     ({"method": "custom", "parameters": P, "metrics": [M, {"name": "acc", "goal": "maximize"}]},
-     "metrics"),
+     "method"),
 ]
 
 
@@ -227,10 +226,13 @@ def test_launch_keys_are_refused_naming_the_key(config: dict, key: str) -> None:
     assert "Launch" in text or "not supported yet" in text
 
 
-def test_metrics_names_what_to_use_instead() -> None:
-    with pytest.raises(ConfigError) as err:
-        validate({"method": "bayes", "parameters": P, "metrics": [M, {"name": "acc"}]})
-    assert "not supported yet" in str(err.value) and "metric:" in str(err.value)
+@pytest.mark.parametrize("method", ["grid", "random", "bayes"])
+def test_several_objectives_without_custom_a_documented_difference(method: str) -> None:
+    # W&B takes metrics only with method: custom (a Launch scheduler); we search for the
+    # Pareto front with grid, random and bayes
+    config = {"method": method, "parameters": P, "metrics": [M, {"name": "acc", "goal": "maximize"}]}
+    assert ours_accepts(config)
+    assert [m.name for m in validate(config).metrics] == ["loss", "acc"]
 
 
 def test_integral_floats_become_ints() -> None:

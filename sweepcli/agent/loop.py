@@ -738,6 +738,9 @@ class _Watch:
         self.started = time.monotonic()
         self.reader = MetricReader(run_dir / "metrics.jsonl")
         self.metric = agent.config.metric
+        #: several objectives: the others, whose [smallest, largest] new values go along
+        self.others = [m.name for m in agent.config.metrics[1:]]
+        self.more: dict[str, list[float]] = {}
         self.history: list[float] = []
         self.unsent: list[float] = []
         #: why the run ended as it did, when it is not plain (``timeout``)
@@ -760,7 +763,9 @@ class _Watch:
         if self.metric is None:
             self.reader.read()
             return
-        logged = self.reader.metric_values(self.reader.read(), self.metric.name)
+        lines = self.reader.read()
+        self._note_others(lines)  # (min and max: what was sent already changes nothing)
+        logged = self.reader.metric_values(lines, self.metric.name)
         if len(logged) > len(known) and logged[:len(known)] == known:
             missing = logged[len(known):]
             self.history.extend(missing)
@@ -771,8 +776,18 @@ class _Watch:
             return None
         return max(self.history) if self.metric.goal == "maximize" else min(self.history)
 
+    def _note_others(self, lines: list[dict[str, Any]]) -> None:
+        for name in self.others:
+            values = self.reader.metric_values(lines, name)
+            if values:
+                lo, hi = min(values), max(values)
+                old = self.more.get(name)
+                self.more[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]
+
     def _read_metrics(self, final: bool = False) -> None:
         lines = self.reader.read(final=final)
+        if lines and self.others:
+            self._note_others(lines)
         if lines and self.metric is not None:
             values = self.reader.metric_values(lines, self.metric.name)
             self.history.extend(values)
@@ -791,7 +806,7 @@ class _Watch:
         now = time.monotonic()
         self._read_metrics()
         verdict = None
-        if self.unsent and now >= self.next_flush:
+        if (self.unsent or self.more) and now >= self.next_flush:
             try:
                 verdict = self._flush()
             except (OSError, LockTimeout, LockLost) as exc:
@@ -816,8 +831,10 @@ class _Watch:
     def _flush(self) -> str | None:
         """Send new metric values to the journal and apply hyperband with the sweep's runs."""
         with self.folder.lock.waiting_at_most(LOCK_WAIT):
-            self.folder.append(metric_event(self.run_id, self.unsent, self.attempt, self._at()))
+            self.folder.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
+                                            self.more))
             self.unsent = []
+            self.more = {}
             if self.agent.config.hyperband is None:
                 return None
             runs: list[Run] = list(self.folder.state.runs.values())
@@ -837,10 +854,12 @@ class _Watch:
         def write() -> None:
             events: list[dict[str, Any]] = []
             with self.folder.lock:
-                if self.unsent:
-                    events.append(metric_event(self.run_id, self.unsent, self.attempt, self._at()))
+                if self.unsent or self.more:
+                    events.append(metric_event(self.run_id, self.unsent, self.attempt,
+                                               self._at(), self.more))
                 events.append(end_event(self.run_id, state, code, self.attempt, reason))
                 self.folder.append(*events)
             self.unsent = []
+            self.more = {}
 
         self.agent.retry(f"record the end of run {self.run_id}", write)

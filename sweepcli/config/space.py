@@ -359,12 +359,49 @@ class _Steps(Sequence[Any]):
 
 @dataclass(frozen=True)
 class Space:
-    """All parameters of a sweep, in W&B's order (sorted by name at every level)."""
+    """All parameters of a sweep, in W&B's order (sorted by name at every level), and the
+    conditions under which some of them are active (``sweepcli.conditions``).
+
+    ``conditions``: (parameter, ((other, (allowed values...)), ...)) pairs, validated: the
+    others are discrete, acyclic. A parameter is active when every condition of it holds
+    and every parameter it names is active; an inactive parameter is absent from a point.
+    """
 
     params: tuple[Param, ...]
+    conditions: tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", tuple(sorted(self.params, key=lambda p: p.path)))
+
+    @property
+    def conditional(self) -> dict[str, tuple[tuple[str, tuple[Any, ...]], ...]]:
+        return dict(self.conditions)
+
+    def active_names(self, point: dict[str, Any]) -> set[str]:
+        """The parameters active at ``point`` (flat names; inactive ones may be in it or not)."""
+        conds = self.conditional
+        active: dict[str, bool] = {}
+
+        def is_active(name: str, seen: tuple[str, ...] = ()) -> bool:
+            if name in active:
+                return active[name]
+            result = True
+            for other, allowed in conds.get(name, ()):
+                if other in seen or not is_active(other, (*seen, name)) or other not in point \
+                        or not any(same_grid_value(v, point[other]) for v in allowed):
+                    result = False
+                    break
+            active[name] = result
+            return result
+
+        return {p.name for p in self.params if is_active(p.name)}
+
+    def active(self, point: dict[str, Any]) -> dict[str, Any]:
+        """``point`` without its inactive parameters (what a program receives)."""
+        if not self.conditions:
+            return point
+        names = self.active_names(point)
+        return {k: v for k, v in point.items() if k in names or k not in self.names}
 
     @property
     def names(self) -> list[str]:
@@ -381,13 +418,16 @@ class Space:
         raise KeyError(name)
 
     def holds(self, params: dict[str, Any]) -> bool:
-        """Whether a point (flat names) lies in this space: every parameter given and
-        inside its distribution's support (names the space lacks are not looked at)."""
-        return all(p.name in params and p.contains(params[p.name]) for p in self.params)
+        """Whether a point (flat names) lies in this space: every active parameter given
+        and inside its distribution's support (names the space lacks, and inactive
+        parameters, are not looked at)."""
+        names = self.active_names(params) if self.conditions else None
+        return all(p.name in params and p.contains(params[p.name]) for p in self.params
+                   if names is None or p.name in names)
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
-        """One independent draw of every parameter (flat names)."""
-        return {p.name: p.sample(rng) for p in self.params}
+        """One independent draw of every active parameter (flat names)."""
+        return self.active({p.name: p.sample(rng) for p in self.params})
 
     def nest(self, flat: dict[str, Any]) -> dict[str, Any]:
         """Flat (dotted) names -> the nested dict the program sees."""

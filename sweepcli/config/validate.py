@@ -86,7 +86,12 @@ EXTENSION_KEYS = {
     "run_timeout": "a number > 0: seconds a run may go on before it is stopped (reason timeout)",
     "max_retries": "an integer >= 0: crashes of a run's attempts before it is failed instead "
                    "of resumed (default 3; preemptions do not count)",
+    "conditions": "a mapping of parameters to the condition under which each is active: "
+                  "{momentum: {optimizer: sgd}, beta1: {optimizer: [adam, adamw]}}",
 }
+#: what a condition may name: parameters with a few values, not a continuum
+CONDITION_DISTRIBUTIONS = frozenset({"constant", "categorical", "categorical_w_probabilities",
+                                     "int_uniform"})
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,13 @@ class SweepConfig:
     warnings: tuple[str, ...] = ()
     #: which config of the sweep this is: 0 the first, n after the n-th ``--update``
     revision: int = 0
+    #: several objectives (``metrics:``); ``metric`` is then the first (hyperband's)
+    metrics: tuple[Metric, ...] = ()
+
+    @property
+    def multi(self) -> bool:
+        """Several objectives: the result is a Pareto front, not one best run."""
+        return len(self.metrics) > 1
 
     @property
     def seed(self) -> int | None:
@@ -336,50 +348,82 @@ class _Checker:
         return len(self.problems) == before
 
     # ---- the rest of the config ----------------------------------------------------------
-    def metric(self, m: Any) -> Metric | None:
+    def metric(self, m: Any, where: str = "metric") -> Metric | None:
         if not isinstance(m, dict):
-            self.add("metric", f"must be a mapping with 'name' (and 'goal'), got {_describe(m)}")
+            self.add(where, f"must be a mapping with 'name' (and 'goal'), got {_describe(m)}")
             return None
         allowed = ("name", "goal", "target", "impute", "impute_while_running")
         ok = True
         for k in m:
             if k not in allowed:
-                self.add(f"metric.{k}", _unknown(k, allowed))
+                self.add(f"{where}.{k}", _unknown(k, allowed))
                 ok = False
         if "name" not in m:
-            self.add("metric.name", "required: the name of the metric to optimise")
+            self.add(f"{where}.name", "required: the name of the metric to optimise")
             ok = False
         elif not isinstance(m["name"], str):
-            self.add("metric.name", f"must be a string, got {_describe(m['name'])}")
+            self.add(f"{where}.name", f"must be a string, got {_describe(m['name'])}")
             ok = False
         elif not m["name"]:
-            self.warnings.append("metric.name is empty: no metric line can carry it, so no run "
+            self.warnings.append(f"{where}.name is empty: no metric line can carry it, so no run "
                                  "gets a value")
         goal = m.get("goal", "minimize")
         if goal not in GOALS:
-            self.add("metric.goal", f"must be one of {', '.join(GOALS)}, got {_describe(goal)}")
+            self.add(f"{where}.goal", f"must be one of {', '.join(GOALS)}, got {_describe(goal)}")
             ok = False
         impute = m.get("impute", "worst")
         if impute not in IMPUTES:
-            self.add("metric.impute", f"must be one of {', '.join(IMPUTES)}, got {_describe(impute)}")
+            self.add(f"{where}.impute", f"must be one of {', '.join(IMPUTES)}, got {_describe(impute)}")
             ok = False
         target = m.get("target")
         if "target" in m and not is_number(target):
-            self.add("metric.target", f"must be a number, got {_describe(target)}")
+            self.add(f"{where}.target", f"must be a number, got {_describe(target)}")
             ok = False
         running = m.get("impute_while_running", "false")
         if running is False:  # YAML's unquoted false; W&B's schema takes only the string
-            self.add("metric.impute_while_running", "must be the string 'false' (quoted, as "
+            self.add(f"{where}.impute_while_running", "must be the string 'false' (quoted, as "
                      "W&B's schema has it) or one of latest, best, worst; got false unquoted")
             ok = False
         elif running not in IMPUTES_WHILE_RUNNING:
-            self.add("metric.impute_while_running", f"must be one of "
+            self.add(f"{where}.impute_while_running", f"must be one of "
                      f"{', '.join(IMPUTES_WHILE_RUNNING)}, got {_describe(running)}")
             ok = False
         if not ok:
             return None
         return Metric(m["name"], goal, float(target) if target is not None else None, impute,
                       running)
+
+    def metrics(self, raw: Any) -> tuple[Metric, ...]:
+        """``metrics``: several objectives, each ``{name, goal}`` (W&B's schema), at least two,
+        each named once; a target has no meaning for a Pareto front."""
+        if not isinstance(raw, list):
+            self.add("metrics", f"must be a list of at least two {{name, goal}}, got "
+                     f"{_describe(raw)}")
+            return ()
+        if len(raw) < 2:
+            self.add("metrics", f"needs at least two objectives, got {len(raw)}: for one, "
+                     "use metric: {name: ..., goal: ...}")
+        out = []
+        names: set[str] = set()
+        for i, m in enumerate(raw):
+            where = f"metrics[{i}]"
+            if isinstance(m, dict):
+                if "target" in m:
+                    self.add(f"{where}.target", "has no meaning with several objectives (the "
+                             "result is the Pareto front, not one value to reach): remove it")
+                    continue
+                for k in ("impute_while_running",):
+                    if k in m:
+                        self.add(f"{where}.{k}", "not supported with several objectives")
+            got = self.metric(m, where)
+            if got is None:
+                continue
+            if got.name in names:
+                self.add(f"{where}.name", f"{got.name!r} is named twice")
+                continue
+            names.add(got.name)
+            out.append(got)
+        return tuple(out)
 
     def early_terminate(self, e: Any) -> Hyperband | None:
         if not isinstance(e, dict):
@@ -447,6 +491,9 @@ class _Checker:
             if k not in EXTENSION_KEYS:
                 self.add(f"sweepcli.{k}", _unknown(k, list(EXTENSION_KEYS)))
                 continue
+            if k == "conditions":
+                out[k] = v  # checked against the parameters: see conditions()
+                continue
             good = {
                 "seed": _is_int(v),
                 "initial_random": _is_int(v) and v >= 1,
@@ -460,6 +507,73 @@ class _Checker:
             else:
                 out[k] = v
         return out
+
+
+    def conditions(self, raw: Any, params: dict[str, Param]
+                   ) -> tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...]:
+        """``sweepcli.conditions``: each conditional parameter's condition, a mapping of
+        other parameters (discrete ones) to a value or a list of values, all of which must
+        hold; no cycles."""
+        where = "sweepcli.conditions"
+        if not isinstance(raw, dict):
+            self.add(where, f"must be a mapping of parameters to conditions, e.g. "
+                     f"{{momentum: {{optimizer: sgd}}}}, got {_describe(raw)}")
+            return ()
+        out: list[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]]] = []
+        for name, cond in raw.items():
+            path = f"{where}.{name}"
+            if name not in params:
+                self.add(path, _unknown(name, list(params)) if params else "no such parameter")
+                continue
+            if not isinstance(cond, dict) or not cond:
+                self.add(path, "must be a mapping of other parameters to a value or a list of "
+                         f"values, e.g. {{optimizer: sgd}}, got {_describe(cond)}")
+                continue
+            terms = []
+            for other, allowed in cond.items():
+                at = f"{path}.{other}"
+                if other == name:
+                    self.add(at, "a parameter cannot be conditioned on itself")
+                    continue
+                if other not in params:
+                    self.add(at, _unknown(other, [n for n in params if n != name]))
+                    continue
+                q = params[other]
+                if q.distribution not in CONDITION_DISTRIBUTIONS:
+                    self.add(at, f"{other} is {q.distribution}: a condition names a parameter "
+                             "with values (values, value or int_uniform), not a continuum")
+                    continue
+                values = allowed if isinstance(allowed, list) else [allowed]
+                if not values:
+                    self.add(at, "an empty list: the parameter would never be active")
+                    continue
+                bad = [v for v in values if not q.contains(v)]
+                if bad:
+                    self.add(at, f"{_describe(bad[0])} is not a value {other} takes")
+                    continue
+                terms.append((other, tuple(values)))
+            if terms:
+                out.append((name, tuple(terms)))
+        # cycles: a -> b -> a can never be decided
+        graph = {n: [o for o, _ in terms] for n, terms in out}
+        state: dict[str, int] = {}
+
+        def visit(n: str, trail: list[str]) -> None:
+            if state.get(n) == 2:
+                return
+            if state.get(n) == 1:
+                cycle = trail[trail.index(n):] + [n]
+                self.add(f"{where}.{cycle[0]}", "conditions form a cycle: "
+                         + " -> ".join(cycle))
+                return
+            state[n] = 1
+            for o in graph.get(n, []):
+                visit(o, trail + [n])
+            state[n] = 2
+
+        for n in list(graph):
+            visit(n, [])
+        return tuple(out)
 
 
 #: limits on a config's shape, so that a hostile one (a YAML alias bomb, deep nesting) is
@@ -523,13 +637,13 @@ def validate(raw: Any) -> SweepConfig:
         if k in raw:
             c.add(k, f"{what} needs W&B Launch and its server; sweepcli runs program or "
                   "command on the agents' own hosts: remove it")
+    metrics: tuple[Metric, ...] = ()
     if "metrics" in raw:
         if "metric" in raw:
             c.add("metrics", "metric and metrics cannot both be set: metric for one objective, "
                   "metrics for several")
         else:
-            c.add("metrics", "several objectives are not supported yet (W&B too allows them "
-                  "only with method: custom): optimise one with metric: {name: ..., goal: ...}")
+            metrics = c.metrics(raw["metrics"])
     params: list[Param] = []
     if "parameters" not in raw:
         c.add("parameters", "required: the parameters to sweep")
@@ -545,11 +659,11 @@ def validate(raw: Any) -> SweepConfig:
             c.add(f"parameters.{'.parameters.'.join(p.path)}.distribution",
                   f"grid search cannot enumerate {p.distribution}: use values, "
                   "int_uniform, q_uniform or a constant (value)")
-    metric = c.metric(raw["metric"]) if "metric" in raw else None
+    metric = c.metric(raw["metric"]) if "metric" in raw else (metrics[0] if metrics else None)
     hyperband = c.early_terminate(raw["early_terminate"]) if "early_terminate" in raw else None
-    if hyperband is not None and metric is None and "metric" not in raw:
+    if hyperband is not None and metric is None and "metric" not in raw and "metrics" not in raw:
         c.add("early_terminate", "hyperband needs a metric: add metric.name")
-    if method == "bayes" and "metric" not in raw:
+    if method == "bayes" and "metric" not in raw and "metrics" not in raw:
         c.add("metric", "bayes needs a metric to optimise: add metric.name (and goal)")
     run_cap = raw.get("run_cap")
     if "run_cap" in raw and not (_whole(run_cap) and run_cap > 0):
@@ -574,13 +688,15 @@ def validate(raw: Any) -> SweepConfig:
                 if isinstance(tok, (dict, list)) or tok is None:
                     c.add(f"command[{i}]", f"must be a string, got {_describe(tok)}")
     extension = c.extension(raw["sweepcli"]) if "sweepcli" in raw else {}
+    conditions = c.conditions(extension["conditions"], seen) if "conditions" in extension else ()
     if c.problems:
         raise ConfigError(c.problems)
     return SweepConfig(
         raw=raw,
         method=method,
-        space=Space(tuple(params)),
+        space=Space(tuple(params), conditions),
         metric=metric,
+        metrics=metrics,
         hyperband=hyperband,
         run_cap=run_cap,
         program=raw.get("program"),

@@ -92,9 +92,15 @@ class Encoding:
             self.params.append(p)
 
     def encode(self, params: dict[str, Any]) -> list[Any] | None:
-        """A run's parameters as a point of the model's space (None if out of the space)."""
+        """A run's parameters as a point of the model's space (None if out of the space).
+        An inactive parameter (``sweepcli.conditions``) takes a placeholder here; its
+        columns are set apart by :meth:`project`."""
         x: list[Any] = []
+        active = self.space.active_names(params) if self.space.conditions else None
         for p in self.params:
+            if active is not None and p.name not in active:
+                x.append(self._placeholder(p))
+                continue
             if p.name not in params:
                 return None
             v = params[p.name]
@@ -110,6 +116,66 @@ class Encoding:
             except (TypeError, ValueError):
                 return None
         return x
+
+    def _placeholder(self, p: Param) -> Any:
+        if p.name in self.ranked:
+            return 0
+        if p.is_categorical:
+            return "0"
+        if p.distribution == "int_uniform":
+            return int(p.spec["min"])
+        return 0.0
+
+    def projector(self, space: Any, layout: Any) -> Any:
+        """``project(X)``: transformed points with the columns of their inactive parameters
+        set apart (INACTIVE for numbers, all zeros for a one-hot group), as the model sees
+        them: two points where a parameter is inactive agree on it, and a point where it
+        is active is far from both. None without conditions."""
+        if not self.space.conditions:
+            return None
+        from skopt.space import Categorical
+
+        index = {p.name: j for j, p in enumerate(self.params)}
+        cols = [np.nonzero(layout.membership[:, j])[0] for j in range(len(self.params))]
+        onehot = [isinstance(d, Categorical) and d.transformed_size > 1 for d in space.dimensions]
+        parents = sorted({o for _, terms in self.space.conditions for o, _ in terms})
+        fixed = {n: self.space[n].sample(np.random.default_rng(0)) for n in parents
+                 if n not in index}
+        conditional = [index[n] for n, _ in self.space.conditions if n in index]
+
+        def parent_values(X: np.ndarray) -> list[list[Any]]:
+            out = []
+            for n in parents:
+                if n not in index:
+                    out.append([fixed[n]] * len(X))
+                    continue
+                j = index[n]
+                raw = space.dimensions[j].inverse_transform(X[:, cols[j]])
+                p = self.params[j]
+                if n in self.ranked:
+                    out.append([p.spec["values"][self.ranked[n][int(v)]] for v in raw])
+                elif p.is_categorical:
+                    out.append([p.spec["values"][int(v)] for v in raw])
+                else:
+                    out.append([int(v) for v in raw])
+            return out
+
+        def project(X: np.ndarray) -> np.ndarray:
+            X = np.array(X, dtype=float, copy=True)
+            columns = parent_values(X)
+            memo: dict[str, set[str]] = {}
+            for i in range(len(X)):
+                point = {n: columns[k][i] for k, n in enumerate(parents)}
+                key = canonical_key(point)
+                if key not in memo:
+                    memo[key] = self.space.active_names(point)
+                active = memo[key]
+                for j in conditional:
+                    if self.params[j].name not in active:
+                        X[i, cols[j]] = 0.0 if onehot[j] else INACTIVE
+            return X
+
+        return project
 
     def decode(self, x: list[Any], rng: np.random.Generator) -> dict[str, Any]:
         """A model point as parameters (constants and one-value categoricals filled in)."""
@@ -129,10 +195,28 @@ class Encoding:
                     out[p.name] = value.item() if isinstance(value, np.generic) else value
             else:
                 out[p.name] = p.sample(rng)
-        return out
+        return self.space.active(out)
 
 
-def run_values(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], list[float], list[Run]]:
+def _parego_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator
+                   ) -> tuple[list[Run], list[float], list[Run]]:
+    """Several objectives: each ended run with a value of every objective scalarised by
+    one random ParEGO weighting (``pareto.parego_losses``); failed runs, and runs missing
+    an objective, get the worst scalar; running runs are pending."""
+    from ..pareto import losses, parego_losses
+
+    pending = [r for r in runs if r.state == RunState.RUNNING]
+    ended = [r for r in runs if r.state not in (RunState.RUNNING, RunState.PREEMPTED)]
+    valued, points = losses(config, [r for r in ended if r.state not in _IMPUTED])
+    ys = list(parego_losses(points, rng)) if valued else []
+    worst = max(ys) if ys else 0.0
+    seen = {r.run_id for r in valued}
+    rest = [r for r in ended if r.run_id not in seen]
+    return valued + rest, ys + [worst] * len(rest), pending
+
+
+def run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | None = None
+               ) -> tuple[list[Run], list[float], list[Run]]:
     """(runs with a value, their values to minimise, runs still going).
 
     Imputation follows ``metric.impute``: ``worst`` (default) gives failed, crashed and
@@ -140,6 +224,8 @@ def run_values(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], list[fl
     value when it logged one. Preempted runs are left out: their point runs again. Running
     runs are pending, or valued per ``metric.impute_while_running`` once they logged one.
     """
+    if config.multi:
+        return _parego_values(config, runs, rng if rng is not None else np.random.default_rng(0))
     m = config.metric
     assert m is not None
     sign = -1.0 if m.goal == "maximize" else 1.0
@@ -229,6 +315,7 @@ def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator
 
 
 MIN_MODEL = 3  # real observations a model needs before it may choose
+INACTIVE = -1.0  # where an inactive parameter's column sits: outside every active value
 
 
 def continued_design(config: SweepConfig, index: int) -> dict[str, Any]:
@@ -243,8 +330,8 @@ def continued_design(config: SweepConfig, index: int) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         u = qmc.Sobol(d=max(1, len(params)), scramble=True,
                       seed=_design_seed(config) + 1).random(n + 1)[index]
-    return {p.name: p.sample(np.random.default_rng(0)) if not p.searchable
-            else _plain(p.from_unit(float(ui))) for p, ui in zip(params, u)}
+    return config.space.active({p.name: p.sample(np.random.default_rng(0)) if not p.searchable
+                                else _plain(p.from_unit(float(ui))) for p, ui in zip(params, u)})
 
 
 def _plain(value: Any) -> Any:
@@ -252,17 +339,20 @@ def _plain(value: Any) -> Any:
 
 
 def _model_choice(opt: Any, done: list[tuple[list[Any], float]], pending: list[list[Any]],
-                  rng: np.random.Generator) -> list[Any]:
+                  rng: np.random.Generator, enc: Encoding | None = None) -> list[Any]:
     """Expected improvement on a GP fitted to the ended runs alone, conditioned on the
     runs still going at its own mean there (Kriging believer)."""
     from .gp import Layout, SweepGP
 
-    gp = SweepGP(layout=Layout.from_space(opt.space), fit_max=HYPER_FIT_MAX,
-                 random_state=int(rng.integers(2**31)))
-    gp.fit(np.asarray(opt.space.transform([x for x, _ in done]), dtype=float),
-           np.asarray([y for _, y in done], dtype=float))
+    layout = Layout.from_space(opt.space)
+    project = enc.projector(opt.space, layout) if enc is not None else None
+    gp = SweepGP(layout=layout, fit_max=HYPER_FIT_MAX, random_state=int(rng.integers(2**31)),
+                 project=project)
+    X = np.asarray(opt.space.transform([x for x, _ in done]), dtype=float)
+    gp.fit(project(X) if project else X, np.asarray([y for _, y in done], dtype=float))
     if pending:
-        gp.believe(np.asarray(opt.space.transform(pending), dtype=float))
+        P = np.asarray(opt.space.transform(pending), dtype=float)
+        gp.believe(project(P) if project else P)
     return opt.space.inverse_transform(gp.propose(rng)[None, :])[0]
 
 
@@ -274,7 +364,7 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
     space = config.space
     runs = [r for r in runs if (r.revision == config.revision and r.prior is None)
             or space.holds(r.params)]  # earlier configs' and prior runs: only inside today's space
-    done, ys, pending = run_values(config, runs)
+    done, ys, pending = run_values(config, runs, rng)
     cap = int(config.extension.get("max_history", DEFAULT_MAX_HISTORY))
     done, ys = _cap_history(done, ys, cap, rng)
     lie = float(np.mean(ys)) if ys else 0.0
@@ -296,7 +386,7 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
             # model: the design goes on, as a sequence every agent shares
             x = None
         else:
-            x = _model_choice(opt, done_x, pending_x, rng)
+            x = _model_choice(opt, done_x, pending_x, rng, enc)
     params = (enc.decode(x, rng) if x is not None
               else continued_design(config, len(done_x) + len(pending_x)))
     seen = {canonical_key(r.params) for r in runs}

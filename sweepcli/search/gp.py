@@ -164,10 +164,14 @@ def fit_hyperparameters(X: np.ndarray, z: np.ndarray, layout: Layout) -> np.ndar
 class SweepGP(RegressorMixin, BaseEstimator):
     """A scikit-learn regressor (so scikit-optimize can fit it) over transformed points."""
 
-    def __init__(self, layout: Layout | None = None, fit_max: int = 150, random_state: int = 0):
+    def __init__(self, layout: Layout | None = None, fit_max: int = 150, random_state: int = 0,
+                 project: Any = None):
         self.layout = layout
         self.fit_max = fit_max
         self.random_state = random_state
+        #: conditional parameters: a candidate's inactive columns are set apart before the
+        #: model looks at it (see bayes.Encoding.projector); None without conditions
+        self.project = project
 
     def fit(self, X: Any, y: Any) -> SweepGP:
         assert self.layout is not None
@@ -242,12 +246,21 @@ class SweepGP(RegressorMixin, BaseEstimator):
     # --- the acquisition -------------------------------------------------------------
 
     def log_ei(self, Xq: np.ndarray) -> np.ndarray:
+        if self.project is not None:
+            Xq = self.project(Xq)
         mean, var = self.posterior(Xq)
         sigma = np.sqrt(var + ACQ_VAR_FLOOR)
         return np.log(sigma) + _log_h((self.z_best_ - mean) / sigma)
 
     def log_ei_grad(self, x: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndarray]:
         """log EI at one point and its gradient with respect to the columns ``cols``."""
+        if self.project is not None:
+            px = self.project(x[None, :])[0]
+            value, grad = self._log_ei_grad(px, cols)
+            return value, np.where(px[cols] != x[cols], 0.0, grad)  # inactive: no slope
+        return self._log_ei_grad(x, cols)
+
+    def _log_ei_grad(self, x: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndarray]:
         diff = x[None, :] - self.X_  # (n, n_cols)
         r2 = (diff**2) @ self.col_ils_
         m, dm = _matern(r2)
@@ -283,7 +296,7 @@ class SweepGP(RegressorMixin, BaseEstimator):
         best = int(np.argmax(values))
         probs = np.exp(values - values[best])
         probs[best] = 0.0
-        starts = [cand[best], self.x_best_]
+        starts = [cand[best], np.clip(self.x_best_, 0.0, 1.0)]
         n_more = min(N_LOCAL_SEARCH - len(starts), int(np.count_nonzero(probs > 0)))
         if n_more > 0:
             starts.extend(cand[rng.choice(n, size=n_more, replace=False, p=probs / probs.sum())])

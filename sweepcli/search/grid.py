@@ -3,6 +3,11 @@
 Points are numbered: the product over parameters sorted by name, the first name
 slowest. A run records the index of its point, so finding the next free point needs no
 hashing of configs and stays fast with thousands of runs.
+
+With ``sweepcli.conditions``, a point of the product whose inactive parameters are not at
+their first value is the same effective point as one that is (the program never sees an
+inactive parameter): only the latter, the *canonical* index, is run, so each effective
+point runs once.
 """
 
 from __future__ import annotations
@@ -39,21 +44,36 @@ def grid_point(space: Space, index: int) -> dict[str, Any]:
     return {n: point[n] for n in names}
 
 
+def is_canonical(space: Space, index: int) -> bool:
+    """Whether point ``index`` is the one that stands for its effective point: every
+    inactive parameter at its first value (always, without conditions)."""
+    if not space.conditions:
+        return True
+    point = grid_point(space, index)
+    active = space.active_names(point)
+    return all(p.grid_position(point[p.name]) == 0 for p in space.params if p.name not in active)
+
+
 def grid_points(space: Space) -> list[dict[str, Any]]:
-    """Every point, in order."""
-    return [grid_point(space, i) for i in range(grid_size(space))]
+    """Every effective point, in order (inactive parameters left out)."""
+    return [space.active(grid_point(space, i)) for i in range(grid_size(space))
+            if is_canonical(space, i)]
 
 
 def grid_index_of(space: Space, params: dict[str, Any]) -> int | None:
     """The index of the grid point ``params`` (flat names) is, or None when it is none:
     how runs that were not claimed from this grid (prior runs, runs of an earlier config,
-    enqueued points) are found on it."""
+    enqueued points) are found on it. An inactive parameter counts at its first value."""
     _, values = _axes(space)
+    active = space.active_names(params) if space.conditions else None
     index = 0
     for p, axis in zip(space.params, values):
-        if p.name not in params:
+        if active is not None and p.name not in active:
+            i: int | None = 0
+        elif p.name not in params:
             return None
-        i = p.grid_position(params[p.name])
+        else:
+            i = p.grid_position(params[p.name])
         if i is None:
             return None
         index = index * len(axis) + i
@@ -79,8 +99,8 @@ def suggest(space: Space, runs: list[Run], revision: int = 0) -> Suggestion | No
     taken = taken_points(space, runs, revision)
     size = grid_size(space)
     index = 0
-    while index in taken:
+    while index < size and (index in taken or not is_canonical(space, index)):
         index += 1
     if index >= size:
         return None
-    return Suggestion(grid_point(space, index), grid_index=index)
+    return Suggestion(space.active(grid_point(space, index)), grid_index=index)

@@ -63,11 +63,15 @@ def claim_event(run_id: str, params: dict[str, Any], grid: int | None, retry_of:
 
 
 def prior_event(run_id: str, params: dict[str, Any], state: RunState, values: list[float],
-                source: str, summary_only: bool = False) -> dict[str, Any]:
+                source: str, summary_only: bool = False,
+                more: dict[str, list[float]] | None = None) -> dict[str, Any]:
     """A run from elsewhere (another sweep, a results file) joins the history, ended."""
-    return {"op": Op.PRIOR.value, "run": run_id, "params": params,
-            "state": RunState(state).value, "values": values, "source": source,
-            "summary_only": summary_only}
+    event = {"op": Op.PRIOR.value, "run": run_id, "params": params,
+             "state": RunState(state).value, "values": values, "source": source,
+             "summary_only": summary_only}
+    if more:
+        event["more"] = more
+    return event
 
 
 def enqueue_event(point_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -87,12 +91,16 @@ def _of_attempt(event: dict[str, Any], attempt: int) -> dict[str, Any]:
 
 
 def metric_event(run_id: str, values: list[float], attempt: int = 1,
-                 at: int | None = None) -> dict[str, Any]:
+                 at: int | None = None, more: dict[str, list[float]] | None = None
+                 ) -> dict[str, Any]:
     """New values of a run's metric. ``at``: how many values its history held before them,
-    so that a line read twice (a restored journal) adds nothing the second time."""
-    event = {"op": Op.METRIC.value, "run": run_id, "values": values}
+    so that a line read twice (a restored journal) adds nothing the second time. ``more``:
+    the other objectives' [smallest, largest] new values (``metrics:``)."""
+    event: dict[str, Any] = {"op": Op.METRIC.value, "run": run_id, "values": values}
     if at is not None:
         event["n"] = at
+    if more:
+        event["more"] = more
     return _of_attempt(event, attempt)
 
 
@@ -126,6 +134,13 @@ def rerun_event(run_ids: list[str]) -> dict[str, Any]:
 
 def _is_id(value: Any) -> bool:
     return isinstance(value, str) and bool(_ID_RE.match(value))
+
+
+def _extremes_ok(more: Any) -> bool:
+    """{metric name: [smallest, largest]} with finite numbers, smallest first."""
+    return isinstance(more, dict) and all(
+        isinstance(k, str) and isinstance(v, list) and len(v) == 2 and all(is_number(x) for x in v)
+        and v[0] <= v[1] for k, v in more.items())
 
 
 def _is_int(value: Any) -> bool:
@@ -208,11 +223,16 @@ class SweepState:
                 or not all(isinstance(k, str) for k in params) or not isinstance(values, list)
                 or not isinstance(source, str) or state == RunState.RUNNING):
             return False
+        more = e.get("more")
+        if more is not None and not _extremes_ok(more):
+            return False
         t = e.get("t", 0.0)
         self.runs[rid] = Run(run_id=rid, params=params, state=state,
                              history=[float(v) for v in values if is_number(v)],
                              started_at=float(t) if is_number(t) else 0.0, prior=source,
                              summary_only=e.get("summary_only") is True)
+        if more:
+            self.runs[rid].fold_extremes(more)
         return True
 
     def _apply_enqueue(self, e: dict[str, Any]) -> bool:
@@ -244,11 +264,16 @@ class SweepState:
         if (run is None or not isinstance(values, list) or not _is_int(attempt)
                 or not (at is None or (_is_int(at) and at >= 0))):
             return False
+        more = e.get("more")
+        if more is not None and not _extremes_ok(more):
+            return False
         if attempt == run.attempt:  # a superseded attempt's late lines are not history
             new = [float(v) for v in values if is_number(v)]
             if at is not None and at < len(run.history):
                 new = new[len(run.history) - at:]  # values it holds already: a line read twice
             run.history.extend(new)
+            if more:
+                run.fold_extremes(more)
         return True
 
     def _apply_end(self, e: dict[str, Any]) -> bool:
@@ -387,7 +412,7 @@ def _ahead(a: Run, b: Run) -> bool:
 _RECORD_FIELDS = ("params", "grid_index", "retry_of", "agent", "started_at", "ended_at",
                   "exit_code", "requeued", "heartbeat_timeout", "revision", "prior",
                   "summary_only", "queued", "attempt", "attempt_started_at", "attempts",
-                  "crashes", "reason")
+                  "crashes", "reason", "extremes")
 
 
 def run_record(run: Run) -> dict[str, Any]:
@@ -469,6 +494,11 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
                queued=record.get("queued"), attempt=max(1, record.get("attempt", 1)),
                attempt_started_at=number("attempt_started_at") or 0.0, attempts=attempts,
                crashes=record.get("crashes", 0), reason=text("reason"))
+    extremes = record.get("extremes", {})
+    if extremes:
+        if not _extremes_ok(extremes):
+            raise ValueError("extremes")
+        run.fold_extremes(extremes)
     if lo is not None:
         run.remember_extremes(lo, hi)  # its best, without a pass over the values
     return run
