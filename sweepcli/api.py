@@ -272,6 +272,12 @@ def update(ref: str, config: dict[str, Any], dir: str | Path | None = None  # no
             raise UpdateRefused(f"metric.name: {_name(old)} -> {_name(new)} is refused: every "
                                 "run's recorded value is of the old metric; create a new sweep "
                                 f"with --prior {f.ref}")
+        objectives = [(m.name, m.goal) for m in old.metrics]
+        if objectives != [(m.name, m.goal) for m in new.metrics]:
+            said = ", ".join(f"{n} ({g})" for n, g in objectives) or "one metric"
+            told = ", ".join(f"{m.name} ({m.goal})" for m in new.metrics) or "one metric"
+            raise UpdateRefused(f"metrics: {said} -> {told} is refused: the front is of the "
+                                f"old objectives; create a new sweep with --prior {f.ref}")
         if old.metric and new.metric and old.metric.goal != new.metric.goal:
             raise UpdateRefused(f"metric.goal: {old.metric.goal} -> {new.metric.goal} is "
                                 "refused: the best run and bayes' history would flip; create a "

@@ -186,3 +186,21 @@ with open(os.environ["SWEEPCLI_METRICS_FILE"], "a") as f:
     assert len(front) >= 5  # not one point: the front, spread
     f1s = sorted(p["values"]["f1"] for p in front)
     assert f1s[-1] - f1s[0] > 0.3
+
+
+def test_update_cannot_change_the_objectives_but_can_the_conditions(env) -> None:
+    env.program(PROGRAM)
+    base = {"program": "train.py", "method": "random", "run_cap": 4,
+            "metrics": [{"name": "loss"}, {"name": "speed", "goal": "maximize"}],
+            "parameters": {"lr": {"values": [0.1, 0.01]}, "optimizer": {"values": ["sgd", "adam"]},
+                           "momentum": {"values": [0.0, 0.9]}}}
+    sweep_id = env.create(base)
+    f = env.tmp / "new.yaml"
+    f.write_text(json.dumps({**base, "metrics": [{"name": "loss"}, {"name": "speed"}]}))
+    proc = env.cli("sweep", "--update", sweep_id, str(f), check=False)
+    assert proc.returncode == 2 and "metrics:" in proc.stderr and "refused" in proc.stderr
+    f.write_text(json.dumps({**base, "sweepcli": {"conditions": {"momentum": {"optimizer": "sgd"}}}}))
+    env.cli("sweep", "--update", sweep_id, str(f))
+    env.cli("agent", sweep_id)
+    for r in env.status(sweep_id)["runs"]:
+        assert ("momentum" in r["config"]) == (r["config"]["optimizer"] == "sgd")
