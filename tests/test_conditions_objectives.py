@@ -204,3 +204,29 @@ def test_update_cannot_change_the_objectives_but_can_the_conditions(env) -> None
     env.cli("agent", sweep_id)
     for r in env.status(sweep_id)["runs"]:
         assert ("momentum" in r["config"]) == (r["config"]["optimizer"] == "sgd")
+
+
+def test_bayes_with_parents_of_every_kind_suggests_exactly_the_active_parameters() -> None:
+    # parents: a two-valued categorical (one column), an int_uniform, numbers (an ordinal
+    # axis) and strings (one-hot); a condition with two parents
+    import numpy as np
+
+    from sweepcli.config import validate
+    from sweepcli.runs import Run, RunState
+    from sweepcli.search import suggest
+
+    config = validate({"method": "bayes", "metric": {"name": "y"}, "parameters": {
+        "use": {"values": [True, False]}, "n": {"min": 1, "max": 4},
+        "k": {"values": [8, 16, 32]}, "cat": {"values": ["x", "y", "z"]},
+        **{v: {"min": 0.0, "max": 1.0} for v in "abcd"}},
+        "sweepcli": {"seed": 1, "conditions": {"a": {"use": True}, "b": {"n": [1, 2]},
+                                               "c": {"k": [16, 32]},
+                                               "d": {"cat": "x", "use": False}}}})
+    rng = np.random.default_rng(0)
+    runs: list[Run] = []
+    for i in range(16):  # past the initial design: the model chooses the last six
+        s = suggest(config, runs, rng)
+        assert set(s.params) == config.space.active_names(s.params), s.params
+        r = Run(f"r{i:07d}", s.params, RunState.FINISHED)
+        r.history.append(sum(v for k, v in s.params.items() if k in "abcd"))
+        runs.append(r)

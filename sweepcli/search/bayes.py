@@ -150,7 +150,8 @@ class Encoding:
                     out.append([fixed[n]] * len(X))
                     continue
                 j = index[n]
-                raw = space.dimensions[j].inverse_transform(X[:, cols[j]])
+                block = X[:, cols[j]] if len(cols[j]) > 1 else X[:, cols[j][0]]
+                raw = np.asarray(space.dimensions[j].inverse_transform(block)).reshape(-1)
                 p = self.params[j]
                 if n in self.ranked:
                     out.append([p.spec["values"][self.ranked[n][int(v)]] for v in raw])

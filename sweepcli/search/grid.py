@@ -44,6 +44,16 @@ def grid_point(space: Space, index: int) -> dict[str, Any]:
     return {n: point[n] for n in names}
 
 
+@lru_cache(maxsize=8)
+def _canonical(space: Space) -> tuple[int, ...] | None:
+    """The canonical indexes of a conditional grid of at most a million points, in order
+    (None: larger, judged one by one)."""
+    size = grid_size(space)
+    if size > 1_000_000:
+        return None
+    return tuple(i for i in range(size) if is_canonical(space, i))
+
+
 def is_canonical(space: Space, index: int) -> bool:
     """Whether point ``index`` is the one that stands for its effective point: every
     inactive parameter at its first value (always, without conditions)."""
@@ -97,6 +107,12 @@ def taken_points(space: Space, runs: list[Run], revision: int = 0) -> set[int]:
 def suggest(space: Space, runs: list[Run], revision: int = 0) -> Suggestion | None:
     """The first point no run holds yet, or None when every point is taken."""
     taken = taken_points(space, runs, revision)
+    canonical = _canonical(space) if space.conditions else None
+    if canonical is not None:  # (each claim walks a list, not the whole product)
+        index = next((i for i in canonical if i not in taken), None)
+        if index is None:
+            return None
+        return Suggestion(space.active(grid_point(space, index)), grid_index=index)
     size = grid_size(space)
     index = 0
     while index < size and (index in taken or not is_canonical(space, index)):

@@ -114,7 +114,7 @@ def _unavailable(url: str, exc: BaseException) -> OSError:
 
 class Connections:
     """One process's connections to the store, reconnected with backoff when lost: an
-    agent keeps two ("lock": the sweep lock's transactions; "read": reads and heartbeats,
+    agent keeps two ("lock:SWEEP": the sweep lock's transactions; "read": reads and heartbeats,
     autocommit; psycopg serialises its threads on it)."""
 
     def __init__(self, url: str):
@@ -220,6 +220,7 @@ class PgLock:
         self._conn: Any = None
         self._tx: Any = None
         self.key = zlib.crc32(f"sweepcli:{sweep.key}".encode())
+        self.name = f"lock:{sweep.key}"
         self.kind = "postgres"
 
     @property
@@ -265,7 +266,9 @@ class PgLock:
         deadline = time.monotonic() + self.timeout
         delay = 0.1
         while True:
-            conn = conns.get("lock", autocommit=False,
+            # a connection of this sweep's own: a lock on another sweep, held meanwhile by
+            # this process, is another transaction
+            conn = conns.get(self.name, autocommit=False,
                              retry_for=max(0.0, deadline - time.monotonic()))
             try:
                 ms = max(1, int(1000 * max(0.0, deadline - time.monotonic())))
@@ -280,7 +283,7 @@ class PgLock:
                 raise LockTimeout(f"the sweep lock ({safe_url(conns.url)}) is held by another "
                                   f"agent; waited {self.timeout:.0f} s") from None
             except psycopg.OperationalError as exc:
-                conns.drop("lock")
+                conns.drop(self.name)
                 if time.monotonic() + delay > deadline:
                     raise _unavailable(conns.url, exc) from None
                 time.sleep(delay)
@@ -304,7 +307,7 @@ class PgLock:
             else:
                 conn.rollback()
         except psycopg.Error as exc:
-            self.sweep.store.conns.drop("lock")
+            self.sweep.store.conns.drop(self.name)
             self.sweep.forget()  # what this transaction appended may or may not be there
             if ok:
                 raise LockLost(f"the sweep's transaction did not commit ({str(exc).strip()}); "
