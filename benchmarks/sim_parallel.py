@@ -37,7 +37,7 @@ def simulate(raw: dict, f, agents: int, trials: int, seed: int, initial: int | N
     ext: dict = {"seed": seed}
     if initial is not None:
         ext["initial_random"] = initial
-    config = validate({**raw, "sweepcli": ext})
+    config = validate({**raw, "run_cap": trials, "sweepcli": ext})
     rng = np.random.default_rng(seed)
     jitter = np.random.default_rng(seed + 1000)
     runs: list[Run] = []
