@@ -175,6 +175,11 @@ def _run(conns: Connections, fn: Any, name: str = "read", tries: int = 8) -> Any
                 raise _unavailable(conns.url, exc) from None
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+        except psycopg.errors.InsufficientPrivilege:
+            raise
+        except psycopg.Error as exc:  # anything else the server says: a message, no traceback
+            conns.drop(name)
+            raise _unavailable(conns.url, exc) from None
     raise AssertionError("unreachable")
 
 
@@ -288,6 +293,9 @@ class PgLock:
                     raise _unavailable(conns.url, exc) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except psycopg.Error as exc:  # anything else the server says: a message
+                conns.drop(self.name)
+                raise _unavailable(conns.url, exc) from None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -360,7 +368,7 @@ class PgSweep(SweepFolder):
                     rows = self.lock.connection.execute(
                         "SELECT seq, event FROM sweepcli_events WHERE sweep = %s AND seq > %s "
                         "ORDER BY seq", (self.key, self._seq)).fetchall()
-                except psycopg.OperationalError as exc:
+                except psycopg.Error as exc:
                     raise LockLost(f"lost the connection to {safe_url(self.store.url)} "
                                    f"while holding the sweep lock: {exc}") from None
             else:
@@ -390,7 +398,7 @@ class PgSweep(SweepFolder):
                         seqs.append(row[0])
                     if not cur.nextset():
                         break
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             raise LockLost(f"lost the connection to {safe_url(self.store.url)} while "
                            f"appending: {exc}") from None
         self._appended = True
