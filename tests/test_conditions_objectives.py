@@ -84,9 +84,11 @@ def test_random_and_bayes_draw_only_active_parameters(env, method) -> None:
     ({"momentum": {"optimizer": "rmsprop"}}, "sweepcli.conditions.momentum.optimizer",
      "not a value optimizer takes"),
     ({"momentum": {"lr": 0.5}}, "sweepcli.conditions.momentum.lr", "not a continuum"),
+    ({"momentum": {"shape": [[1, 2]]}}, "sweepcli.conditions.momentum.shape",
+     "numbers, strings or true/false"),
 ])
 def test_bad_conditions_are_config_errors_with_key_paths(env, conditions, where, says) -> None:
-    params = {**OPT, "lr": {"min": 0.0, "max": 1.0}}
+    params = {**OPT, "lr": {"min": 0.0, "max": 1.0}, "shape": {"values": [[1, 2], [3]]}}
     f = env.tmp / "s.yaml"
     f.write_text(json.dumps({"program": "train.py", "method": "random", "parameters": params,
                              "sweepcli": {"conditions": conditions}}))

@@ -547,6 +547,11 @@ class _Checker:
                 if not values:
                     self.add(at, "an empty list: the parameter would never be active")
                     continue
+                if any(isinstance(v, (list, dict)) for v in values):
+                    self.add(at, "a condition names values that are numbers, strings or "
+                             "true/false (a parameter whose values are lists or mappings "
+                             "cannot be a condition)")
+                    continue
                 bad = [v for v in values if not q.contains(v)]
                 if bad:
                     self.add(at, f"{_describe(bad[0])} is not a value {other} takes")
