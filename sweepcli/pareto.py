@@ -9,7 +9,6 @@ single-objective sweep). Runs with equal values on every objective are all on th
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
@@ -81,7 +80,3 @@ def parego_losses(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     w = rng.dirichlet(np.ones(points.shape[1]))
     weighted = scaled * w
     return weighted.max(axis=1) + 0.05 * weighted.sum(axis=1)
-
-
-def describe(config: SweepConfig, run: Run) -> dict[str, Any]:
-    return {"run_id": run.run_id, "values": values_of(config, run)}

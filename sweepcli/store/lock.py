@@ -323,21 +323,19 @@ class FlockLock:
             os.close(fd)  # closing the only descriptor frees the flock
 
 
-class SweepLock:
-    """Re-entrant within a process (its threads take turns), exclusive across processes.
+class ReentrantLock:
+    """Re-entrant within a process (its threads take turns), exclusive across processes by
+    what a subclass takes in :meth:`_take` and gives back in :meth:`_release`.
 
     ``threads`` is the in-process part alone: a thread that only reads the journal into
     the shared state holds it, so two threads never apply the same events twice.
     """
 
-    def __init__(self, folder: Path, timeout: float = DEFAULT_TIMEOUT):
-        self.kind = lock_kind()
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT):
         self._timeout = timeout
         self._local = threading.local()
         self.threads = threading.RLock()
         self._depth = 0
-        self._flock = FlockLock(folder / "lock") if self.kind in ("both", "flock") else None
-        self._soft = SoftLock(folder / "lock.soft") if self.kind in ("both", "soft") else None
 
     @property
     def timeout(self) -> float:
@@ -345,7 +343,7 @@ class SweepLock:
         return getattr(self._local, "timeout", self._timeout)
 
     @contextmanager
-    def waiting_at_most(self, seconds: float) -> Iterator[SweepLock]:
+    def waiting_at_most(self, seconds: float) -> Iterator[Any]:
         """Take the lock, waiting at most ``seconds`` (LockTimeout after): for work that can
         be tried again later, so a caller stays free to notice a signal or a cancel."""
         before = self.timeout
@@ -356,26 +354,19 @@ class SweepLock:
         finally:
             self._local.timeout = before
 
-    def check(self) -> None:
-        """Before a write: raise :class:`LockLost` if our ``lock.soft`` was broken."""
-        if self._soft is not None:
-            self._soft.check()
+    def _take(self) -> None:
+        raise NotImplementedError
 
-    def __enter__(self) -> SweepLock:
+    def _release(self, ok: bool) -> None:
+        """Give the lock back; ``ok``: the block that held it ended without an exception."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
         if not self.threads.acquire(timeout=self.timeout):
             raise LockTimeout("another thread of this process holds the sweep lock")
         try:
             if self._depth == 0:
-                deadline = time.monotonic() + self.timeout
-                if self._flock is not None:
-                    self._flock.acquire(self.timeout)
-                if self._soft is not None:
-                    try:
-                        self._soft.acquire(max(0.0, deadline - time.monotonic()))
-                    except BaseException:
-                        if self._flock is not None:
-                            self._flock.release()
-                        raise
+                self._take()
             self._depth += 1
         except BaseException:
             self.threads.release()
@@ -391,11 +382,41 @@ class SweepLock:
         try:
             self._depth -= 1
             if self._depth == 0:
-                try:
-                    if self._soft is not None:
-                        self._soft.release()
-                finally:
-                    if self._flock is not None:
-                        self._flock.release()
+                self._release(ok=exc_type is None)
         finally:
             self.threads.release()
+
+
+class SweepLock(ReentrantLock):
+    """The folder's lock: flock on ``lock`` and the exclusive-create ``lock.soft``."""
+
+    def __init__(self, folder: Path, timeout: float = DEFAULT_TIMEOUT):
+        super().__init__(timeout)
+        self.kind = lock_kind()
+        self._flock = FlockLock(folder / "lock") if self.kind in ("both", "flock") else None
+        self._soft = SoftLock(folder / "lock.soft") if self.kind in ("both", "soft") else None
+
+    def check(self) -> None:
+        """Before a write: raise :class:`LockLost` if our ``lock.soft`` was broken."""
+        if self._soft is not None:
+            self._soft.check()
+
+    def _take(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        if self._flock is not None:
+            self._flock.acquire(self.timeout)
+        if self._soft is not None:
+            try:
+                self._soft.acquire(max(0.0, deadline - time.monotonic()))
+            except BaseException:
+                if self._flock is not None:
+                    self._flock.release()
+                raise
+
+    def _release(self, ok: bool) -> None:
+        try:
+            if self._soft is not None:
+                self._soft.release()
+        finally:
+            if self._flock is not None:
+                self._flock.release()

@@ -36,17 +36,14 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from ..config import SweepConfig
 from .events import SweepState
 from .files import ID_RE, check_project, new_id, parse_sweep_ref
-from .lock import DEFAULT_TIMEOUT, LockLost, LockTimeout
-from .sweep_folder import AmbiguousSweep, SweepFolder, SweepNotFound, SweepUnreadable
+from .lock import DEFAULT_TIMEOUT, LockLost, LockTimeout, ReentrantLock
+from .sweep_folder import SweepFolder, SweepUnreadable, the_one
 
 SCHEMA_VERSION = 1
 #: the schema, version by version: a newer sweepcli runs the steps an older one lacks
@@ -211,36 +208,18 @@ def _ensure_schema(conns: Connections) -> None:
     conns.drop("schema")  # (a connection less to hold: an agent keeps two)
 
 
-class PgLock:
+class PgLock(ReentrantLock):
     """The sweep lock: a transaction holding the sweep's advisory lock. Re-entrant within a
     process (its threads take turns), exclusive across every agent on every host. What is
     appended while it is held commits when it is released, or not at all."""
 
     def __init__(self, sweep: PgSweep, timeout: float = DEFAULT_TIMEOUT):
+        super().__init__(timeout)
         self.sweep = sweep
-        self._timeout = timeout
-        self._local = threading.local()
-        self.threads = threading.RLock()
-        self._depth = 0
         self._conn: Any = None
-        self._tx: Any = None
         self.key = zlib.crc32(f"sweepcli:{sweep.key}".encode())
         self.name = f"lock:{sweep.key}"
         self.kind = "postgres"
-
-    @property
-    def timeout(self) -> float:
-        return getattr(self._local, "timeout", self._timeout)
-
-    @contextmanager
-    def waiting_at_most(self, seconds: float) -> Iterator[PgLock]:
-        before = self.timeout
-        self._local.timeout = seconds
-        try:
-            with self:
-                yield self
-        finally:
-            self._local.timeout = before
 
     @property
     def connection(self) -> Any:
@@ -252,18 +231,6 @@ class PgLock:
         if self._conn is None or self._conn.closed or self._conn.broken:
             raise LockLost(f"lost the connection to {safe_url(self.sweep.store.url)} while "
                            "holding the sweep lock")
-
-    def __enter__(self) -> PgLock:
-        if not self.threads.acquire(timeout=self.timeout):
-            raise LockTimeout("another thread of this process holds the sweep lock")
-        try:
-            if self._depth == 0:
-                self._take()
-            self._depth += 1
-        except BaseException:
-            self.threads.release()
-            raise
-        return self
 
     def _take(self) -> None:
         psycopg = _driver()
@@ -296,15 +263,6 @@ class PgLock:
             except psycopg.Error as exc:  # anything else the server says: a message
                 conns.drop(self.name)
                 raise _unavailable(conns.url, exc) from None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        try:
-            self._depth -= 1
-            if self._depth == 0:
-                self._release(ok=exc_type is None)
-        finally:
-            self.threads.release()
 
     def _release(self, ok: bool) -> None:
         psycopg = _driver()
@@ -525,14 +483,7 @@ class PgStore:
                 "SELECT project, meta FROM sweepcli_sweeps WHERE id = %s ORDER BY project",
                 (sweep_id,)).fetchall())
         where = safe_url(self.url)
-        if not rows:
-            name = f"{project}/{sweep_id}" if project else sweep_id
-            raise SweepNotFound(f"no sweep {name} in {where}")
-        if len(rows) > 1:
-            listed = ", ".join(f"{p}/{sweep_id}" if p else sweep_id for p, _ in rows)
-            raise AmbiguousSweep(f"sweep ID {sweep_id} names {len(rows)} sweeps in {where} "
-                                 f"({listed}): give PROJECT/ID")
-        found, meta = rows[0]
+        meta, found = the_one([(m, p or None) for p, m in rows], project, sweep_id, where)
         if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
             raise SweepUnreadable(f"sweep {sweep_id} in {where} has no sweep config")
         return PgSweep(self, sweep_id, found or None, meta)

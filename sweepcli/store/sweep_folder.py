@@ -471,18 +471,10 @@ class Store:
         project, sweep_id = parse_sweep_ref(ref)
         if project is not None:
             path = self.root / project / sweep_id
-            if not os.path.lexists(path / "sweep.json"):
-                raise SweepNotFound(f"no sweep {project}/{sweep_id} in {self.root}")
-            found = [(path, project)]
+            found = [(path, project)] if os.path.lexists(path / "sweep.json") else []
         else:
             found = self._candidates(sweep_id)
-            if not found:
-                raise SweepNotFound(f"no sweep {sweep_id} in {self.root}")
-            if len(found) > 1:
-                listed = ", ".join(f"{p}/{sweep_id}" if p else sweep_id for _, p in found)
-                raise AmbiguousSweep(f"sweep ID {sweep_id} names {len(found)} sweeps in "
-                                     f"{self.root} ({listed}): give PROJECT/ID")
-        path, project = found[0]
+        path, project = the_one(found, project, sweep_id, self.root)
         folder = SweepFolder(path, sweep_id, project)
         _ = folder.meta  # read now: a planted or broken sweep.json is refused before anything runs
         return folder
@@ -499,6 +491,21 @@ class Store:
             if _is_project(p.parent.parent.name) and ID_RE.match(p.parent.name):
                 refs.append(f"{p.parent.parent.name}/{p.parent.name}")
         return refs
+
+
+def the_one(found: list[tuple[Any, str | None]], project: str | None, sweep_id: str,
+            where: Any) -> tuple[Any, str | None]:
+    """The one (sweep, its project) a reference names among ``found``: none is
+    SweepNotFound; several (a bare ID in more than one project: anyone who can write the
+    store could plant one) are refused, listing them."""
+    if not found:
+        name = f"{project}/{sweep_id}" if project else sweep_id
+        raise SweepNotFound(f"no sweep {name} in {where}")
+    if len(found) > 1:
+        listed = ", ".join(f"{p}/{sweep_id}" if p else sweep_id for _, p in found)
+        raise AmbiguousSweep(f"sweep ID {sweep_id} names {len(found)} sweeps in {where} "
+                             f"({listed}): give PROJECT/ID")
+    return found[0]
 
 
 def _is_project(name: str) -> bool:
