@@ -94,10 +94,56 @@ def mixed_diverging(p: dict) -> float:
     return loss
 
 
+HARTMANN3_OPT = -3.86278
+HARTMANN3 = {
+    "method": "bayes", "metric": {"name": "y"},
+    "parameters": {f"x{i}": {"min": 0.0, "max": 1.0} for i in range(3)},
+}
+_A3 = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+_P3 = 1e-4 * np.array([[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547],
+                       [381, 5743, 8828]])
+
+
+def hartmann3(p: dict) -> float:
+    x = np.array([p[f"x{i}"] for i in range(3)])
+    return float(-np.sum(_ALPHA * np.exp(-np.sum(_A3 * (x - _P3) ** 2, axis=1))))
+
+
+CAMEL_OPT = -1.031628
+CAMEL = {
+    "method": "bayes", "metric": {"name": "y"},
+    "parameters": {"x1": {"min": -3.0, "max": 3.0}, "x2": {"min": -2.0, "max": 2.0}},
+}
+
+
+def camel(p: dict) -> float:
+    """The six-hump camel: two global minima among six."""
+    x1, x2 = p["x1"], p["x2"]
+    return (4 - 2.1 * x1**2 + x1**4 / 3) * x1**2 + x1 * x2 + (-4 + 4 * x2**2) * x2**2
+
+
+LEVY4_OPT = 0.0
+LEVY4 = {
+    "method": "bayes", "metric": {"name": "y"},
+    "parameters": {f"x{i}": {"min": -10.0, "max": 10.0} for i in range(4)},
+}
+
+
+def levy4(p: dict) -> float:
+    """Levy in 4-D: many local minima on a bowl."""
+    w = 1 + (np.array([p[f"x{i}"] for i in range(4)]) - 1) / 4
+    out = math.sin(math.pi * w[0]) ** 2 + (w[-1] - 1) ** 2 * (1 + math.sin(2 * math.pi * w[-1]) ** 2)
+    out += float(np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(math.pi * w[:-1] + 1) ** 2)))
+    return out
+
+
 OBJECTIVES = {
     "branin": (BRANIN, branin, BRANIN_OPT),
     "hartmann6": (HARTMANN6, hartmann6, HARTMANN6_OPT),
     "mixed": (MIXED, mixed, MIXED_OPT),
     "mixed_nested": (MIXED_NESTED, mixed_nested, MIXED_OPT),
     "mixed_diverging": (MIXED, mixed_diverging, MIXED_OPT),
+    "hartmann3": (HARTMANN3, hartmann3, HARTMANN3_OPT),
+    "camel": (CAMEL, camel, CAMEL_OPT),
+    "levy4": (LEVY4, levy4, LEVY4_OPT),
 }

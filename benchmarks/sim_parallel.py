@@ -21,14 +21,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from objectives import BRANIN, BRANIN_OPT, HARTMANN6, HARTMANN6_OPT, MIXED, MIXED_OPT, branin, hartmann6, mixed  # noqa: E402,E501
+from objectives import OBJECTIVES  # noqa: E402
 
 from sweepcli.config import validate  # noqa: E402
 from sweepcli.runs import Run, RunState  # noqa: E402
 from sweepcli.search import suggest  # noqa: E402
 
-CASES = {"branin": (BRANIN, branin, BRANIN_OPT), "hartmann6": (HARTMANN6, hartmann6, HARTMANN6_OPT),
-         "mixed": (MIXED, mixed, MIXED_OPT)}
+CASES = OBJECTIVES
 
 
 def simulate(raw: dict, f, agents: int, trials: int, seed: int, initial: int | None = None
@@ -67,7 +66,7 @@ def main() -> None:
     ap.add_argument("--agents", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--trials", type=int, default=40)
-    ap.add_argument("--cases", nargs="+", default=list(CASES))
+    ap.add_argument("--cases", nargs="+", default=["branin", "hartmann6", "mixed"])
     ap.add_argument("--initial", type=int, default=None, help="sweepcli.initial_random")
     args = ap.parse_args()
     print(f"median regret@{args.trials} over {args.seeds} seeds (simulated agents)")

@@ -27,7 +27,20 @@ is given is chosen here:
   of the ones being evaluated. See ``benchmarks/sim_parallel.py`` and the README for what
   it measured against the constant liar at the mean it replaced (which also fitted the
   hyperparameters to the lies); CL-min and an optimistic believer (mean - sigma) lost on
-  Branin, a pessimistic one (mean + sigma) tied. During
+  Branin, a pessimistic one (mean + sigma) tied. Two more things hold only while runs are
+  going, so one agent's search is unchanged: the model expects the *worst* value seen
+  where it has seen nothing (instead of the mean; eight claims made from the same data
+  otherwise pour into corners on the strength of an average guess), and one run in
+  flight is always at the minimum of the model's mean (*exploitation*: an agent takes it
+  unless a pending run is already there), so every round refines the best guess while
+  the others explore. Simulated 8 agents, 40 runs, 40 seeds, median regret: Branin
+  0.0061 -> 0.0011, Hartmann6 0.41 -> 0.34, the mixed space 0.0067 -> 0.0007 (each alone:
+  exploitation 0.0022 / 0.44 / 0.0061, the worst prior 0.0015 / 0.34 / 0.0007); held-out
+  objectives, 20 seeds: six-hump camel 0.081 -> 0.013, Levy 4-D 1.5 -> 0.93, Hartmann3
+  tied, the mixed space with a divergence cliff 0.021 -> 0.0022. Dropped after measuring:
+  fantasised EI, Thompson sampling, local penalisation, a trust region for the last runs,
+  a pessimistic believer capped at the incumbent, initial designs of 5, 8 and 16 points,
+  and more exploitation in the sweep's last round (README, issue notes). During
   the initial design, pending points are told as lies only to move along the shared
   design, so agents started together take different design points. An exact repeat is
   replaced by the next unseen point, so two agents never receive the same point.
@@ -341,20 +354,26 @@ def _plain(value: Any) -> Any:
 
 def _model_choice(opt: Any, done: list[tuple[list[Any], float]], pending: list[list[Any]],
                   rng: np.random.Generator, enc: Encoding | None = None) -> list[Any]:
-    """Expected improvement on a GP fitted to the ended runs alone, conditioned on the
-    runs still going at its own mean there (Kriging believer)."""
+    """Expected improvement on a GP fitted to the ended runs alone. With runs still going
+    (agents at once): the model expects the worst value where it has seen nothing, is
+    conditioned on those runs at its own mean there (Kriging believer), and one of the runs
+    in flight is always at the minimum of its mean (see the module's docstring)."""
     from .gp import Layout, SweepGP
 
     layout = Layout.from_space(opt.space)
     project = enc.projector(opt.space, layout) if enc is not None else None
     gp = SweepGP(layout=layout, fit_max=HYPER_FIT_MAX, random_state=int(rng.integers(2**31)),
-                 project=project)
+                 project=project, prior_mean="worst" if pending else "mean")
     X = np.asarray(opt.space.transform([x for x, _ in done]), dtype=float)
     gp.fit(project(X) if project else X, np.asarray([y for _, y in done], dtype=float))
+    x = None
     if pending:
         P = np.asarray(opt.space.transform(pending), dtype=float)
         gp.believe(project(P) if project else P)
-    return opt.space.inverse_transform(gp.propose(rng)[None, :])[0]
+        x = gp.exploit(rng)
+    if x is None:
+        x = gp.propose(rng)
+    return opt.space.inverse_transform(x[None, :])[0]
 
 
 def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> Suggestion:

@@ -24,6 +24,9 @@ each choice measured with ``benchmarks/bench_bayes.py``:
   best of 2,048 quasi-random candidates, a roulette pick of others and the best point run
   so far: gradient steps (L-BFGS-B, scaled by the length scales) over the continuous
   inputs alternate with an exhaustive pass over each discrete parameter's values.
+* **Agents at once** (chosen in ``bayes.py``): ``believe`` conditions the model on runs still
+  going, ``prior_mean="worst"`` makes it expect the worst value where it has seen nothing,
+  and ``exploit`` finds the minimum of its mean by the same search.
 
 Everything is numpy/scipy; a fit on 150 points and a suggestion on 300 take a fraction of
 a second (``benchmarks/bench_bayes.py`` prints the latency).
@@ -48,6 +51,8 @@ N_PRELIMINARY = 2048
 N_LOCAL_SEARCH = 10
 MAX_EXHAUSTIVE_INT = 64  # ints with more values are searched as continuous, rounded after
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+EXPLOIT_PENDING_R2 = 0.01  # a pending run this close (scaled squared distance) is "there"
+EXPLOIT_ENDED_R2 = 1e-4
 
 
 @dataclass
@@ -165,13 +170,16 @@ class SweepGP(RegressorMixin, BaseEstimator):
     """A scikit-learn regressor (so scikit-optimize can fit it) over transformed points."""
 
     def __init__(self, layout: Layout | None = None, fit_max: int = 150, random_state: int = 0,
-                 project: Any = None):
+                 project: Any = None, prior_mean: str = "mean"):
         self.layout = layout
         self.fit_max = fit_max
         self.random_state = random_state
         #: conditional parameters: a candidate's inactive columns are set apart before the
         #: model looks at it (see bayes.Encoding.projector); None without conditions
         self.project = project
+        #: what the model expects where it has seen nothing: "mean" (the mean of the values)
+        #: or "worst" (the worst value, after clipping: for agents at once, see bayes.py)
+        self.prior_mean = prior_mean
 
     def fit(self, X: Any, y: Any) -> SweepGP:
         assert self.layout is not None
@@ -184,7 +192,7 @@ class SweepGP(RegressorMixin, BaseEstimator):
         q1, median, q3 = np.percentile(y, [25, 50, 75])
         if q3 > q1:  # diverged runs are bad, not extreme: they must not flatten the rest
             y = np.minimum(y, median + CLIP_IQR * (q3 - q1))
-        self.y_mean_ = float(y.mean())
+        self.y_mean_ = float(y.max() if self.prior_mean == "worst" else y.mean())
         self.y_std_ = float(y.std()) or 1.0
         z = (y - self.y_mean_) / self.y_std_
         idx = np.arange(len(z))
@@ -204,6 +212,7 @@ class SweepGP(RegressorMixin, BaseEstimator):
         self.alpha_ = self.Kinv_ @ z
         self.z_best_ = float(z.min())
         self.x_best_ = X[int(np.argmin(z))]
+        self.n_observed_ = len(z)
         return self
 
     def believe(self, Xp: np.ndarray) -> None:
@@ -252,20 +261,42 @@ class SweepGP(RegressorMixin, BaseEstimator):
         sigma = np.sqrt(var + ACQ_VAR_FLOOR)
         return np.log(sigma) + _log_h((self.z_best_ - mean) / sigma)
 
+    def neg_mean(self, Xq: np.ndarray) -> np.ndarray:
+        """Minus the posterior mean: what pure exploitation maximises."""
+        if self.project is not None:
+            Xq = self.project(Xq)
+        return -(self.scale_ * _matern(self._r2(Xq))[0]) @ self.alpha_
+
     def log_ei_grad(self, x: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndarray]:
         """log EI at one point and its gradient with respect to the columns ``cols``."""
+        return self._with_projection(self._log_ei_grad, x, cols)
+
+    def neg_mean_grad(self, x: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndarray]:
+        return self._with_projection(self._neg_mean_grad, x, cols)
+
+    def _with_projection(self, f: Any, x: np.ndarray, cols: np.ndarray
+                         ) -> tuple[float, np.ndarray]:
         if self.project is not None:
             px = self.project(x[None, :])[0]
-            value, grad = self._log_ei_grad(px, cols)
+            value, grad = f(px, cols)
             return value, np.where(px[cols] != x[cols], 0.0, grad)  # inactive: no slope
-        return self._log_ei_grad(x, cols)
+        return f(x, cols)
 
-    def _log_ei_grad(self, x: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndarray]:
+    def _kernel_and_slope(self, x: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """k(x, X) and its derivative with respect to the columns ``cols``, (n,) and (n, c)."""
         diff = x[None, :] - self.X_  # (n, n_cols)
         r2 = (diff**2) @ self.col_ils_
         m, dm = _matern(r2)
         k = self.scale_ * m
-        dk = (2.0 * self.scale_ * dm)[:, None] * diff[:, cols] * self.col_ils_[cols]  # (n, c)
+        dk = (2.0 * self.scale_ * dm)[:, None] * diff[:, cols] * self.col_ils_[cols]
+        return k, dk
+
+    def _neg_mean_grad(self, x: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndarray]:
+        k, dk = self._kernel_and_slope(x, cols)
+        return -float(k @ self.alpha_), -(self.alpha_ @ dk)
+
+    def _log_ei_grad(self, x: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndarray]:
+        k, dk = self._kernel_and_slope(x, cols)
         Kk = self.Kinv_ @ k
         mean = float(k @ self.alpha_)
         var = max(float(self.scale_ - k @ Kk), 0.0) + ACQ_VAR_FLOOR
@@ -277,8 +308,24 @@ class SweepGP(RegressorMixin, BaseEstimator):
         du = (-dmean - u * dsigma) / sigma
         return math.log(sigma) + log_h, dsigma / sigma + dlog_h * du
 
-    def propose(self, rng: np.random.Generator) -> np.ndarray:
-        """The point (transformed columns) that maximises log EI."""
+    def exploit(self, rng: np.random.Generator) -> np.ndarray | None:
+        """The point where the model expects the best value (the minimum of its mean), unless
+        a run still going or an ended run is already there (a pending run within correlation
+        0.99 of it, an ended one within 0.9999): for agents at once, see bayes.py."""
+        x = self.propose(rng, exploit=True)
+        px = self.project(x[None, :])[0] if self.project is not None else x
+
+        def nearest(A: np.ndarray) -> float:
+            return float(((A - px) ** 2 @ self.col_ils_).min()) if len(A) else math.inf
+
+        n = self.n_observed_
+        if nearest(self.X_[n:]) <= EXPLOIT_PENDING_R2 or nearest(self.X_[:n]) <= EXPLOIT_ENDED_R2:
+            return None
+        return x
+
+    def propose(self, rng: np.random.Generator, exploit: bool = False) -> np.ndarray:
+        """The point (transformed columns) that maximises log EI (with ``exploit``, minus the
+        posterior mean)."""
         from scipy.stats import qmc
 
         layout = self.layout
@@ -292,7 +339,7 @@ class SweepGP(RegressorMixin, BaseEstimator):
             pick = np.minimum((u[:, len(layout.gradient_cols) + j] * len(options)).astype(int),
                               len(options) - 1)
             cand[:, cols] = options[pick]
-        values = self.log_ei(cand)
+        values = self.neg_mean(cand) if exploit else self.log_ei(cand)
         best = int(np.argmax(values))
         probs = np.exp(values - values[best])
         probs[best] = 0.0
@@ -302,15 +349,18 @@ class SweepGP(RegressorMixin, BaseEstimator):
             starts.extend(cand[rng.choice(n, size=n_more, replace=False, p=probs / probs.sum())])
         best_x, best_v = cand[best], float(values[best])
         for x0 in starts:
-            x, v = self._local_search(np.array(x0, dtype=float))
+            x, v = self._local_search(np.array(x0, dtype=float), exploit)
             if v > best_v:
                 best_x, best_v = x, v
         return best_x
 
-    def _local_search(self, x: np.ndarray, max_rounds: int = 20) -> tuple[np.ndarray, float]:
+    def _local_search(self, x: np.ndarray, exploit: bool = False, max_rounds: int = 20
+                      ) -> tuple[np.ndarray, float]:
         layout = self.layout
         assert layout is not None
-        value = float(self.log_ei(x[None, :])[0])
+        acq, acq_grad = (self.neg_mean, self.neg_mean_grad) if exploit else (self.log_ei,
+                                                                              self.log_ei_grad)
+        value = float(acq(x[None, :])[0])
         cols = layout.gradient_cols
         scales = 1.0 / np.sqrt(self.col_ils_[cols]) if len(cols) else np.empty(0)
         last: int | None = None  # the part that changed last: -1 the continuous inputs
@@ -321,7 +371,7 @@ class SweepGP(RegressorMixin, BaseEstimator):
                 def neg(s: np.ndarray, x: np.ndarray = x) -> tuple[float, np.ndarray]:
                     y = x.copy()
                     y[cols] = s * scales
-                    v, g = self.log_ei_grad(y, cols)
+                    v, g = acq_grad(y, cols)
                     return -v, -g * scales
 
                 s, f, info = fmin_l_bfgs_b(neg, x[cols] / scales, bounds=[(0.0, 1.0 / c) for c in scales],
@@ -335,7 +385,7 @@ class SweepGP(RegressorMixin, BaseEstimator):
                     return x, value
                 trial = np.repeat(x[None, :], len(options), axis=0)
                 trial[:, dcols] = options
-                vals = self.log_ei(trial)
+                vals = acq(trial)
                 i = int(np.argmax(vals))
                 if vals[i] > value:
                     x, value, last = trial[i], float(vals[i]), j
