@@ -3,7 +3,8 @@
 Run by hand:
     pip install optuna torch   # the peers (not dependencies of sweepcli)
     python benchmarks/bench_bayes_parallel.py [--agents 1 4 8] [--seeds 5] [--trials 40]
-        [--seconds 0.4] [--cases branin hartmann6 mixed] [--peers optuna-gp optuna-tpe random]
+        [--first-seed 1] [--seconds 0.4] [--cases branin hartmann6 mixed]
+        [--peers optuna-gp optuna-tpe random]
 
 sweepcli: a bayes sweep with ``run_cap`` = trials and ``sweepcli.seed``; N ``sweepcli agent``
 processes started together; each run is a program that sleeps ``--seconds`` (so runs
@@ -107,6 +108,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--agents", type=int, nargs="+", default=[1, 4, 8])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--seconds", type=float, default=0.4)
     ap.add_argument("--cases", nargs="+", default=["branin", "hartmann6", "mixed"])
@@ -119,13 +121,14 @@ def main() -> None:
     except ImportError:
         args.peers = [p for p in args.peers if not p.startswith("optuna")]
         print("(optuna is not installed: the Optuna peers are left out)")
-    print(f"median regret@{args.trials} over seeds {1}..{args.seeds}, runs of {args.seconds} s")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(f"median regret@{args.trials} over seeds {seeds[0]}..{seeds[-1]}, runs of {args.seconds} s")
     for case in args.cases:
         for n in args.agents:
             for who in ["sweepcli", *args.peers]:
                 started = time.monotonic()
                 regrets = []
-                for seed in range(1, args.seeds + 1):
+                for seed in seeds:
                     if who == "sweepcli":
                         r = sweepcli_run(case, n, args.trials, seed, args.seconds)
                     elif who == "random":
