@@ -39,8 +39,11 @@ is given is chosen here:
   objectives, 20 seeds: six-hump camel 0.081 -> 0.013, Levy 4-D 1.5 -> 0.93, Hartmann3
   tied, the mixed space with a divergence cliff 0.021 -> 0.0022. Dropped after measuring:
   fantasised EI, Thompson sampling, local penalisation, a trust region for the last runs,
-  a pessimistic believer capped at the incumbent, initial designs of 5, 8 and 16 points,
-  and more exploitation in the sweep's last round (README, issue notes). During
+  a pessimistic believer capped at the incumbent, the believer without its incumbent
+  update, GP-BUCB (lower confidence bound given the pending runs), a second exploiting
+  agent, exploiting the minimum nearest the best run rather than the global one, initial
+  designs of 5, 8 and 16 points, and more exploitation in the sweep's last round (README,
+  issue notes). During
   the initial design, pending points are told as lies only to move along the shared
   design, so agents started together take different design points. An exact repeat is
   replaced by the next unseen point, so two agents never receive the same point.
