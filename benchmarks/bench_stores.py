@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -120,29 +121,29 @@ def main() -> None:
 
         cluster = Cluster()
         url = cluster.url
-    try:
-        print(f"claims: N processes claim and end {args.claim_points} grid points")
-        print(f"{'store':<9} {'agents':>6}  {'claim p50':>9}  {'p95':>8}  {'runs/s':>7}")
+
+    def cases(tag: str) -> Iterator[tuple[str, int, Path, str | None]]:
+        """(store, agents, a fresh root folder, the database URL or None for the folder)."""
         for kind in ("folder", "postgres"):
             for n in args.agents:
                 with tempfile.TemporaryDirectory() as tmp:
-                    db = cluster.new_database(f"b{kind}{n}{os.getpid()}") if cluster else url
-                    p50, p95, rate = claims(Path(tmp) / "sweeps", db if kind == "postgres" else None,
-                                            n, args.claim_points)
-                print(f"{kind:<9} {n:>6}  {p50:7.1f} ms  {p95:5.1f} ms  {rate:7.0f}", flush=True)
+                    db = cluster.new_database(f"{tag}{kind}{n}{os.getpid()}") if cluster else url
+                    yield kind, n, Path(tmp) / "sweeps", db if kind == "postgres" else None
+
+    try:
+        print(f"claims: N processes claim and end {args.claim_points} grid points")
+        print(f"{'store':<9} {'agents':>6}  {'claim p50':>9}  {'p95':>8}  {'runs/s':>7}")
+        for kind, n, root, db in cases("b"):
+            p50, p95, rate = claims(root, db, n, args.claim_points)
+            print(f"{kind:<9} {n:>6}  {p50:7.1f} ms  {p95:5.1f} ms  {rate:7.0f}", flush=True)
         if args.no_agents:
             return
         print(f"\nreal agents on a {args.points}-point grid, a trivial program")
         print(f"{'store':<9} {'agents':>6}  {'wall':>7}  {'runs/s':>7}  points run  twice")
-        for kind in ("folder", "postgres"):
-            for n in args.agents:
-                with tempfile.TemporaryDirectory() as tmp:
-                    db = cluster.new_database(f"a{kind}{n}{os.getpid()}") if cluster else url
-                    wall, ran, twice = real_agents(Path(tmp) / "sweeps",
-                                                   db if kind == "postgres" else None, n,
-                                                   args.points)
-                print(f"{kind:<9} {n:>6}  {wall:5.1f} s  {args.points / wall:7.1f}  "
-                      f"{ran:>10}  {twice:>5}", flush=True)
+        for kind, n, root, db in cases("a"):
+            wall, ran, twice = real_agents(root, db, n, args.points)
+            print(f"{kind:<9} {n:>6}  {wall:5.1f} s  {args.points / wall:7.1f}  "
+                  f"{ran:>10}  {twice:>5}", flush=True)
     finally:
         if cluster is not None:
             cluster.stop()

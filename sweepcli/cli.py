@@ -595,7 +595,7 @@ def copy(sweep_id: str, dest: str, root_dir: str | None) -> None:
     sweep first, then run agents on the copy."""
     from pathlib import Path
 
-    from .store.postgres import safe_url
+    from .store.postgres import is_url, safe_url
 
     store = _store(root_dir)
     path = Path(sweep_id)
@@ -610,14 +610,14 @@ def copy(sweep_id: str, dest: str, root_dir: str | None) -> None:
         folder = _open(top, ref)
     else:
         folder = _open(store, sweep_id)
+    where = safe_url(dest) if is_url(dest) else dest
     with _reported():
         try:
             copied = api.copy_sweep(folder.ref, dest, root_dir, source=folder)
         except FileExistsError:
-            _fail(f"{dest if not dest.startswith('postgres') else safe_url(dest)} already has "
-                  f"a sweep {folder.ref}")
-    where = copied.path if isinstance(copied, SweepFolder) and type(copied) is SweepFolder \
-        else safe_url(dest)
+            _fail(f"{where} already has a sweep {folder.ref}")
+    if not is_url(dest):
+        where = str(copied.path)
     click.echo(copied.ref)
     click.echo(f"Copied sweep {folder.ref} ({len(copied.refresh().runs)} run(s)) to {where}.",
                err=True)

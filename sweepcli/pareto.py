@@ -9,7 +9,6 @@ single-objective sweep). Runs with equal values on every objective are all on th
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .config import SweepConfig
@@ -38,13 +37,8 @@ def losses(config: SweepConfig, runs: list[Run]) -> tuple[list[Run], np.ndarray]
 
 def non_dominated(points: np.ndarray) -> np.ndarray:
     """Indexes of the rows no other row dominates (lower is better on every column)."""
-    n = len(points)
-    keep = []
-    for i in range(n):
-        others = np.delete(points, i, axis=0)
-        dominated = np.any(np.all(others <= points[i], axis=1) & np.any(others < points[i], axis=1))
-        if not dominated:
-            keep.append(i)
+    keep = [i for i, p in enumerate(points)  # (a row is not strictly better than itself)
+            if not np.any(np.all(points <= p, axis=1) & np.any(points < p, axis=1))]
     return np.asarray(keep, dtype=int)
 
 

@@ -95,9 +95,7 @@ class Run:
 
     def fold_extremes(self, more: dict[str, list[float]]) -> None:
         """Merge new [smallest, largest] values of other metrics (idempotent)."""
-        for name, (lo, hi) in more.items():
-            old = self.extremes.get(name)
-            self.extremes[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]
+        fold_extremes(self.extremes, more)
 
     def best(self, goal: str = "minimize") -> float | None:
         """The run's value: its best metric over its history (W&B's rule). Kept once
@@ -115,3 +113,9 @@ class Run:
             self._stats = stats
         return stats[3] if goal == "maximize" else stats[2]
 
+
+def fold_extremes(into: dict[str, list[float]], more: dict[str, list[float]]) -> None:
+    """Merge {metric: [smallest, largest]} ``more`` into ``into`` (idempotent)."""
+    for name, (lo, hi) in more.items():
+        old = into.get(name)
+        into[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..config import SweepConfig
 from ..early_stop import runs_to_stop
-from ..runs import Run, RunState
+from ..runs import Run, RunState, fold_extremes
 from ..store import (
     Control,
     JournalDamaged,
@@ -780,9 +780,7 @@ class _Watch:
         for name in self.others:
             values = self.reader.metric_values(lines, name)
             if values:
-                lo, hi = min(values), max(values)
-                old = self.more.get(name)
-                self.more[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]
+                fold_extremes(self.more, {name: [min(values), max(values)]})
 
     def _read_metrics(self, final: bool = False) -> None:
         lines = self.reader.read(final=final)

@@ -412,9 +412,9 @@ class _Checker:
                     self.add(f"{where}.target", "has no meaning with several objectives (the "
                              "result is the Pareto front, not one value to reach): remove it")
                     continue
-                for k in ("impute_while_running",):
-                    if k in m:
-                        self.add(f"{where}.{k}", "not supported with several objectives")
+                if "impute_while_running" in m:
+                    self.add(f"{where}.impute_while_running",
+                             "not supported with several objectives")
             got = self.metric(m, where)
             if got is None:
                 continue
@@ -507,7 +507,6 @@ class _Checker:
             else:
                 out[k] = v
         return out
-
 
     def conditions(self, raw: Any, params: dict[str, Param]
                    ) -> tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...]:

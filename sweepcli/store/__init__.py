@@ -42,7 +42,6 @@ from .sweep_folder import (
 )
 
 
-
 def open_store(root: str | Path | None = None, url: str | None = None) -> Store:
     """The folder store under ``root`` (``--dir``/``SWEEPCLI_DIR``/``./sweeps``), or the
     PostgreSQL store at ``url`` (``--store``/``SWEEPCLI_STORE``; runs' folders still go

@@ -70,6 +70,12 @@ MIGRATIONS: dict[int, list[str]] = {
 }
 RETRY_FOR = 60.0  # seconds a command keeps reconnecting before it gives up
 _SCHEMA_LOCK = 0x5357_4545_5043_4C49  # "SWEEPCLI": the advisory lock of migrations
+_EVENTS_SINCE = "SELECT seq, event FROM sweepcli_events WHERE sweep = %s AND seq > %s ORDER BY seq"
+
+
+def _sweep_key(project: str | None, sweep_id: str) -> str:
+    """How the tables name a sweep: PROJECT/ID, or /ID outside a project."""
+    return f"{project or ''}/{sweep_id}"
 
 
 class StoreError(RuntimeError):
@@ -299,12 +305,14 @@ class PgSweep(SweepFolder):
         super().__init__(store.root / project / sweep_id if project else store.root / sweep_id,
                          sweep_id, project)
         self.store = store
-        self.key = f"{project or ''}/{sweep_id}"
+        self.key = _sweep_key(project, sweep_id)
         self.lock = PgLock(self)  # type: ignore[assignment]
         self.journal = _Journal(f"{safe_url(store.url)} (sweepcli_events of {self.key})")  # type: ignore[assignment]
         self._meta = meta
         self._seq = 0
         self._appended = False
+        #: (when, {run: beat}): the heartbeats read with the server's clock, for a second
+        self._beats_read: tuple[float, dict[str, float]] | None = None
 
     def begin(self) -> None:
         self._appended = False
@@ -323,16 +331,14 @@ class PgSweep(SweepFolder):
             held = self.lock._conn is not None
             if held:  # read inside the lock's transaction: what it appended is ours
                 try:
-                    rows = self.lock.connection.execute(
-                        "SELECT seq, event FROM sweepcli_events WHERE sweep = %s AND seq > %s "
-                        "ORDER BY seq", (self.key, self._seq)).fetchall()
+                    rows = self.lock.connection.execute(_EVENTS_SINCE,
+                                                        (self.key, self._seq)).fetchall()
                 except psycopg.Error as exc:
                     raise LockLost(f"lost the connection to {safe_url(self.store.url)} "
                                    f"while holding the sweep lock: {exc}") from None
             else:
                 rows = _run(self.store.conns, lambda conn: conn.execute(
-                    "SELECT seq, event FROM sweepcli_events WHERE sweep = %s AND seq > %s "
-                    "ORDER BY seq", (self.key, self._seq)).fetchall())
+                    _EVENTS_SINCE, (self.key, self._seq)).fetchall())
             for seq, event in rows:
                 self.state.apply(event)
                 self._seq = seq
@@ -400,7 +406,7 @@ class PgSweep(SweepFolder):
         return float(now)
 
     def _beat_time(self, run_id: str) -> float | None:
-        read = getattr(self, "_beats_read", None)
+        read = self._beats_read
         if read is not None and time.monotonic() - read[0] < 1.0:
             return read[1].get(run_id)
         row = _run(self.store.conns, lambda conn: conn.execute(
@@ -457,7 +463,8 @@ class PgStore:
                         for i in range(0, len(texts), 1000):
                             cur.executemany("INSERT INTO sweepcli_events (sweep, event) "
                                             "VALUES (%s, %s)",
-                                            [(f"{project or ''}/{sid}", x) for x in texts[i:i + 1000]])
+                                            [(_sweep_key(project, sid), x)
+                                             for x in texts[i:i + 1000]])
 
             try:
                 # (a lost commit is not run again: a second try would find the ID taken)
