@@ -580,8 +580,13 @@ def test_a_run_declared_crashed_while_its_folder_could_not_be_made_is_not_starte
         agents = [env.watched_agent(sweep_id, env=hb) for _ in range(2)]
         status = lambda: json.loads(env.cli("sweep", "--print", sweep_id, "--json",  # noqa: E731
                                             env=hb).stdout)
-        # declared crashed, then resumed by the other agent as its next attempt
-        env.wait_for(lambda: status()["runs"][0]["attempt"] == 2, timeout=60)
+        # declared crashed, then resumed by the other agent as its next attempt (no run at
+        # all until an agent has claimed the point: on a loaded machine the first look can
+        # come before either agent has started)
+        def resumed() -> bool:
+            runs = status()["runs"]
+            return bool(runs) and runs[0]["attempt"] == 2
+        env.wait_for(resumed, timeout=60)
         for f in fillers:
             f.unlink()
         for a in agents:
