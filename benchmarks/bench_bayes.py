@@ -1,6 +1,6 @@
 """Bayes against random: median best value after 10, 20, 40 trials; suggestion latency.
 
-Run by hand:  python benchmarks/bench_bayes.py [--seeds 5] [--latency-only]
+Run by hand:  python benchmarks/bench_bayes.py [--seeds 5] [--latency-only] [--cases levy4 ...]
 Trials are run sequentially through the same pure ``suggest`` the agent calls.
 """
 
@@ -35,10 +35,12 @@ def run_trials(raw: dict, f, n: int, seed: int, method: str) -> list[float]:
     return best
 
 
-def quality(seeds: int) -> None:
+def quality(seeds: int, cases: list[str]) -> None:
     print(f"median regret (best found - optimum) over {seeds} seeds")
     print(f"{'objective':<16}{'method':<8}{'@10':>10}{'@20':>10}{'@40':>10}{'s/trial':>9}")
     for name, (raw, f, opt) in OBJECTIVES.items():
+        if cases and name not in cases:
+            continue
         for method in ("bayes", "random"):
             curves, t0 = [], time.perf_counter()
             for seed in range(seeds):
@@ -79,7 +81,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--latency-only", action="store_true")
+    ap.add_argument("--cases", nargs="*", default=[], choices=list(OBJECTIVES),
+                    help="objectives (default: all)")
     args = ap.parse_args()
     latency()
     if not args.latency_only:
-        quality(args.seeds)
+        quality(args.seeds, args.cases)

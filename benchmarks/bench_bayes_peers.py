@@ -2,6 +2,7 @@
 
 Run by hand when Optuna is installed (it is not a dependency of sweepcli):
     pip install optuna torch && python benchmarks/bench_bayes_peers.py [--seeds 10]
+        [--cases levy4 ...]
 Prints the same table as bench_bayes.py: median regret after 10, 20 and 40 trials.
 """
 
@@ -57,10 +58,15 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--cases", nargs="*", default=[], choices=list(OBJECTIVES),
+                    help="objectives (default: all)")
     args = ap.parse_args()
+    cases = args.cases
     print(f"median regret (best found - optimum) over {args.seeds} seeds, Optuna {optuna.__version__}")
     print(f"{'objective':<16}{'method':<11}{'@10':>10}{'@20':>10}{'@40':>10}{'s/trial':>9}")
     for name, (raw, f, opt) in OBJECTIVES.items():
+        if cases and name not in cases:
+            continue
         for method in ("optuna-gp", "optuna-tpe"):
             t0 = time.perf_counter()
             curves = [run_trials(raw, f, 40, seed, method) for seed in range(args.seeds)]
