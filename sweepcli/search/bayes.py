@@ -357,17 +357,25 @@ def _plain(value: Any) -> Any:
 
 
 def _model_choice(opt: Any, done: list[tuple[list[Any], float]], pending: list[list[Any]],
-                  rng: np.random.Generator, enc: Encoding | None = None) -> list[Any]:
+                  rng: np.random.Generator, enc: Encoding | None = None,
+                  front: bool = False) -> list[Any]:
     """Expected improvement on a GP fitted to the ended runs alone, which expects the worst
     value where it has seen nothing. With runs still going (agents at once): the model is
     conditioned on those runs at its own mean there (Kriging believer), and one of the runs
-    in flight is always at the minimum of its mean (see the module's docstring)."""
+    in flight is always at the minimum of its mean (see the module's docstring).
+
+    ``front``: several objectives, each claim minimising one random weighting of them
+    (ParEGO). One agent's model then expects the values' mean, not the worst, where it has
+    seen nothing: the search is for a whole front, not one minimum, and the worst prior
+    kept it near the parts already found (``bench_multiobjective.py``, ZDT2, 10 seeds,
+    hypervolume at 40 runs: the worst seed 120.08 with the mean prior, 113.55 with the
+    worst, medians equal)."""
     from .gp import Layout, SweepGP
 
     layout = Layout.from_space(opt.space)
     project = enc.projector(opt.space, layout) if enc is not None else None
     gp = SweepGP(layout=layout, fit_max=HYPER_FIT_MAX, random_state=int(rng.integers(2**31)),
-                 project=project)
+                 project=project, prior_mean="mean" if front and not pending else "worst")
     X = np.asarray(opt.space.transform([x for x, _ in done]), dtype=float)
     gp.fit(project(X) if project else X, np.asarray([y for _, y in done], dtype=float))
     x = None
@@ -410,7 +418,7 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
             # model: the design goes on, as a sequence every agent shares
             x = None
         else:
-            x = _model_choice(opt, done_x, pending_x, rng, enc)
+            x = _model_choice(opt, done_x, pending_x, rng, enc, front=config.multi)
     params = (enc.decode(x, rng) if x is not None
               else continued_design(config, len(done_x) + len(pending_x)))
     seen = {canonical_key(r.params) for r in runs}

@@ -32,8 +32,9 @@ each choice measured with ``benchmarks/bench_bayes.py``:
   40 trials, mean -> worst): Hartmann6 0.090 -> 0.0003, the mixed space 8.6e-5 -> 9.0e-6,
   its divergence cliff 7.5e-4 -> 1.8e-4, six-hump camel 3.0e-4 -> 6.4e-5, Levy 4-D
   1.0 -> 0.28, Hartmann3 tied, Branin 1.8e-4 -> 2.9e-4 (20 simulated seeds: 8.1e-5 ->
-  1.1e-4, both at the optimum to four digits). ``prior_mean="mean"`` keeps the old rule
-  for comparison.
+  1.1e-4, both at the optimum to four digits). ``prior_mean="mean"`` keeps the old rule,
+  which one agent still uses with several objectives (a front, not one minimum: see
+  ``bayes._model_choice``).
 * **Agents at once** (chosen in ``bayes.py``): ``believe`` conditions the model on runs still
   going, and ``exploit`` finds the minimum of its mean by the same search.
 
