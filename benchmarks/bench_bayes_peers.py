@@ -61,11 +61,10 @@ def main() -> None:
     ap.add_argument("--cases", nargs="*", default=[], choices=list(OBJECTIVES),
                     help="objectives (default: all)")
     args = ap.parse_args()
-    cases = args.cases
     print(f"median regret (best found - optimum) over {args.seeds} seeds, Optuna {optuna.__version__}")
     print(f"{'objective':<16}{'method':<11}{'@10':>10}{'@20':>10}{'@40':>10}{'s/trial':>9}")
     for name, (raw, f, opt) in OBJECTIVES.items():
-        if cases and name not in cases:
+        if args.cases and name not in args.cases:
             continue
         for method in ("optuna-gp", "optuna-tpe"):
             t0 = time.perf_counter()

@@ -30,11 +30,11 @@ is given is chosen here:
   Branin, a pessimistic one (mean + sigma) tied. Two more things were added for agents at
   once: the model expects the *worst* value seen where it has seen nothing (instead of the
   mean; eight claims made from the same data otherwise pour into corners on the strength
-  of an average guess; it then proved better for one agent too and holds always, see
-  ``gp.py``), and, only while runs are going, one run in
-  flight is always at the minimum of the model's mean (*exploitation*: an agent takes it
-  unless a pending run is already there), so every round refines the best guess while
-  the others explore. Simulated 8 agents, 40 runs, 40 seeds, median regret: Branin
+  of an average guess; it then proved better for one agent too and holds always but for
+  one agent with several objectives, see ``gp.py`` and ``_model_choice``), and, only while
+  runs are going, one run in flight is always at the minimum of the model's mean
+  (*exploitation*: an agent takes it unless a pending run is already there), so every
+  round refines the best guess while the others explore. Simulated 8 agents, 40 runs, 40 seeds, median regret: Branin
   0.0061 -> 0.0011, Hartmann6 0.41 -> 0.34, the mixed space 0.0067 -> 0.0007 (each alone:
   exploitation 0.0022 / 0.44 / 0.0061, the worst prior 0.0015 / 0.34 / 0.0007); held-out
   objectives, 20 seeds: six-hump camel 0.081 -> 0.013, Levy 4-D 1.5 -> 0.93, Hartmann3
