@@ -27,8 +27,6 @@ from sweepcli.config import validate  # noqa: E402
 from sweepcli.runs import Run, RunState  # noqa: E402
 from sweepcli.search import suggest  # noqa: E402
 
-CASES = OBJECTIVES
-
 
 def simulate(raw: dict, f, agents: int, trials: int, seed: int, initial: int | None = None
              ) -> tuple[float, float]:
@@ -71,7 +69,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"median regret@{args.trials} over {args.seeds} seeds (simulated agents)")
     for name in args.cases:
-        raw, f, opt = CASES[name]
+        raw, f, opt = OBJECTIVES[name]
         for n in args.agents:
             out = [simulate(raw, f, n, args.trials, seed, args.initial) for seed in range(1, args.seeds + 1)]
             regrets = [best - opt for best, _ in out]

@@ -34,20 +34,20 @@ is given is chosen here:
   one agent with several objectives, see ``gp.py`` and ``_model_choice``), and, only while
   runs are going, one run in flight is always at the minimum of the model's mean
   (*exploitation*: an agent takes it unless a pending run is already there), so every
-  round refines the best guess while the others explore. Simulated 8 agents, 40 runs, 40 seeds, median regret: Branin
-  0.0061 -> 0.0011, Hartmann6 0.41 -> 0.34, the mixed space 0.0067 -> 0.0007 (each alone:
-  exploitation 0.0022 / 0.44 / 0.0061, the worst prior 0.0015 / 0.34 / 0.0007); held-out
-  objectives, 20 seeds: six-hump camel 0.081 -> 0.013, Levy 4-D 1.5 -> 0.93, Hartmann3
-  tied, the mixed space with a divergence cliff 0.021 -> 0.0022. Dropped after measuring:
-  fantasised EI, Thompson sampling, local penalisation, a trust region for the last runs,
-  a pessimistic believer capped at the incumbent, the believer without its incumbent
-  update, GP-BUCB (lower confidence bound given the pending runs), a second exploiting
-  agent, exploiting the minimum nearest the best run rather than the global one, initial
-  designs of 5, 8 and 16 points, and more exploitation in the sweep's last round (README,
-  issue notes). During
-  the initial design, pending points are told as lies only to move along the shared
-  design, so agents started together take different design points. An exact repeat is
-  replaced by the next unseen point, so two agents never receive the same point.
+  round refines the best guess while the others explore. Simulated 8 agents, 40 runs, 40
+  seeds, median regret: Branin 0.0061 -> 0.0011, Hartmann6 0.41 -> 0.34, the mixed space
+  0.0067 -> 0.0007 (each alone: exploitation 0.0022 / 0.44 / 0.0061, the worst prior
+  0.0015 / 0.34 / 0.0007); held-out objectives, 20 seeds: six-hump camel 0.081 -> 0.013,
+  Levy 4-D 1.5 -> 0.93, Hartmann3 tied, the mixed space with a divergence cliff 0.021 ->
+  0.0022. Dropped after measuring: fantasised EI, Thompson sampling, local penalisation, a
+  trust region for the last runs, a pessimistic believer capped at the incumbent, the
+  believer without its incumbent update, GP-BUCB (lower confidence bound given the pending
+  runs), a second exploiting agent, exploiting the minimum nearest the best run rather
+  than the global one, initial designs of 5, 8 and 16 points, and more exploitation in the
+  sweep's last round (README, issue notes). During the initial design, pending points are
+  told as lies only to move along the shared design, so agents started together take
+  different design points. An exact repeat is replaced by the next unseen point, so two
+  agents never receive the same point.
 * **Model.** ``gp.SweepGP`` (Matern 5/2 with a length scale per parameter, MAP-fit with
   priors, log expected improvement maximised by a mixed local search), given to
   scikit-optimize as its estimator; see ``gp.py`` for each choice and what it measured.

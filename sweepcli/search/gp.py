@@ -368,8 +368,10 @@ class SweepGP(RegressorMixin, BaseEstimator):
                       ) -> tuple[np.ndarray, float]:
         layout = self.layout
         assert layout is not None
-        acq, acq_grad = (self.neg_mean, self.neg_mean_grad) if exploit else (self.log_ei,
-                                                                              self.log_ei_grad)
+        if exploit:
+            acq, acq_grad = self.neg_mean, self.neg_mean_grad
+        else:
+            acq, acq_grad = self.log_ei, self.log_ei_grad
         value = float(acq(x[None, :])[0])
         cols = layout.gradient_cols
         scales = 1.0 / np.sqrt(self.col_ils_[cols]) if len(cols) else np.empty(0)
