@@ -328,6 +328,9 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     config_text = ("revision " + ", ".join(
         f"{r['revision']} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(r['at']))})"
         if r["at"] else str(r["revision"]) for r in revisions)) if len(revisions) > 1 else ""
+    skipped = s["journal_lines_skipped"]
+    journal_text = (f"{skipped} line(s) skipped: damaged, or not events of ours"
+                    if skipped else "")
     best = s["best"]
     best_text = "-"
     if best:
@@ -349,6 +352,8 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
             click.echo(f"queue   {queue_text}")
         if config_text:
             click.echo(f"config  {config_text}")
+        if journal_text:
+            click.echo(f"journal {journal_text}")
         if "pareto" in s:
             click.echo(f"pareto  {len(front)} run(s) on the front (none dominated by another)")
             for line in front:
@@ -373,6 +378,7 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     for label, value in [("sweep", folder.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
                          ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
                          ("runs", counts), ("queue", queue_text), ("config", config_text),
+                         ("journal", journal_text),
                          ("best", "" if "pareto" in s else best_text),
                          ("pareto", f"{len(front)} run(s) on the front" if "pareto" in s else ""),
                          ("top", top_text)]:

@@ -11,12 +11,12 @@ guessed.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import jsonline
 from .agent.metrics import MetricReader
 from .config import Param, SweepConfig, is_number
 from .config.validate import flat_point
@@ -160,7 +160,7 @@ def _cell(p: Param, text: str) -> Any:
     """A CSV cell as the parameter's value: JSON where it reads as JSON (numbers, true,
     lists), else the text; a categorical's value is also found by its text."""
     try:
-        value = json.loads(_PYTHON_WORDS.get(text.strip(), text))
+        value = jsonline.parse(_PYTHON_WORDS.get(text.strip(), text), allow_nan=False)
     except ValueError:
         value = text
     if p.contains(value):
@@ -190,7 +190,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any], bool]]:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = jsonline.parse(line, allow_nan=False)
             except ValueError:
                 raise PriorError(f"--prior {path}: line {n} is not JSON") from None
             if not isinstance(obj, dict):

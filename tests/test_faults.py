@@ -601,3 +601,41 @@ def test_a_run_declared_crashed_while_its_folder_could_not_be_made_is_not_starte
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
         shutil.rmtree(disk, ignore_errors=True)
+
+
+# ---- hostile input (issue 23) -------------------------------------------------------------------
+def test_a_metric_line_nested_3000_deep_is_skipped_and_the_run_finishes(env) -> None:
+    env.program("""
+        import json, os
+        with open(os.environ["SWEEPCLI_METRICS_FILE"], "a") as f:
+            f.write("[" * 3000 + "]" * 3000 + "\\n")
+            f.write('{"deep": ' + "[" * 3000 + "]" * 3000 + '}\\n')
+            f.write(json.dumps({"loss": 0.5}) + "\\n")
+    """)
+    sweep_id = env.create(grid(1))
+    proc = env.cli("agent", sweep_id)
+    no_traceback(proc.stderr)
+    s = finished_once(env, sweep_id, 1)
+    assert s["runs"][0]["value"] == 0.5
+
+
+def test_hostile_journal_lines_are_skipped_and_counted(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create({**grid(2), "parameters": {
+        "x": {"values": [1, 2]}, "m": {"parameters": {"d": {"values": [1]}}}}})
+    claim = {"op": "claim", "grid": None, "retry_of": None, "agent": "x:1", "hb": 60}
+    hostile = [
+        json.dumps({**claim, "run": "aaaaaaaa", "params": {"x": 1, "m.d": 1}})[:-1]
+        + ', "nested": ' + "[" * 3000 + "]" * 3000 + "}",
+        json.dumps({**claim, "run": "bbbbbbbb", "params": {"x": 1}}).replace("1}", "NaN}"),
+        json.dumps({**claim, "run": "cccccccc", "params": {"x": 1, "m": 5, "m.d": 1}}),
+    ]
+    with open(env.root / sweep_id / "journal.jsonl", "a") as f:
+        f.write("".join(line + "\n" for line in hostile))
+    look = env.cli("sweep", "--print", sweep_id)
+    no_traceback(look.stderr)
+    assert "3 line(s) skipped" in look.stdout
+    assert env.status(sweep_id)["journal_lines_skipped"] == 3
+    proc = env.cli("agent", sweep_id)
+    no_traceback(proc.stderr)
+    finished_once(env, sweep_id, 2)

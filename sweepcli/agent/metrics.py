@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from .. import jsonline
 from ..config import is_number
 from ..store import open_nofollow
 
@@ -123,7 +123,7 @@ class MetricReader:
             tail = self._finish_partial()
             if tail:
                 try:
-                    json.loads(tail[0])
+                    jsonline.parse(tail[0])
                 except ValueError:
                     self._problem("partial", f"{self.path.name}: skipped a half-written last line")
                 else:
@@ -132,7 +132,7 @@ class MetricReader:
         out = []
         for line in lines:
             try:
-                obj = json.loads(line)
+                obj = jsonline.parse(line)
             except ValueError:
                 self._problem("json", f"{self.path.name}: skipped a line that is not JSON: "
                               f"{line[:60]!r}")

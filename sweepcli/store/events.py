@@ -143,6 +143,30 @@ def _extremes_ok(more: Any) -> bool:
         and v[0] <= v[1] for k, v in more.items())
 
 
+def _params_ok(params: Any) -> bool:
+    """A point as we write it: flat names (strings), none of them the dotted prefix of
+    another (``m`` beside ``m.d`` could not be nested: no valid config has both)."""
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        return False
+    if any(k[:i] in params for k in params if "." in k for i, c in enumerate(k) if c == "."):
+        return False
+    return _finite(list(params.values()))
+
+
+def _finite(values: list[Any]) -> bool:
+    """No NaN or infinity anywhere in these JSON values (a program could not be given one)."""
+    todo = values
+    while todo:
+        v = todo.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        if isinstance(v, dict):
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return True
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -181,9 +205,7 @@ class SweepState:
 
     def _apply_claim(self, e: dict[str, Any]) -> bool:
         rid, params, grid, retry_of = e.get("run"), e.get("params", {}), e.get("grid"), e.get("retry_of")
-        if not _is_id(rid) or rid in self.runs or not isinstance(params, dict):
-            return False
-        if not all(isinstance(k, str) for k in params):
+        if not _is_id(rid) or rid in self.runs or not _params_ok(params):
             return False
         if grid is not None and not (_is_int(grid) and grid >= 0):
             return False
@@ -219,8 +241,8 @@ class SweepState:
             state = RunState(e.get("state"))
         except ValueError:
             return False
-        if (not _is_id(rid) or rid in self.runs or not isinstance(params, dict)
-                or not all(isinstance(k, str) for k in params) or not isinstance(values, list)
+        if (not _is_id(rid) or rid in self.runs or not _params_ok(params)
+                or not isinstance(values, list)
                 or not isinstance(source, str) or state == RunState.RUNNING):
             return False
         more = e.get("more")
@@ -237,8 +259,7 @@ class SweepState:
 
     def _apply_enqueue(self, e: dict[str, Any]) -> bool:
         pid, params = e.get("id"), e.get("params")
-        if (not _is_id(pid) or pid in self.enqueued or not isinstance(params, dict)
-                or not all(isinstance(k, str) for k in params)):
+        if not _is_id(pid) or pid in self.enqueued or not _params_ok(params):
             return False
         self.enqueued.add(pid)
         self.queue[pid] = params
@@ -460,7 +481,7 @@ def _history(record: dict[str, Any]) -> tuple[array, float | None, float | None]
 def run_from_record(rid: str, record: dict[str, Any]) -> Run:
     """The inverse of :func:`run_record`, checking what it takes (ValueError if wrong)."""
     params = record["params"]
-    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+    if not _params_ok(params):
         raise ValueError("params")
     values, lo, hi = _history(record)  # C-level passes, not a check per value
     attempts = record.get("attempts", [])

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import jsonline
 from .files import FILE_MODE, open_nofollow, sync_attributes, write_atomic
 
 _CHECK_BYTES = 64  # bytes before the offset compared at each read
@@ -109,7 +110,7 @@ class Journal:
         events = []
         for line in lines:
             try:
-                event = json.loads(line)
+                event = jsonline.parse(line)
             except ValueError:
                 self.skipped += 1
                 continue

@@ -37,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .. import jsonline
 from .files import open_nofollow, sync_attributes
 from .settings import lock_kind, soft_lock_stale
 
@@ -221,7 +222,7 @@ class SoftLock:
         if got is None:
             return {}
         try:
-            holder = json.loads(got[1] or b"{}")
+            holder = jsonline.parse(got[1] or b"{}")
         except ValueError:
             return {}
         return holder if isinstance(holder, dict) else {}
@@ -238,7 +239,7 @@ class SoftLock:
         now = time.monotonic()
         first = seen.setdefault(ident, now)
         try:
-            holder = json.loads(data or b"{}")
+            holder = jsonline.parse(data or b"{}")
         except ValueError:
             holder = {}
         dead = isinstance(holder, dict) and _holder_dead(holder)

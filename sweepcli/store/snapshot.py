@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import jsonline
 from .files import FILE_MODE, open_nofollow, write_atomic
 
 NAME = "snapshot.jsonl"
@@ -50,7 +51,7 @@ class Snapshot:
             end = data.find(b"\n", start)
             if end < 0:
                 raise ValueError("a torn last line")
-            event = json.loads(data[start:end])
+            event = jsonline.parse(data[start:end], allow_nan=False)
             if not isinstance(event, dict):
                 raise ValueError("a line that is not an event")
             n += 1
@@ -76,7 +77,7 @@ def read_header(folder: Path) -> Snapshot | None:
         os.close(fd)
     body = data.find(b"\n") + 1
     try:
-        header = json.loads(data[:body])
+        header = jsonline.parse(data[:body])
     except ValueError:
         return None
     if not (isinstance(header, dict) and header.get("snapshot") == VERSION
@@ -112,7 +113,7 @@ def covered(folder: Path) -> int:
     except OSError:
         return 0
     try:
-        header = json.loads(os.pread(fd, 4096, 0).split(b"\n", 1)[0])
+        header = jsonline.parse(os.pread(fd, 4096, 0).split(b"\n", 1)[0])
     except (OSError, ValueError):
         return 0
     finally:
