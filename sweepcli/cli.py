@@ -16,13 +16,14 @@ from typing import Any, NoReturn
 
 import click
 
-from . import api
+from . import api, jsonline
 from .agent import Agent, AgentError, CommandError, target_reached
 from .agent.cluster import ClusterError, all_gpus, gpu_slots
 from .agent.cluster import time_limit as cluster_time_limit
 from .agent.display import make_display
 from .config import ConfigError, load_config, parse_yaml, validate
-from .priors import PriorError
+from .config.validate import json_problems
+from .priors import MAX_FILE, PriorError
 from .store import (
     AmbiguousSweep,
     Control,
@@ -501,7 +502,7 @@ def _setting(text: str) -> tuple[str, Any]:
     if not sep or not name.strip():
         raise click.BadParameter(f"{text!r}: expected NAME=VALUE, e.g. lr=0.01", param_hint="--set")
     try:
-        parsed = parse_yaml(value, "--set") if value.strip() else value
+        parsed = parse_yaml(value, "--set", max_nodes=MAX_POINT_VALUES) if value.strip() else value
     except ConfigError as exc:
         raise click.BadParameter(f"{text!r}: {exc}", param_hint="--set") from None
     return name.strip(), parsed
@@ -558,21 +559,33 @@ def enqueue(sweep_id: str, settings: tuple[str, ...], points_file: str | None,
                    "enqueued ones included", err=True)
 
 
+#: values in a points file (``enqueue --file``) once its YAML aliases are expanded
+MAX_POINT_VALUES = 1_000_000
+
+
 def _points_file(path: str) -> list[Any]:
     try:
+        if os.path.getsize(path) > MAX_FILE:
+            _fail(f"{path}: larger than {MAX_FILE >> 20} MiB", 2)
         text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read at once
     except OSError as exc:
         _fail(f"cannot read {path}: {exc.strerror or exc}", 2)
     except UnicodeDecodeError:
         _fail(f"{path}: not a UTF-8 text file", 2)
     try:
-        data = parse_yaml(text, path)
+        data = parse_yaml(text, path, max_nodes=MAX_POINT_VALUES)
     except ConfigError as exc:
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        try:  # JSON lines: one object a line (not one YAML document)
-            data = [json.loads(ln) for ln in lines]
-        except ValueError:
-            _fail(str(exc), 2)
+        data = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:  # JSON lines: one object a line (not one YAML document)
+                data.append(jsonline.parse(line, allow_nan=False))
+            except ValueError:
+                _fail(f"{path} line {n}: not a line of JSON" if data else str(exc), 2)
+        problems = json_problems(data, MAX_POINT_VALUES)
+        if problems:
+            _fail(f"{path}: {problems[0]}", 2)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not data:

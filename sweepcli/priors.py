@@ -198,11 +198,14 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any], bool]]:
             rows.append((n, obj, False))
         return rows
     reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames:
-        raise PriorError(f"--prior {path}: no header row (the parameter and metric names)")
-    for n, row in enumerate(reader, 2):
-        rows.append((n, {k: v for k, v in row.items() if k is not None and v not in (None, "")},
-                     True))
+    try:
+        if not reader.fieldnames:
+            raise PriorError(f"--prior {path}: no header row (the parameter and metric names)")
+        for n, row in enumerate(reader, 2):
+            rows.append((n, {k: v for k, v in row.items() if k is not None and v not in (None, "")},
+                         True))
+    except csv.Error as exc:  # a cell over the csv module's limit (128 KiB), a stray NUL
+        raise PriorError(f"--prior {path}: row {reader.line_num + 1} is not CSV ({exc})") from None
     return rows
 
 

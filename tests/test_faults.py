@@ -639,3 +639,39 @@ def test_hostile_journal_lines_are_skipped_and_counted(env) -> None:
     proc = env.cli("agent", sweep_id)
     no_traceback(proc.stderr)
     finished_once(env, sweep_id, 2)
+
+
+def _alias_bomb(path: Path) -> Path:
+    """A YAML file of a few hundred bytes whose aliases expand to 9^9 values."""
+    lines, prev = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'], "a"
+    for c in "bcdefghi":
+        lines.append(f"{c}: &{c} [" + ",".join(["*" + prev] * 9) + "]")
+        prev = c
+    path.write_text("- " + "\n  ".join(lines) + "\n")
+    return path
+
+
+def test_points_and_prior_files_that_would_exhaust_a_reader_are_refused_with_where(env) -> None:
+    env.program(PROGRAM)
+    config = grid(2)
+    sweep_id = env.create(config)
+    bomb = _alias_bomb(env.tmp / "bomb.yaml")
+    assert bomb.stat().st_size < 600
+    proc = env.cli("enqueue", sweep_id, "--file", str(bomb), check=False, timeout=60)
+    assert proc.returncode == 2 and "aliases are expanded" in proc.stderr, proc.stderr
+    proc = env.cli("enqueue", sweep_id, "--set", "x=" + bomb.read_text().replace("\n", " ")
+                   .replace("- a:", "{a:", 1) + "}", check=False, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    deep = env.tmp / "deep.jsonl"
+    deep.write_text('{"x": 1}\n{"x": ' + "[" * 3000 + "]" * 3000 + "}\n")
+    proc = env.cli("enqueue", sweep_id, "--file", str(deep), check=False)
+    assert proc.returncode == 2 and "line 2" in proc.stderr, proc.stderr
+    (env.tmp / "cfg.yaml").write_text(json.dumps(config))
+    proc = env.cli("sweep", "cfg.yaml", "--prior", str(deep), check=False)
+    assert proc.returncode == 2 and "deep.jsonl: line 2" in proc.stderr, proc.stderr
+    wide = env.tmp / "wide.csv"
+    wide.write_text("x,loss\n1,0.5\n" + "y" * 140_000 + ",1\n")
+    proc = env.cli("sweep", "cfg.yaml", "--prior", str(wide), check=False)
+    assert proc.returncode == 2 and "wide.csv: row 3" in proc.stderr, proc.stderr
+    no_traceback(proc.stderr)
+    assert env.status(sweep_id)["queue"] == []

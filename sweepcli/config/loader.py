@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .validate import MAX_DEPTH, ConfigError, Problem, SweepConfig, validate
+from .validate import MAX_DEPTH, ConfigError, Problem, SweepConfig, json_problems, validate
 
 
 class _SweepYamlLoader(yaml.SafeLoader):
@@ -35,10 +35,13 @@ _SweepYamlLoader.add_implicit_resolver(
 )
 
 
-def parse_yaml(text: str, source: str = "<config>") -> Any:
-    """Parse YAML text; a syntax error becomes a ConfigError naming line and column."""
+def parse_yaml(text: str, source: str = "<config>", max_nodes: int | None = None) -> Any:
+    """Parse YAML text; a syntax error becomes a ConfigError naming line and column. With
+    ``max_nodes`` (data that is not a config, which ``validate`` checks itself), so does a
+    document of more values than that once its aliases are expanded (an alias bomb of a few
+    hundred bytes), nested too deeply, or holding what JSON cannot."""
     try:
-        return yaml.load(text, Loader=_SweepYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_SweepYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -49,6 +52,10 @@ def parse_yaml(text: str, source: str = "<config>") -> Any:
     except RecursionError:
         raise ConfigError([Problem("", f"{source}: nested too deeply to be a sweep config "
                                        f"(at most {MAX_DEPTH} levels)")]) from None
+    problems = json_problems(data, max_nodes) if max_nodes is not None else []
+    if problems:
+        raise ConfigError([Problem("", f"{source}: {p}") for p in problems])
+    return data
 
 
 def load_config(source: str | Path | dict) -> SweepConfig:

@@ -586,7 +586,7 @@ MAX_DEPTH = 64
 MAX_NODES = 100_000
 
 
-def _json_problems(raw: Any) -> list[Problem]:
+def json_problems(raw: Any, max_nodes: int = MAX_NODES) -> list[Problem]:
     """What in ``raw`` a program could not receive as JSON, or is too big or deep to be a
     config: walked without recursion, counting shared (aliased) parts every time they occur."""
     problems: list[Problem] = []
@@ -595,8 +595,8 @@ def _json_problems(raw: Any) -> list[Problem]:
     while stack:
         value, path, depth = stack.pop()
         nodes += 1
-        if nodes > MAX_NODES:
-            return [Problem("", f"the config is too large: more than {MAX_NODES:,} values once "
+        if nodes > max_nodes:
+            return [Problem("", f"too large: more than {max_nodes:,} values once "
                                 "its YAML aliases are expanded")]
         if depth > MAX_DEPTH:
             return [Problem(path, f"nested too deeply (at most {MAX_DEPTH} levels)")]
@@ -623,7 +623,7 @@ def validate(raw: Any) -> SweepConfig:
     c = _Checker()
     if not isinstance(raw, dict):
         raise ConfigError([Problem("", f"a sweep config must be a mapping, got {_describe(raw)}")])
-    shape = _json_problems(raw)
+    shape = json_problems(raw)
     if shape:
         raise ConfigError(shape)
     for k in raw:
