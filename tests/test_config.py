@@ -177,3 +177,40 @@ def test_w_and_b_top_level_keys_are_accepted() -> None:
                   "run_cap": 5, "metric": {"name": "m", "goal": "maximize", "target": 0.9}})
     assert c.command == ("${env}", "${program}", "3") and c.run_cap == 5
     assert c.metric.reached_target(0.95) and not c.metric.reached_target(0.5)
+
+
+@pytest.mark.parametrize("method, spec, key", [
+    ("random", {"distribution": "log_normal", "mu": 800, "sigma": 1}, "parameters.a"),
+    ("random", {"distribution": "q_log_normal", "mu": 700, "sigma": 10, "q": 1}, "parameters.a"),
+    ("random", {"distribution": "normal", "mu": 1.7e308, "sigma": 1e308}, "parameters.a"),
+    ("bayes", {"distribution": "normal", "mu": 0, "sigma": 1e307}, "parameters.a"),
+    ("random", {"distribution": "log_uniform", "min": 0, "max": 800}, "parameters.a"),
+    ("random", {"distribution": "inv_log_uniform", "min": -800, "max": 0}, "parameters.a"),
+    ("grid", {"distribution": "q_uniform", "min": 0, "max": 1, "q": 1e-300}, "parameters.a"),
+    ("grid", {"distribution": "q_uniform", "min": 0, "max": 1e300, "q": 1}, "parameters.a"),
+    ("grid", {"distribution": "q_uniform", "min": 0, "max": 1, "q": 1e-10}, "parameters.a.q"),
+    ("random", {"distribution": "q_log_uniform_values", "min": 1e-300, "max": 1e300,
+                "q": 1e-300}, "parameters.a"),
+])
+def test_a_distribution_whose_draws_overflow_is_refused_at_creation(method, spec, key) -> None:
+    """Each of these was accepted once and crashed every agent (OverflowError, or inf that
+    JSON refuses): refused with the key path instead."""
+    with pytest.raises(ConfigError) as err:
+        validate({"method": method, "metric": {"name": "loss"}, "parameters": {"a": spec}})
+    assert any(p.path == key for p in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize("spec", [
+    {"distribution": "log_normal", "mu": 5, "sigma": 3},
+    {"distribution": "normal", "mu": 1e6, "sigma": 1e5},
+    {"distribution": "q_uniform", "min": 0, "max": 1, "q": 1e-6},
+    {"distribution": "q_log_uniform_values", "min": 1e-8, "max": 1, "q": 1e-9},
+])
+def test_wide_but_finite_distributions_are_still_accepted(spec) -> None:
+    config = validate({"method": "grid" if spec["distribution"] == "q_uniform" else "random",
+                       "parameters": {"a": spec}})
+    import numpy as np
+
+    p = config.space["a"]
+    rng = np.random.default_rng(0)
+    assert all(math.isfinite(p.sample(rng)) for _ in range(200))

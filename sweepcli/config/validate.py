@@ -273,13 +273,18 @@ class _Checker:
         filled = {**optional, **{k: v for k, v in spec.items() if k != "distribution"}}
         if not self.settings(dist, filled, path):
             return []
+        param = Param(key, dist, filled)
+        overflow = _overflow(param)
+        if overflow:
+            self.add(path, overflow)
+            return []
         if dist in DEPRECATED:
             self.warnings.append(
                 f"{path}: {dist} takes base-e exponents as min/max (W&B no longer accepts it); "
                 f"the same range in values is distribution: {DEPRECATED[dist]}, "
                 f"min: {math.exp(filled['min']):.6g}, max: {math.exp(filled['max']):.6g}"
             )
-        return [Param(key, dist, filled)]
+        return [param]
 
     def infer(self, spec: dict, path: str) -> str | None:
         """W&B's inference of the distribution when none is named."""
@@ -663,6 +668,11 @@ def validate(raw: Any) -> SweepConfig:
             c.add(f"parameters.{'.parameters.'.join(p.path)}.distribution",
                   f"grid search cannot enumerate {p.distribution}: use values, "
                   "int_uniform, q_uniform or a constant (value)")
+        elif method == "grid" and p.distribution == "q_uniform" and (
+                len(p.grid_axis()) > MAX_GRID_AXIS):
+            c.add(f"parameters.{'.parameters.'.join(p.path)}.q",
+                  f"gives {len(p.grid_axis()):,} grid values from {p.spec['min']!r} to "
+                  f"{p.spec['max']!r}: at most {MAX_GRID_AXIS:,} (a larger q, or random or bayes)")
     metric = c.metric(raw["metric"]) if "metric" in raw else (metrics[0] if metrics else None)
     hyperband = c.early_terminate(raw["early_terminate"]) if "early_terminate" in raw else None
     if hyperband is not None and metric is None and "metric" not in raw and "metrics" not in raw:
@@ -718,6 +728,34 @@ def _project_warning(project: Any) -> tuple[str, ...]:
         return (f"project: {project!r} cannot name a folder (letters, digits, '_', '.', '-'); "
                 "the sweep is created without a project (use --project to choose one)",)
     return ()
+
+
+#: values on one grid axis at most: more is a typo in q, not a grid anyone can run
+MAX_GRID_AXIS = 10**9
+
+
+def _overflow(p: Param) -> str | None:
+    """Why drawing from ``p`` would give a number a program cannot receive (an overflow, an
+    infinity) or a step its grid could not count, in words; None when it cannot."""
+    d, s = p.distribution, p.spec
+    if d in ("constant", "categorical", "categorical_w_probabilities", "int_uniform", "beta"):
+        return None
+    try:
+        ends = [float(p._from_unit_raw(u)) for u in (0.0, 1.0)]
+    except (OverflowError, ValueError):
+        ends = [math.inf]
+    if not all(math.isfinite(x) and abs(x) < 1e300 for x in ends):
+        return (f"{d} with these settings draws values that overflow a float (or reach "
+                "infinity), which no program can receive: narrow it (mu, sigma, min or max)")
+    if d.startswith("q_"):
+        q = s["q"]
+        top = max(abs(x) for x in ends)
+        if not math.isfinite(top / q) or top / q > 2**63:
+            return (f"q {q!r} is too small for values up to {top:g}: each value would be a "
+                    "multiple of q beyond counting; use a larger q")
+        if d == "q_uniform" and math.ceil((s["max"] - s["min"]) / q) > 2**62:
+            return f"q {q!r} gives more steps from min to max than can be counted; use a larger q"
+    return None
 
 
 def _allowed(p: Param) -> str:
