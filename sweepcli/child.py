@@ -18,6 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+#: the file in the run's folder that says the program was sent SIGTERM (read by its agent)
+SIGNALED = "signaled"
+
 
 class Config(Mapping[str, Any]):
     """Read-only parameters with attribute, item and nested access."""
@@ -140,6 +143,14 @@ class Run:
 
         def on_sigterm(signum: int, frame: Any) -> None:
             self._stop_requested = True
+            if self.dir is not None:
+                # for the agent: a run that stops because of a signal (a batch system's,
+                # sent to the whole job before the agent hears of it) did not reach its
+                # end, whatever status the program exits with
+                try:
+                    (self.dir / SIGNALED).write_text(f"{signum}\n")
+                except OSError:
+                    pass
             if not self._polled:  # the program does not check should_stop: end it now
                 raise SystemExit(128 + signum)
 

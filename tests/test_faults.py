@@ -675,3 +675,25 @@ def test_points_and_prior_files_that_would_exhaust_a_reader_are_refused_with_whe
     assert proc.returncode == 2 and "wide.csv: row 3" in proc.stderr, proc.stderr
     no_traceback(proc.stderr)
     assert env.status(sweep_id)["queue"] == []
+
+
+def test_a_program_sent_sigterm_by_someone_else_is_not_finished(env) -> None:
+    """A batch system signals the whole job, the program often before its agent: a program
+    that stops early on ``run.should_stop`` and exits 0 did not reach its end."""
+    env.program("""
+        import os, signal, sweepcli
+        with sweepcli.init() as run:
+            for epoch in range(20):
+                run.log({"loss": 1.0 / (epoch + 1), "epoch": epoch})
+                if run.attempt == 1 and epoch == 3:
+                    os.kill(os.getpid(), signal.SIGTERM)  # as scancel would, not the agent
+                if run.should_stop:
+                    break
+    """)
+    sweep_id = env.create(grid(1))
+    proc = env.cli("agent", sweep_id)
+    no_traceback(proc.stderr)
+    assert "sent SIGTERM" in proc.stderr, proc.stderr
+    (run,) = finished_once(env, sweep_id, 1)["runs"]
+    assert [a["state"] for a in run["attempts"]] == ["preempted", "finished"], run["attempts"]
+    assert run["attempts"][0]["reason"] and "SIGTERM" in run["attempts"][0]["reason"]

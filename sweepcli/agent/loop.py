@@ -36,6 +36,7 @@ from .claim import Claim, Decision, claim_next_run
 from .command import render_command
 from .display import Display, make_display
 from .metrics import MetricReader
+from ..child import SIGNALED
 from .process import RunProcess
 
 WAIT_POLL = 1.0  # seconds between looks while paused or waiting (contract: at most 2)
@@ -155,10 +156,11 @@ def resume_folder(run_dir: Path) -> None:
     """Make a run's folder ready for its next attempt: no stop request left from the last
     one, and a metric file whose torn last line (its agent died mid-write) is ended, so the
     new attempt's first line is not glued to it."""
-    try:
-        (run_dir / "stop").unlink()
-    except FileNotFoundError:
-        pass
+    for name in ("stop", SIGNALED):
+        try:
+            (run_dir / name).unlink()
+        except FileNotFoundError:
+            pass
     path = run_dir / "metrics.jsonl"
     fd = open_nofollow(path, os.O_RDWR | os.O_APPEND)
     try:
@@ -597,6 +599,13 @@ class Agent:
             proc.finish()
             raise
         code = proc.finish()
+        if outcome is None and (code == -signal.SIGTERM or os.path.lexists(run_dir / SIGNALED)):
+            # sent SIGTERM by someone else (a batch system signals the whole job, the program
+            # often first): it stopped short of its end, whatever its status says
+            outcome = RunState.PREEMPTED
+            watch.reason = "the program was sent SIGTERM, not by its agent"
+            self.say(f"run {claim.run_id}: its program was sent SIGTERM (not by this agent) and "
+                     "ended early; its point goes back to the queue")
         if outcome is not None:
             return outcome, code
         return (RunState.FINISHED if code == 0 else RunState.FAILED), code
