@@ -168,3 +168,22 @@ def test_many_agents_on_postgres_run_each_grid_point_once(env, pg) -> None:
     xs = [r["config"]["x"] for r in env.status(sweep_id)["runs"]]
     assert sorted(xs) == list(range(60))
     assert os.environ.get("SWEEPCLI_STORE") is None  # (the tests' own process uses no store)
+
+
+@pytest.mark.parametrize("level", ["repeatable read", "serializable"])
+def test_a_stricter_default_isolation_runs_each_point_once(env, pg, level) -> None:
+    """A DBA's default of REPEATABLE READ or SERIALIZABLE gave the claim a snapshot older
+    than the lock it waited for (41-45 runs of a 40-point grid): the lock's transactions
+    say their own isolation level."""
+    dbname = pg.rsplit("/", 1)[1]
+    with psycopg.connect(pg, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE \"{dbname}\" SET default_transaction_isolation = '{level}'")
+    quick = "import time; time.sleep(0.02)\n" + PROGRAM
+    env.program(quick)
+    sweep_id = env.create({**GRID, "parameters": {"x": {"values": list(range(40))}}})
+    options = {"PGOPTIONS": "-c default_transaction_isolation=" + level.replace(" ", "\\ ")}
+    agents = [env.agent(sweep_id, env=options) for _ in range(4)]
+    for a in agents:
+        assert a.wait(timeout=300) == 0, a.stderr.read()
+    runs = env.status(sweep_id)["runs"]
+    assert len(runs) == 40 and sorted(r["config"]["x"] for r in runs) == list(range(40))

@@ -110,9 +110,16 @@ def _driver() -> Any:
 
 
 def _unavailable(url: str, exc: BaseException) -> OSError:
-    """A connection problem as the agent's kind of transient error (EIO)."""
+    """A problem with the server as the agent's kind of transient error (EIO), said as what
+    it is: a lost or refused connection is "unavailable"; anything else the server answered
+    (a serialization failure, a refused value) is "refused", with its SQLSTATE."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return OSError(errno.EIO, f"PostgreSQL at {safe_url(url)} unavailable: {text}")
+    state = getattr(exc, "sqlstate", None)
+    psycopg = _driver()
+    if isinstance(exc, psycopg.OperationalError) and not (state or "").startswith("40"):
+        return OSError(errno.EIO, f"PostgreSQL at {safe_url(url)} unavailable: {text}")
+    return OSError(errno.EIO, f"PostgreSQL at {safe_url(url)} refused the statement"
+                              f"{f' (SQLSTATE {state})' if state else ''}: {text}")
 
 
 class Connections:
@@ -139,6 +146,10 @@ class Connections:
                 try:
                     conn = psycopg.connect(self.url, autocommit=autocommit, connect_timeout=10,
                                            application_name="sweepcli")
+                    # the lock's transactions read what the previous holder committed: each
+                    # statement after the wait needs a snapshot of its own, whatever default
+                    # a DBA set (REPEATABLE READ would read from before the wait ended)
+                    conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
                     self.ever_connected = True
                     break
                 except psycopg.OperationalError as exc:
@@ -363,8 +374,8 @@ class PgSweep(SweepFolder):
                     if not cur.nextset():
                         break
         except psycopg.Error as exc:
-            raise LockLost(f"lost the connection to {safe_url(self.store.url)} while "
-                           f"appending: {exc}") from None
+            raise LockLost(f"{_unavailable(self.store.url, exc).strerror} (while appending: "
+                           "nothing of it was written)") from None
         self._appended = True
         for text, seq in zip(texts, seqs):
             self.state.apply(json.loads(text))
