@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -67,7 +68,8 @@ def test_the_password_is_never_printed_nor_given_to_the_program(env, pg) -> None
     (env.tmp / "sweep.yaml").write_text(json.dumps(GRID))
     created = env.cli("sweep", str(env.tmp / "sweep.yaml"))
     sweep_id = created.stdout.strip()
-    out += [created.stderr, env.cli("agent", sweep_id, "--count", "1").stderr,
+    out += [created.stderr, env.cli("agent", sweep_id, "--count", "1",
+                                    env={"PGPASSWORD": "hunter2"}).stderr,
             env.cli("sweep", "--print", sweep_id).stdout]
     bad = url.replace(str(pg.rsplit(":", 1)[1].split("/")[0]), "1")  # a port nobody listens on
     proc = env.cli("sweep", "--print", sweep_id, check=False,
@@ -78,6 +80,19 @@ def test_the_password_is_never_printed_nor_given_to_the_program(env, pg) -> None
     (run_dir,) = (env.root / sweep_id / "runs").iterdir()
     program_env = json.loads((run_dir / "env.json").read_text())
     assert "SWEEPCLI_STORE" not in program_env
+    assert not any("hunter2" in v for v in program_env.values())  # PGPASSWORD is libpq's
+
+
+def test_a_url_libpq_cannot_parse_is_refused_without_showing_it(env, pg) -> None:
+    url = pg.replace("sweepcli@", "sweepcli:p%zzSECRET@")
+    proc = env.cli("sweep", "--print", "abcd1234", check=False, env={"SWEEPCLI_STORE": url})
+    assert proc.returncode == 2 and "cannot parse" in proc.stderr, proc.stderr
+    api = subprocess.run([sys.executable, "-c", "import sweepcli, sys\n"
+                          "sweepcli.Api(store=sys.argv[1]).sweep('abcd1234')", url],
+                         capture_output=True, text=True, cwd=env.tmp)
+    assert api.returncode == 1 and "cannot parse" in api.stderr
+    for text in (proc.stdout, proc.stderr, api.stdout, api.stderr):
+        assert "SECRET" not in text, text
 
 
 def test_heartbeats_use_the_servers_clock_not_the_hosts(env, pg) -> None:

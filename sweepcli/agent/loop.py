@@ -510,8 +510,7 @@ class Agent:
 
         self.retry(f"prepare the folder of run {claim.run_id}", files)
         env = {
-            # (not the store's URL: it may carry a password the program has no use for)
-            **{k: v for k, v in os.environ.items() if k != "SWEEPCLI_STORE"},
+            **{k: v for k, v in os.environ.items() if k not in self.folder.hidden_from_programs},
             **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}),
             "SWEEPCLI_SWEEP_ID": self.folder.sweep_id,
             "SWEEPCLI_RUN_ID": claim.run_id,

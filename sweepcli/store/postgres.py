@@ -43,6 +43,7 @@ from ..config import SweepConfig
 from .events import SweepState
 from .files import ID_RE, check_project, new_id, parse_sweep_ref
 from .lock import DEFAULT_TIMEOUT, LockLost, LockTimeout, ReentrantLock
+from .settings import SettingError
 from .sweep_folder import SweepFolder, SweepUnreadable, the_one
 
 SCHEMA_VERSION = 1
@@ -98,6 +99,21 @@ def safe_url(url: str) -> str:
     host = info.get("host") or "localhost"
     port = f":{info['port']}" if info.get("port") else ""
     return f"postgresql://{user}{host}{port}/{info.get('dbname') or ''}"
+
+
+def _check_url(url: str) -> None:
+    """Refuse a URL libpq cannot parse, saying where it came from and nothing of it: libpq's
+    own message quotes the part it could not read, which may be the password."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return  # said when a connection is asked for (how to install the driver)
+    try:
+        conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - whatever it is, its text may hold the password
+        raise SettingError("--store/SWEEPCLI_STORE: libpq cannot parse this PostgreSQL URL "
+                           "(not shown: it may hold a password); check its percent-encoding "
+                           "(a % in a password is written %25)") from None
 
 
 def _driver() -> Any:
@@ -312,6 +328,11 @@ class PgSweep(SweepFolder):
     """One sweep in PostgreSQL (``protocol.Sweep``): its lock, its events, its heartbeats;
     its runs' folders on this host under ``--dir``."""
 
+    #: libpq's variables that hold or point to a credential: the store's, not the program's
+    hidden_from_programs = (*SweepFolder.hidden_from_programs, "PGPASSWORD", "PGPASSFILE",
+                            "PGSERVICE", "PGSERVICEFILE", "PGSSLKEY", "PGSSLCERT",
+                            "PGSSLPASSWORD", "PGKRBSRVNAME", "PGGSSLIB")
+
     def __init__(self, store: PgStore, sweep_id: str, project: str | None, meta: dict[str, Any]):
         super().__init__(store.root / project / sweep_id if project else store.root / sweep_id,
                          sweep_id, project)
@@ -436,6 +457,7 @@ class PgStore:
         if root is None:
             root = os.environ.get("SWEEPCLI_DIR") or "sweeps"
         self.root = Path(root)
+        _check_url(url)
         self.url = url
         self.conns = Connections(url)
         self._ready = False

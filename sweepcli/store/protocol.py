@@ -40,6 +40,7 @@ class Sweep(Protocol):
     lock: SweepLockLike
     state: SweepState
     notices: list[str]  # what a person should hear of (a restored journal)
+    hidden_from_programs: tuple[str, ...]  # environment variables a program is not given
 
     @property
     def ref(self) -> str: ...

@@ -75,6 +75,10 @@ def agent_name() -> str:
 class SweepFolder:
     """One sweep's folder: its lock, its journal, its runs' folders."""
 
+    #: the agent's environment variables a training program is not given: the store's
+    #: address (it may carry a password the program has no use for) and its credentials
+    hidden_from_programs: tuple[str, ...] = ("SWEEPCLI_STORE",)
+
     def __init__(self, path: Path, sweep_id: str, project: str | None):
         self.path = path
         self.sweep_id = sweep_id
