@@ -418,3 +418,23 @@ def test_more_agents_than_design_points_continue_one_shared_design() -> None:
         assert s.params["k"] == 7
         pending.append(Run(f"p{i:07d}", s.params, RunState.RUNNING))
     assert len({canonical_key(r.params) for r in pending}) == 16
+
+
+@pytest.mark.parametrize("seed", [None, 7])
+def test_sweeps_made_from_one_file_draw_their_own_points_unless_seeded(env, seed) -> None:
+    """Without ``sweepcli.seed`` each sweep draws its own points, as W&B's do (four sweeps
+    from one file once all started at the same point); with one, they repeat."""
+    env.program("""
+        import json, os
+        cfg = json.load(open(os.environ["SWEEPCLI_CONFIG_FILE"]))
+        open(os.environ["SWEEPCLI_METRICS_FILE"], "a").write(json.dumps({"y": cfg["x"]}) + "\\n")
+    """)
+    config = {"program": "train.py", "method": "bayes", "metric": {"name": "y"},
+              "parameters": {"x": {"min": -5.0, "max": 5.0}, "z": {"values": [1, 2, 3]}},
+              **({"sweepcli": {"seed": seed}} if seed is not None else {})}
+    firsts = []
+    for _ in range(3):
+        sweep_id = env.create(config)
+        env.cli("agent", sweep_id, "--count", "2")
+        firsts.append(tuple(canonical_key(r["config"]) for r in env.status(sweep_id)["runs"]))
+    assert len(set(firsts)) == (1 if seed is not None else 3), firsts

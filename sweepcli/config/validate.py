@@ -165,6 +165,9 @@ class SweepConfig:
     revision: int = 0
     #: several objectives (``metrics:``); ``metric`` is then the first (hyperband's)
     metrics: tuple[Metric, ...] = ()
+    #: what makes a sweep's own draws differ from another's made from the same config when
+    #: ``sweepcli.seed`` is not given (its store sets the sweep's ID here)
+    salt: str = ""
 
     @property
     def multi(self) -> bool:

@@ -298,10 +298,12 @@ def _cap_history(runs: list[Run], ys: list[float], cap: int, rng: np.random.Gene
 
 
 def _design_seed(config: SweepConfig) -> int:
-    """The initial design is shared by every agent of a sweep: seed it from the config."""
+    """The initial design is shared by every agent of a sweep: seed it from the config's
+    seed, else from the config and the sweep's own salt (two sweeps made from one file
+    draw their own points, as W&B's do)."""
     if config.seed is not None:
         return int(config.seed) % (2**31)
-    digest = hashlib.sha256(canonical_key(config.raw).encode()).digest()
+    digest = hashlib.sha256((canonical_key(config.raw) + config.salt).encode()).digest()
     return int.from_bytes(digest[:4], "little") % (2**31)
 
 

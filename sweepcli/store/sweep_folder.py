@@ -24,6 +24,7 @@ import stat
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +111,19 @@ class SweepFolder:
     def base_config(self) -> SweepConfig:
         """The config the sweep was created with (sweep.json), revision 0."""
         if self._config is None:
-            self._config = validate(self.meta["config"])
+            self._config = replace(validate(self.meta["config"]), salt=self.sweep_id)
         return self._config
 
     @property
     def config(self) -> SweepConfig:
         """The sweep's config now: the latest ``--update`` read from the journal, else the
-        one it was created with."""
-        return self.state.config or self.base_config
+        one it was created with (salted with the sweep's ID, either way)."""
+        updated = self.state.config
+        if updated is None:
+            return self.base_config
+        if updated.salt != self.sweep_id:
+            updated = self.state.config = replace(updated, salt=self.sweep_id)
+        return updated
 
     # ---- the journal -------------------------------------------------------------------------
     def refresh(self) -> SweepState:
