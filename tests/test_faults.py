@@ -697,3 +697,45 @@ def test_a_program_sent_sigterm_by_someone_else_is_not_finished(env) -> None:
     (run,) = finished_once(env, sweep_id, 1)["runs"]
     assert [a["state"] for a in run["attempts"]] == ["preempted", "finished"], run["attempts"]
     assert run["attempts"][0]["reason"] and "SIGTERM" in run["attempts"][0]["reason"]
+
+
+# ---- snapshots: a cache that cannot lie (issue 23) -------------------------------------------
+def test_a_snapshot_edited_by_a_byte_costs_a_replay_never_a_rerun(env) -> None:
+    env.program(QUICK)
+    sweep_id = env.create(grid(3))
+    env.cli("agent", sweep_id, "--count", "2", env={"SWEEPCLI_SNAPSHOT_EVERY": "1"})
+    snap = env.root / sweep_id / "snapshot.jsonl"
+    good = snap.read_bytes()
+    truth = env.status(sweep_id)
+    assert truth["counts"]["finished"] == 2
+    for edit in (b'"state":"running"', b'"state":"finishd"'):
+        assert b'"state":"finished"' in good
+        snap.write_bytes(good.replace(b'"state":"finished"', edit, 1))
+        look = env.cli("sweep", "--print", sweep_id, "--json")
+        no_traceback(look.stderr)
+        assert json.loads(look.stdout)["counts"] == truth["counts"], edit
+    snap.write_bytes(good.replace(b'"state":"finished"', b'"state":"running"', 1))
+    proc = env.cli("agent", sweep_id, env={"SWEEPCLI_HEARTBEAT_TIMEOUT": "1"})
+    no_traceback(proc.stderr)
+    s = finished_once(env, sweep_id, 3)
+    assert s["counts"]["crashed"] == 0 and all(r["attempt"] == 1 for r in s["runs"])
+
+
+def test_a_huge_sparse_snapshot_is_not_read(env) -> None:
+    env.program(QUICK)
+    sweep_id = env.create(grid(2))
+    env.cli("agent", sweep_id, env={"SWEEPCLI_SNAPSHOT_EVERY": "1"})
+    snap = env.root / sweep_id / "snapshot.jsonl"
+    header = snap.read_bytes().split(b"\n", 1)[0]
+    with open(snap, "wb") as f:
+        f.write(header + b"\n")
+        f.truncate(1_500_000_000)  # sparse: costs no disk, 1.5 GB to whoever reads it
+    probe = ("import resource, subprocess, sys\n"
+             "p = subprocess.run(sys.argv[1:], capture_output=True)\n"
+             "sys.stdout.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+             "sys.exit(p.returncode)")
+    proc = subprocess.run([sys.executable, "-c", probe, *CLI, "sweep", "--print", sweep_id],
+                          cwd=env.tmp, env=env.env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) < 400_000, f"{proc.stdout} KiB"  # not the 1.5 GB file
+    finished_once(env, sweep_id, 2)

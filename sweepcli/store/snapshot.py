@@ -1,107 +1,121 @@
 """``snapshot.jsonl``: the sweep's state replayed up to a journal offset, so that a reader
 starts there instead of at the journal's first line.
 
-The first line is a header: ``{"snapshot": 1, "offset": N, "tail": HEX, "events": K,
-"skipped": S}``: the journal bytes it covers (``[0, N)``), the last (up to 64) of them,
-how many event lines follow, and the lines the replay skipped. Then ``K`` events (see
-``SweepState.compact``) that rebuild the state.
+The first line is a header: ``{"snapshot": 2, "offset": N, "tail": HEX, "events": K,
+"skipped": S}``: the journal bytes it covers (``[0, N)``), the last (up to 64) of them, how
+many event lines follow, and the lines the replay skipped. Then ``K`` events (see
+``SweepState.compact``) that rebuild the state, and last ``{"sha256": H}``, the hash of
+those ``K`` lines.
 
 A snapshot is a cache, never the truth: it is written whole or not at all (a temporary
 file renamed over the old one), by whichever reader has replayed far enough past the
 newest one (any process may; two at once each rename a complete file, and either is
-right, for it states the journal prefix it names). A reader takes it only when it is
-complete and the journal still holds those very bytes (size at least ``N``, the same
-bytes before ``N``); else it replays the journal from its start, as before snapshots
-existed. Deleting it loses nothing.
+right, for it states the journal prefix it names). A reader takes it only as a whole:
+the journal still holds the bytes it covers, the file is no larger than such a state can
+be, its body hashes to what the header says, and every event in it applies. Anything
+else (a torn file, a flipped byte, a record edited by hand, a file of another sweep or
+version, a sparse file of gigabytes) costs a replay of the journal from its start, never
+a decision; and the file is read a line at a time, never whole. Deleting it loses nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import jsonline
+from .events import SweepState
 from .files import FILE_MODE, open_nofollow, write_atomic
 
 NAME = "snapshot.jsonl"
-VERSION = 1
+VERSION = 2  # 1 had no hash of its body: read as no snapshot (a replay), then written anew
 #: temporary files of a writer that died mid-way are removed after this long
 STALE_TEMP = 600.0
+#: the largest snapshot a journal prefix of N bytes can give: each value of a history is
+#: 8 bytes of float64 in base64 (under 11), where a journal can write it in 2 ("1,")
+MAX_GROWTH = 8
+SLACK = 1 << 20
+_HEADER_MAX = 4096
 
 
-class Snapshot:
-    """A snapshot's header and its events, read from one open of the file."""
+@dataclass
+class Loaded:
+    """A snapshot that checked out: the state it rebuilds and where the journal goes on."""
 
-    def __init__(self, data: bytes, header: dict[str, Any], body: int):
-        self._data = data
-        self._body = body
-        self.offset: int = header["offset"]
-        self.tail: bytes = bytes.fromhex(header["tail"])
-        self.count: int = header["events"]
-        self.skipped: int = header.get("skipped", 0)
-
-    def events(self) -> Iterator[dict[str, Any]]:
-        """Its events, one line at a time (ValueError when the file is not whole)."""
-        data, start, n = self._data, self._body, 0
-        while start < len(data):
-            end = data.find(b"\n", start)
-            if end < 0:
-                raise ValueError("a torn last line")
-            event = jsonline.parse(data[start:end], allow_nan=False)
-            if not isinstance(event, dict):
-                raise ValueError("a line that is not an event")
-            n += 1
-            start = end + 1
-            yield event
-        if n != self.count:
-            raise ValueError(f"{n} events where the header says {self.count}")
+    state: SweepState
+    offset: int
+    tail: bytes
+    skipped: int
 
 
-def read_header(folder: Path) -> Snapshot | None:
-    """The folder's snapshot, when there is one whose header makes sense (read through no
-    symlink, in one piece: a writer renaming a new one meanwhile does not mix the two)."""
+def _header(line: bytes) -> dict[str, Any] | None:
+    try:
+        header = jsonline.parse(line)
+    except ValueError:
+        return None
+    if not (isinstance(header, dict) and header.get("snapshot") == VERSION
+            and isinstance(header.get("offset"), int) and header["offset"] >= 0
+            and isinstance(header.get("events"), int) and header["events"] >= 0
+            and isinstance(header.get("skipped", 0), int)
+            and isinstance(header.get("tail"), str)):
+        return None
+    try:
+        bytes.fromhex(header["tail"])
+    except ValueError:
+        return None
+    return header
+
+
+def load(folder: Path, journal: Path) -> Loaded | None:
+    """The folder's snapshot as a replayed state, when every check passes (see the module's
+    docstring); None otherwise, and the caller replays the journal."""
     try:
         fd = open_nofollow(folder / NAME, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
     try:
         with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read()
-    except OSError:
+            header = _header(f.readline(_HEADER_MAX))
+            if header is None or not matches(header["offset"], bytes.fromhex(header["tail"]),
+                                             journal):
+                return None
+            if os.fstat(fd).st_size > MAX_GROWTH * header["offset"] + SLACK:
+                return None  # larger than any state of that journal: not read at all
+            digest = hashlib.sha256()
+            state = SweepState()
+            for _ in range(header["events"]):
+                line = f.readline()
+                digest.update(line)
+                if not line.endswith(b"\n") or not state.apply(jsonline.parse(line, allow_nan=False)):
+                    return None  # torn, or an event that does not check out: none of it is used
+            trailer = jsonline.parse(f.readline(_HEADER_MAX) or b"null")
+            if (not isinstance(trailer, dict) or trailer.get("sha256") != digest.hexdigest()
+                    or f.read(1)):
+                return None
+    except (OSError, ValueError):
         return None
     finally:
         os.close(fd)
-    body = data.find(b"\n") + 1
-    try:
-        header = jsonline.parse(data[:body])
-    except ValueError:
-        return None
-    if not (isinstance(header, dict) and header.get("snapshot") == VERSION
-            and isinstance(header.get("offset"), int) and header["offset"] >= 0
-            and isinstance(header.get("events"), int) and isinstance(header.get("tail"), str)):
-        return None
-    try:
-        bytes.fromhex(header["tail"])
-    except ValueError:
-        return None
-    return Snapshot(data, header, body)
+    return Loaded(state, header["offset"], bytes.fromhex(header["tail"]), header["skipped"])
 
 
-def matches(snapshot: Snapshot, journal: Path) -> bool:
-    """Whether the journal still holds the bytes the snapshot covers."""
+def matches(offset: int, tail: bytes, journal: Path) -> bool:
+    """Whether the journal still holds the bytes a snapshot covers."""
     try:
         fd = open_nofollow(journal, os.O_RDONLY)
     except OSError:
         return False
     try:
-        if os.fstat(fd).st_size < snapshot.offset:
+        if os.fstat(fd).st_size < offset:
             return False
-        n = len(snapshot.tail)
-        return os.pread(fd, n, snapshot.offset - n) == snapshot.tail if n else True
+        n = len(tail)
+        return os.pread(fd, n, offset - n) == tail if n else True
     finally:
         os.close(fd)
 
@@ -113,13 +127,12 @@ def covered(folder: Path) -> int:
     except OSError:
         return 0
     try:
-        header = jsonline.parse(os.pread(fd, 4096, 0).split(b"\n", 1)[0])
-    except (OSError, ValueError):
+        header = _header(os.pread(fd, _HEADER_MAX, 0).split(b"\n", 1)[0])
+    except OSError:
         return 0
     finally:
         os.close(fd)
-    offset = header.get("offset") if isinstance(header, dict) else None
-    return offset if isinstance(offset, int) and offset >= 0 else 0
+    return header["offset"] if header is not None else 0
 
 
 def write(folder: Path, offset: int, tail: bytes, count: int,
@@ -132,12 +145,15 @@ def write(folder: Path, offset: int, tail: bytes, count: int,
 
     def lines() -> Iterator[bytes]:
         yield json.dumps(header).encode() + b"\n"
-        n = 0
+        digest, n = hashlib.sha256(), 0
         for event in events:
-            yield json.dumps(event, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+            line = json.dumps(event, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+            digest.update(line)
+            yield line
             n += 1
         if n != count:
             raise RuntimeError(f"snapshot: {n} events, {count} announced")
+        yield json.dumps({"sha256": digest.hexdigest()}).encode() + b"\n"
 
     write_atomic(folder / NAME, lines(), FILE_MODE)
     now = time.time()

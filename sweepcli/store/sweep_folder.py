@@ -143,16 +143,10 @@ class SweepFolder:
         return self.state
 
     def _start_from_snapshot(self) -> None:
-        snap = snapshot.read_header(self.path)
-        if snap is None or not snapshot.matches(snap, self.journal.path):
-            return  # none, or the journal no longer holds what it covers: replay it all
-        state = SweepState()
-        try:
-            for event in snap.events():
-                state.apply(event)
-        except ValueError:
-            return  # not whole (it cannot be, written by rename; but never trust a cache)
-        self.state = state
+        snap = snapshot.load(self.path, self.journal.path)
+        if snap is None:
+            return  # none, or one that does not check out in every way: replay it all
+        self.state = snap.state
         self.journal.start_at(snap.offset, snap.tail)
         self.journal.skipped = snap.skipped
         self._snapshot_at = snap.offset
