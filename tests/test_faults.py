@@ -739,3 +739,63 @@ def test_a_huge_sparse_snapshot_is_not_read(env) -> None:
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) < 400_000, f"{proc.stdout} KiB"  # not the 1.5 GB file
     finished_once(env, sweep_id, 2)
+
+
+# ---- a lock held by a stopped process (issue 23) ---------------------------------------------
+class _HeldLock:
+    """The sweep lock held by this test as a process stopped while holding it would."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __enter__(self) -> _HeldLock:
+        self.f = open(self.folder / "lock", "a")  # noqa: SIM115 - held until __exit__
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        fd = os.open(self.folder / "lock.soft", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.write(fd, b'{"host": "stopped-process"}')
+        os.close(fd)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.unlink(self.folder / "lock.soft")
+        self.f.close()
+
+
+@pytest.mark.parametrize("then", ["waits", "is killed", "is preempted"])
+def test_a_finished_runs_end_is_never_lost_while_the_lock_is_held_elsewhere(env, then) -> None:
+    go = env.tmp / "go"
+    env.program(f"""
+        import json, os, time
+        with open(os.environ["SWEEPCLI_METRICS_FILE"], "a") as f:
+            for epoch in range(3):
+                f.write(json.dumps({{"loss": 1.0 / (epoch + 1)}}) + "\\n")
+        while not os.path.exists({str(go)!r}):  # until the test lets it end
+            time.sleep(0.05)
+    """)
+    sweep_id = env.create({**grid(1), "run_cap": 1})
+    agent = env.watched_agent(sweep_id, env={"SWEEPCLI_HEARTBEAT_TIMEOUT": "2"})
+    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    with _HeldLock(env.root / sweep_id):
+        go.touch()  # the program ends while the lock is held elsewhere
+        agent.wait_for_text("end is kept in")
+        if then == "is killed":  # the agent (its host) dies: its end is in the run's folder
+            os.killpg(agent.pid, signal.SIGKILL)
+            agent.wait(timeout=30)
+        elif then == "is preempted":  # it hands over, and says so
+            agent.send_signal(signal.SIGTERM)
+            assert agent.wait(timeout=30) == 0, agent.text()
+            assert "cannot record the end of run" in agent.text()
+    if then == "waits":
+        assert agent.wait(timeout=60) == 0, agent.text()
+        assert "record the end of run" in agent.text() and "done" in agent.text()
+    else:
+        def ended() -> bool:  # a look that finds its heartbeat silent records the kept end
+            proc = env.cli("sweep", "--print", sweep_id, "--json",
+                           env={"SWEEPCLI_HEARTBEAT_TIMEOUT": "1"})
+            no_traceback(proc.stderr)
+            return json.loads(proc.stdout)["counts"]["running"] == 0
+        env.wait_for(ended, timeout=60)
+    no_traceback(agent.text())
+    (run,) = finished_once(env, sweep_id, 1)["runs"]
+    assert run["attempt"] == 1 and run["steps"] == 3 and run["value"] == pytest.approx(1 / 3)
+    assert not (env.root / sweep_id / "runs" / run["run_id"] / "end.json").exists() or then != "waits"

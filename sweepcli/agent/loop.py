@@ -19,6 +19,7 @@ from ..config import SweepConfig
 from ..early_stop import runs_to_stop
 from ..runs import Run, RunState, fold_extremes
 from ..store import (
+    KEPT_END,
     Control,
     JournalDamaged,
     LockLost,
@@ -48,6 +49,7 @@ PREEMPT_GRACE = 10.0  # SIGTERM from the batch system: its own SIGKILL follows s
 FLAP_WINDOW = 60.0
 LOCK_WAIT = 2.0  # seconds a claim or a metric flush waits for the lock before trying later
 IO_RETRY_FOR = 600.0  # a full or failing disk: keep trying this long before giving up
+KEEP_END_AFTER = LOCK_WAIT  # the lock not had this long: a run's end is kept in its folder first
 DAMAGE_GRACE = 15.0  # a journal that lost runs: wait this long for a running agent to restore it
 #: errors of a disk that may pass (full, flaky, a stale NFS handle, a lock server restarting)
 TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ESTALE, errno.EAGAIN,
@@ -156,7 +158,7 @@ def resume_folder(run_dir: Path) -> None:
     """Make a run's folder ready for its next attempt: no stop request left from the last
     one, and a metric file whose torn last line (its agent died mid-write) is ended, so the
     new attempt's first line is not glued to it."""
-    for name in ("stop", SIGNALED):
+    for name in ("stop", SIGNALED, KEPT_END):
         try:
             (run_dir / name).unlink()
         except FileNotFoundError:
@@ -473,19 +475,33 @@ class Agent:
         raise AgentError(f"{why} The end of run {last}'s output ({log_path}):\n{shown}")
 
     # ---- retrying what a full or failing disk refuses -----------------------------------------
-    def retry(self, what: str, action: Callable[[], Any]) -> Any:
+    def retry(self, what: str, action: Callable[[], Any], kept: Callable[[], str | None] = lambda: None
+              ) -> Any:
         """``action()``, tried again while it fails with a transient error (a full disk, an
-        I/O error, the lock held or lost), for up to :data:`IO_RETRY_FOR` seconds."""
-        start, delay, said = time.monotonic(), 0.05, False
+        I/O error, the lock held or lost), for up to :data:`IO_RETRY_FOR` seconds.
+
+        ``kept()``: where what the action writes is kept meanwhile, once it is (None until
+        then). What is kept is never lost, so then a sweep lock held elsewhere (a process
+        stopped while it holds it) is waited out for as long as it takes, and a preemption
+        or Ctrl-C hands over: the action is left to whoever takes the lock next (None)."""
+        start, delay, said, last_said = time.monotonic(), 0.05, False, 0.0
         while True:
             try:
                 result = action()
             except (OSError, LockTimeout, LockLost) as exc:
-                if not _transient(exc) or time.monotonic() - start > IO_RETRY_FOR:
-                    raise AgentError(f"cannot {what}: {describe(exc)}") from None
-                if not said:
-                    self.say(f"cannot {what} yet ({describe(exc)}); retrying")
-                    said = True
+                where = kept()
+                waited = time.monotonic() - start
+                patient = where is not None and isinstance(exc, (LockTimeout, LockLost))
+                if not _transient(exc) or (waited > IO_RETRY_FOR and not patient):
+                    raise AgentError(f"cannot {what}: {describe(exc)}"
+                                     + (f"; {where}" if where else "")) from None
+                if where is not None and (self._preempt.is_set() or self._interrupts):
+                    self.say(f"cannot {what} now ({describe(exc)}); {where}")
+                    return None
+                if not said or waited - last_said > IO_RETRY_FOR:
+                    self.say(f"cannot {what} yet ({describe(exc)}); "
+                             + (f"{where}; waiting" if where else "retrying"))
+                    said, last_said = True, waited
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
@@ -854,18 +870,36 @@ class _Watch:
         return len(run.history) if run is not None and run.attempt == self.attempt else None
 
     def record_end(self, state: RunState, code: int | None, reason: str | None = None) -> None:
-        """The run's last values and its end, in one append, retried until it is written."""
+        """The run's last values and its end, in one append, retried until it is written.
+        When the lock cannot be had at once, they are first kept in the run's folder, so
+        they are never lost: whoever finds the run silent records them (see
+        ``keep_end``), and this agent may wait for the lock as long as it takes."""
         self._read_metrics(final=True)
+        events: list[dict[str, Any]] = []
+        if self.unsent or self.more:
+            events.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
+                                       self.more))
+        events.append(end_event(self.run_id, state, code, self.attempt, reason))
+        where: list[str] = []
 
-        def write() -> None:
-            events: list[dict[str, Any]] = []
-            with self.folder.lock:
-                if self.unsent or self.more:
-                    events.append(metric_event(self.run_id, self.unsent, self.attempt,
-                                               self._at(), self.more))
-                events.append(end_event(self.run_id, state, code, self.attempt, reason))
-                self.folder.append(*events)
-            self.unsent = []
-            self.more = {}
+        def write() -> bool:
+            try:
+                with self.folder.lock.waiting_at_most(KEEP_END_AFTER):
+                    self.folder.append(*events)
+                return True
+            except (OSError, LockTimeout, LockLost):
+                if not where:
+                    try:
+                        self.folder.keep_end(self.run_id, events)
+                        where.append(f"its end is kept in {self.run_dir / KEPT_END}, which "
+                                     "whoever takes the sweep lock next records")
+                    except OSError:
+                        pass  # (a full disk: the retries go on as before)
+                raise
 
-        self.agent.retry(f"record the end of run {self.run_id}", write)
+        written = self.agent.retry(f"record the end of run {self.run_id}", write,
+                                   kept=lambda: where[0] if where else None)
+        self.unsent = []
+        self.more = {}
+        if written and where:
+            self.folder.drop_kept_end(self.run_id)

@@ -32,6 +32,7 @@ from .journal import Journal
 from .lock import LockLost, LockTimeout, SoftLock, SweepLock
 from .settings import DEFAULT_HEARTBEAT_TIMEOUT, SettingError, check_environment, heartbeat_timeout
 from .sweep_folder import (
+    KEPT_END,
     AmbiguousSweep,
     JournalDamaged,
     Store,
@@ -60,6 +61,7 @@ def open_store(root: str | Path | None = None, url: str | None = None) -> Store:
 __all__ = [
     "open_store",
     "DEFAULT_HEARTBEAT_TIMEOUT",
+    "KEPT_END",
     "AmbiguousSweep",
     "Control",
     "InvalidId",

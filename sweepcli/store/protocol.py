@@ -64,6 +64,9 @@ class Sweep(Protocol):
     def run_dir(self, run_id: str) -> Path: ...
     def make_run_dir(self, run_id: str) -> Path:
         """The run's folder on this host, with its first heartbeat."""
+    def keep_end(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        """Keep a run's last events in its folder, for whoever finds it silent to record."""
+    def drop_kept_end(self, run_id: str) -> None: ...
     def heartbeat(self, run_id: str) -> None:
         """Mark the run alive, stamped by the store's clock (file server; database server)."""
     def server_now(self) -> float:

@@ -16,6 +16,7 @@ The sweep's state is never read-modify-written: it is replayed from the journal.
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import os
@@ -44,6 +45,7 @@ from .files import (
     touch,
     write_json_atomic,
 )
+from .. import jsonline
 from . import snapshot
 from .journal import Journal, JournalChanged, complete_lines
 from .lock import SweepLock
@@ -51,6 +53,8 @@ from .settings import DEFAULT_SNAPSHOT_EVERY, SettingError, snapshot_every
 
 #: crashes of a run's attempts before it is failed instead of resumed (``max_retries``)
 DEFAULT_MAX_RETRIES = 3
+#: a run's last events, kept in its folder by an agent that could not write them in time
+KEPT_END = "end.json"
 
 
 class SweepNotFound(LookupError):
@@ -257,6 +261,43 @@ class SweepFolder:
         touch(path / "heartbeat")
         return path
 
+    def keep_end(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        """Keep a run's last events (its last metric values and its end) in its folder,
+        for when its agent cannot write them to the journal now: whoever finds the run's
+        heartbeat silent records them instead of calling it crashed."""
+        write_json_atomic(self.run_dir(run_id) / KEPT_END, {"events": events})
+
+    def drop_kept_end(self, run_id: str) -> None:
+        try:
+            os.unlink(self.run_dir(run_id) / KEPT_END)
+        except OSError:
+            pass  # (a kept end of an attempt that has ended is never read)
+
+    def _kept_end(self, run: Run) -> list[dict[str, Any]]:
+        """The events a run's agent kept in its folder for its current attempt, checked
+        (its metric values and its end, nothing else, of this run and attempt); [] if none."""
+        try:
+            fd = open_nofollow(self.run_dir(run.run_id) / KEPT_END, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return []
+        try:
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                kept = jsonline.parse(f.read(64 << 20), allow_nan=False)
+        except (OSError, ValueError):
+            return []
+        finally:
+            os.close(fd)
+        events = kept.get("events") if isinstance(kept, dict) else None
+        if not (isinstance(events, list) and events and all(
+                isinstance(e, dict) and e.get("op") in ("metric", "end")
+                and e.get("run") == run.run_id and e.get("attempt", 1) == run.attempt
+                for e in events) and events[-1].get("op") == "end"):
+            return []
+        probe = SweepState(runs={run.run_id: copy.deepcopy(run)})
+        if not all(probe.apply(dict(e)) for e in events):
+            return []  # not events we write: call it crashed, as without the file
+        return [{k: v for k, v in e.items() if k != "t"} for e in events]
+
     def heartbeat(self, run_id: str) -> None:
         """Mark a run alive (its heartbeat file's mtime, set by the file server)."""
         touch(self.run_dir(run_id) / "heartbeat")
@@ -323,7 +364,11 @@ class SweepFolder:
         for rid in dead:
             del self._suspects[rid]
         if dead:
-            self.append(*(self._crash_event(self.state.runs[rid]) for rid in dead))
+            # a run whose agent kept its end in its folder (it could not take the lock in
+            # time, and handed over) ended as it says, however long ago: it is not crashed
+            self.append(*(event for rid in dead
+                          for event in (self._kept_end(self.state.runs[rid])
+                                        or [self._crash_event(self.state.runs[rid])])))
         return dead, next_look
 
     def _crash_event(self, run: Run) -> dict[str, Any]:
