@@ -799,3 +799,39 @@ def test_a_finished_runs_end_is_never_lost_while_the_lock_is_held_elsewhere(env,
     (run,) = finished_once(env, sweep_id, 1)["runs"]
     assert run["attempt"] == 1 and run["steps"] == 3 and run["value"] == pytest.approx(1 / 3)
     assert not (env.root / sweep_id / "runs" / run["run_id"] / "end.json").exists() or then != "waits"
+
+
+# ---- a writer stalled between its lock check and its write (issue 23) -------------------------
+def test_a_claim_written_after_its_lock_was_broken_is_fenced_off(env) -> None:
+    """Agent A is stopped (as by SIGSTOP, a SLURM suspend, a frozen VM) exactly at the
+    write of its claim, after its last check of the lock; B breaks the stale lock and runs
+    the point. When A wakes, its write lands after B's fence: nobody counts it, and A does
+    not run the point."""
+    strace = pytest.importorskip("shutil").which("strace")
+    if strace is None:
+        pytest.skip("needs strace (Debian package strace)")
+    env.program(QUICK)
+    sweep_id = env.create(grid(2))
+    env.cli("sweep", "--pause", sweep_id)  # two lines: the writer reads the last byte first
+    env.cli("sweep", "--resume", sweep_id)
+    journal = env.root / sweep_id / "journal.jsonl"
+    lock = {"SWEEPCLI_LOCK": "soft", "SWEEPCLI_SOFT_LOCK_STALE": "2"}  # flock not shared
+    # A's journal calls: two reads (open, and the claim's refresh), 2 preads each; then the
+    # append checks the lock, opens the journal, reads its last byte (the 5th pread): it is
+    # stopped there, its claim not yet written
+    trace = env.tmp / "strace.log"
+    a = subprocess.Popen([strace, "-f", "-qq", "-o", str(trace), "-P", str(journal),
+                          "-e", "trace=pread64", "-e", "inject=pread64:signal=SIGSTOP:when=5",
+                          *CLI, "agent", sweep_id], cwd=env.tmp, env={**env.env, **lock},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env.wait_for(lambda: trace.exists() and "stopped by SIGSTOP" in trace.read_text(), timeout=60)
+    assert (env.root / sweep_id / "lock.soft").exists()  # A holds the lock, stopped
+    assert b'"claim"' not in journal.read_bytes()
+    b = env.agent(sweep_id, env=lock)
+    assert b.wait(timeout=120) == 0, b.stderr.read()
+    for child in Path(f"/proc/{a.pid}/task/{a.pid}/children").read_text().split():
+        os.kill(int(child), signal.SIGCONT)
+    assert a.wait(timeout=120) == 0, a.stderr.read()
+    s = finished_once(env, sweep_id, 2)
+    assert len(s["runs"]) == 2, s["runs"]
+    assert len(list((env.root / sweep_id / "runs").iterdir())) == 2  # A made no run folder

@@ -37,6 +37,7 @@ class Op(str, Enum):
     CONFIG = "config"
     ATTEMPT = "attempt"
     RUN = "run"  # a whole run, as a snapshot or a restored journal states it
+    FENCE = "fence"  # a stale lock was broken: what its holder writes later counts for no one
 
 
 class Control(str, Enum):
@@ -124,6 +125,12 @@ def attempt_event(run_id: str, attempt: int, agent: str, heartbeat_timeout: floa
             "hb": heartbeat_timeout, "rev": revision}
 
 
+def fence_event(token: str) -> dict[str, Any]:
+    """The lock stamped ``token`` was broken as stale: its holder's events written after
+    this line (it stalled between its last check of the lock and its write) are ignored."""
+    return {"op": Op.FENCE.value, "token": token}
+
+
 def control_event(control: Control) -> dict[str, Any]:
     return {"op": Op.CONTROL.value, "state": Control(control).value}
 
@@ -191,13 +198,21 @@ class SweepState:
     revisions: list[dict[str, Any]] = field(default_factory=list)
     #: the latest of them, validated (None: the sweep's first config holds)
     config: SweepConfig | None = None
+    #: tokens of locks broken as stale: their holders' later events are ignored
+    fenced: set[str] = field(default_factory=set)
+    #: events ignored for that (written by a holder whose lock had been broken)
+    fenced_off: int = 0
 
     def apply(self, e: Any) -> bool:
-        """Apply one event; False (and counted) when it is not a valid one."""
+        """Apply one event; False (and counted) when it is not a valid one, or was written
+        under a lock that had been broken (counted apart: it was ours, and late)."""
         try:
             op = Op(e.get("op")) if isinstance(e, dict) else None
         except ValueError:
             op = None
+        if op is not None and self.fenced and e.get("lk") in self.fenced:
+            self.fenced_off += 1
+            return False
         ok = op is not None and getattr(self, f"_apply_{op.value}")(e)
         if not ok:
             self.skipped += 1
@@ -341,6 +356,13 @@ class SweepState:
         run.requeued = False  # (its grid index stays that of the config it was claimed under)
         return True
 
+    def _apply_fence(self, e: dict[str, Any]) -> bool:
+        token = e.get("token")
+        if not (isinstance(token, str) and 0 < len(token) <= 64):
+            return False
+        self.fenced.add(token)
+        return True
+
     def _apply_control(self, e: dict[str, Any]) -> bool:
         try:
             control = Control(e.get("state"))
@@ -403,13 +425,15 @@ class SweepState:
 
     def compact_count(self) -> int:
         """How many events :meth:`compact` yields."""
-        return (len(self.revisions) + len(self.runs) + len(self.queue)
+        return (len(self.fenced) + len(self.revisions) + len(self.runs) + len(self.queue)
                 + (self.control != Control.RUNNING))
 
     def compact(self) -> Iterator[dict[str, Any]]:
         """Events that rebuild this state from nothing: the configs, one ``run`` per run,
         the points still queued, the control state. What a snapshot holds, and what a
         restored journal starts with. (A generator: hold the state still while it runs.)"""
+        for token in sorted(self.fenced):
+            yield fence_event(token)
         for r in self.revisions:
             yield config_event(r["config"], r["rev"]) | {"t": r["t"]}
         for rid, run in self.runs.items():

@@ -132,7 +132,7 @@ class Journal:
         if not events:
             return False
         end, unread, data = self._write(events)
-        if b"\n" in unread:
+        if b"\n" in unread or end < 0:
             return False  # complete events we have not read yet: the caller must read
         if unread:
             self.skipped += 1  # the torn line our write just ended
@@ -141,8 +141,9 @@ class Journal:
         return True
 
     def _write(self, events: list[dict[str, Any]]) -> tuple[int, bytes, bytes]:
-        """One write of whole lines, fsync; (the size after, what this reader left unread,
-        what was written). On an error the file is cut back to its size before."""
+        """One write of whole lines, fsync; (the size after, or -1 when another writer's
+        lines came between our look and our write; what this reader left unread, what was
+        written). On an error the file is cut back to its size before."""
         data = b"".join(
             json.dumps(e, separators=(",", ":"), allow_nan=False).encode() + b"\n" for e in events
         )
@@ -171,6 +172,10 @@ class Journal:
             self._ident = (st.st_dev, st.st_ino)
         finally:
             os.close(fd)
+        if st.st_size != size + len(data):
+            # someone wrote beside us (the breaker of a lock we held, as we stalled): where
+            # our lines landed is known only by reading them back (end -1)
+            return -1, unread, data
         return size + len(data), unread, data
 
     # ---- restoring -----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -110,9 +110,14 @@ def _holder_dead(holder: dict[str, Any]) -> bool:
 class SoftLock:
     """``lock.soft``: an exclusive-create lock file, refreshed by its holder, broken when stale."""
 
-    def __init__(self, path: Path, stale_seconds: float | None = None):
+    def __init__(self, path: Path, stale_seconds: float | None = None,
+                 on_break: Callable[[str], None] | None = None):
         self.path = path
         self.stale_seconds = soft_lock_stale() if stale_seconds is None else stale_seconds
+        #: called with a stale holder's token before its lock is broken (and the lock is not
+        #: broken when it fails): the sweep writes a fence, so that whatever that holder
+        #: still writes, having stalled between its last check and its write, counts for no one
+        self.on_break = on_break
         self._token: str | None = None
         #: what the lock file looked like and since when (monotonic), kept across attempts:
         #: a caller that waits in short attempts must still see a dead holder's file go stale
@@ -124,7 +129,7 @@ class SoftLock:
     def acquire(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         delay = 0.001
-        token = uuid.uuid4().hex
+        token = uuid.uuid4().hex[:16]
         body = json.dumps({**_machine(), "pid": os.getpid(), "start": _own_start_time(os.getpid()),
                            "time": time.time(), "token": token}).encode()
         while True:
@@ -157,6 +162,11 @@ class SoftLock:
                                   f"{self._describe_holder()}")
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    @property
+    def token(self) -> str | None:
+        """This holder's token while it holds the lock (what its events are stamped with)."""
+        return self._token
 
     def release(self) -> None:
         token, self._token = self._token, None
@@ -260,6 +270,12 @@ class SoftLock:
         try:
             again = self._read()
             if again is not None and again[0] == ident:
+                token = holder.get("token") if isinstance(holder, dict) else None
+                if isinstance(token, str) and token and self.on_break is not None:
+                    try:
+                        self.on_break(token)
+                    except OSError:
+                        return  # no fence, no break: tried again at the next look
                 try:
                     os.unlink(self.path)
                 except FileNotFoundError:
@@ -391,11 +407,19 @@ class ReentrantLock:
 class SweepLock(ReentrantLock):
     """The folder's lock: flock on ``lock`` and the exclusive-create ``lock.soft``."""
 
-    def __init__(self, folder: Path, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, folder: Path, timeout: float = DEFAULT_TIMEOUT,
+                 on_break: Callable[[str], None] | None = None):
         super().__init__(timeout)
         self.kind = lock_kind()
         self._flock = FlockLock(folder / "lock") if self.kind in ("both", "flock") else None
-        self._soft = SoftLock(folder / "lock.soft") if self.kind in ("both", "soft") else None
+        self._soft = (SoftLock(folder / "lock.soft", on_break=on_break)
+                      if self.kind in ("both", "soft") else None)
+
+    @property
+    def token(self) -> str | None:
+        """The token of the ``lock.soft`` this process holds (None: not held, or flock alone,
+        which is never broken for being stale)."""
+        return self._soft.token if self._soft is not None else None
 
     def check(self) -> None:
         """Before a write: raise :class:`LockLost` if our ``lock.soft`` was broken."""

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..config import SweepConfig, validate
 from ..runs import Run, RunState
-from .events import SweepState, end_event
+from .events import SweepState, end_event, fence_event
 from .files import (
     FILE_MODE,
     ID_RE,
@@ -48,7 +48,7 @@ from .files import (
 from .. import jsonline
 from . import snapshot
 from .journal import Journal, JournalChanged, complete_lines
-from .lock import SweepLock
+from .lock import LockLost, SweepLock
 from .settings import DEFAULT_SNAPSHOT_EVERY, SettingError, snapshot_every
 
 #: crashes of a run's attempts before it is failed instead of resumed (``max_retries``)
@@ -88,7 +88,7 @@ class SweepFolder:
         self.path = path
         self.sweep_id = sweep_id
         self.project = project
-        self.lock = SweepLock(path)
+        self.lock = SweepLock(path, on_break=self._fence)
         self.journal = Journal(path / "journal.jsonl")
         self.state = SweepState()
         #: what happened to the journal that a person should hear of (restores)
@@ -213,8 +213,13 @@ class SweepFolder:
             return True
 
     def append(self, *events: dict[str, Any]) -> None:
-        """Append events (the lock must be held) and apply them."""
-        stamped = [{"t": round(time.time(), 3), **e} for e in events]
+        """Append events (the lock must be held) and apply them. Each carries the token of
+        the ``lock.soft`` it was written under: if that lock was broken while this process
+        stalled between its check and its write, the breaker's fence came first, nobody
+        counts these events, and :class:`LockLost` says so."""
+        token = self.lock.token
+        stamp = {"t": round(time.time(), 3)}
+        stamped = [{**stamp, **e, **({"lk": token} if token else {})} for e in events]
         self.refresh()
         self.lock.check()
         if self.journal.append_seen(stamped):
@@ -222,6 +227,20 @@ class SweepFolder:
                 self.state.apply(json.loads(json.dumps(event)))
         else:
             self.refresh()
+            if token in self.state.fenced:
+                raise LockLost(f"{self.lock_path} was broken while this process held it (it "
+                               "stalled past the stale time); what it wrote then was fenced "
+                               "off and counts for no one")
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / "lock.soft"
+
+    def _fence(self, token: str) -> None:
+        """Before a stale ``lock.soft`` is broken (by its breaker, who alone may write now
+        besides the stalled holder): the fence after which that holder's events count for
+        no one."""
+        self.journal.append([{"t": round(time.time(), 3), **fence_event(token)}])
 
     def check_complete(self) -> None:
         """Once per process, with the lock held: every run folder must have its claim in the
