@@ -44,14 +44,59 @@ def grid_point(space: Space, index: int) -> dict[str, Any]:
     return {n: point[n] for n in names}
 
 
-@lru_cache(maxsize=8)
-def _canonical(space: Space) -> tuple[int, ...] | None:
-    """The canonical indexes of a conditional grid of at most a million points, in order
-    (None: larger, judged one by one)."""
+@lru_cache(maxsize=32)
+def _ancestors(space: Space) -> tuple[tuple[int, ...], ...]:
+    """For each parameter (by position), the positions of every parameter its activity
+    depends on (the ones its conditions name, and theirs, transitively)."""
+    where = {p.name: i for i, p in enumerate(space.params)}
+    conds = space.conditional
+    out = []
+    for p in space.params:
+        seen: set[int] = set()
+        todo = [other for other, _ in conds.get(p.name, ())]
+        while todo:
+            name = todo.pop()
+            if name in where and where[name] not in seen:
+                seen.add(where[name])
+                todo.extend(other for other, _ in conds.get(name, ()))
+        out.append(tuple(sorted(seen)))
+    return tuple(out)
+
+
+def next_canonical(space: Space, start: int) -> int | None:
+    """The first canonical index at or after ``start`` (None: there is none), found
+    without walking the points between: a point whose inactive parameter P is off its first
+    value stays so until P's value wraps back (a carry into a slower digit) or a parameter
+    P depends on changes, so whole blocks of the product are skipped at once. A conditional
+    grid of millions of points costs a few steps per canonical point."""
     size = grid_size(space)
-    if size > 1_000_000:
-        return None
-    return tuple(i for i in range(size) if is_canonical(space, i))
+    if not space.conditions:
+        return start if start < size else None
+    _, axes = _axes(space)
+    radix = [len(a) for a in axes]
+    # stride[j]: how many indexes one step of digit j spans (the last digit is fastest)
+    stride = [1] * len(radix)
+    for j in range(len(radix) - 2, -1, -1):
+        stride[j] = stride[j + 1] * radix[j + 1]
+    ancestors = _ancestors(space)
+    index = start
+    while index < size:
+        point = grid_point(space, index)
+        active = space.active_names(point)
+        jump = index
+        for j, p in enumerate(space.params):
+            if p.name in active or (index // stride[j]) % radix[j] == 0:
+                continue
+            # nothing changes for P before a slower digit or one P depends on moves:
+            # the fastest of those is the next digit to step (-1: none, no point left)
+            m = max([j - 1, *(a for a in ancestors[j] if a > j)])
+            if m < 0:
+                return None
+            jump = max(jump, (index // stride[m] + 1) * stride[m])
+        if jump == index:
+            return index
+        index = jump
+    return None
 
 
 def is_canonical(space: Space, index: int) -> bool:
@@ -66,8 +111,12 @@ def is_canonical(space: Space, index: int) -> bool:
 
 def grid_points(space: Space) -> list[dict[str, Any]]:
     """Every effective point, in order (inactive parameters left out)."""
-    return [space.active(grid_point(space, i)) for i in range(grid_size(space))
-            if is_canonical(space, i)]
+    points = []
+    index = next_canonical(space, 0)
+    while index is not None:
+        points.append(space.active(grid_point(space, index)))
+        index = next_canonical(space, index + 1)
+    return points
 
 
 def grid_index_of(space: Space, params: dict[str, Any]) -> int | None:
@@ -107,16 +156,9 @@ def taken_points(space: Space, runs: list[Run], revision: int = 0) -> set[int]:
 def suggest(space: Space, runs: list[Run], revision: int = 0) -> Suggestion | None:
     """The first point no run holds yet, or None when every point is taken."""
     taken = taken_points(space, runs, revision)
-    canonical = _canonical(space) if space.conditions else None
-    if canonical is not None:  # (each claim walks a list, not the whole product)
-        index = next((i for i in canonical if i not in taken), None)
-        if index is None:
-            return None
-        return Suggestion(space.active(grid_point(space, index)), grid_index=index)
-    size = grid_size(space)
-    index = 0
-    while index < size and (index in taken or not is_canonical(space, index)):
-        index += 1
-    if index >= size:
+    index = next_canonical(space, 0)
+    while index is not None and index in taken:
+        index = next_canonical(space, index + 1)
+    if index is None:
         return None
     return Suggestion(space.active(grid_point(space, index)), grid_index=index)
