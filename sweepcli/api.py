@@ -80,6 +80,9 @@ def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
     """Create a sweep; returns its folder and what the prior sources gave (``Priors``)."""
     from .priors import gather
 
+    for key, value in (("name", name), ("program", program)):
+        if value is not None and not (isinstance(value, str) and "\0" not in value):
+            raise ConfigError([Problem(key, f"must be a string, got {value!r}")])
     raw = copy.deepcopy(config.raw if isinstance(config, SweepConfig) else config)
     if program is not None:
         if not isinstance(raw, dict):

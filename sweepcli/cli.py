@@ -18,6 +18,7 @@ import click
 
 from . import api, jsonline
 from .agent import Agent, AgentError, CommandError, target_reached
+from .agent.loop import describe
 from .agent.cluster import ClusterError, all_gpus, gpu_slots
 from .agent.cluster import time_limit as cluster_time_limit
 from .agent.display import make_display
@@ -90,7 +91,7 @@ def _reported() -> Iterator[None]:
     except BrokenPipeError:
         raise  # the reader went away (| head): click exits quietly
     except OSError as exc:
-        _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+        _fail(describe(exc))
 
 
 def _store(root_dir: str | None) -> Store:
@@ -486,7 +487,7 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     except (LockTimeout, LockLost, JournalDamaged) as exc:
         _fail(str(exc))
     except OSError as exc:
-        _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+        _fail(describe(exc))
     except ValueError as exc:
         _fail(str(exc), 2)
     n = len(report.runs)

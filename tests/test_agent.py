@@ -458,6 +458,8 @@ def test_stop_grace_seconds_escalates_to_sigkill(env) -> None:
     # ignoring SIGTERM it would log all 80 steps: it was killed 1 s after, at band 2 or 4
     assert weak["state"] == "stopped" and weak["steps"] < 40, weak
     assert "hyperband stops it" in agent.text()
+    # which band stopped it, and why, for --json (it was null)
+    assert weak["reason"].startswith("hyperband band ") and "loss 9 worse than" in weak["reason"]
 
 
 def test_print_last_limits_the_runs_listed(env) -> None:

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def copy_example(name: str, tmp_path: Path) -> Path:
     dest = tmp_path / name
+    # what a user's own runs of the example leave beside it (the quickstart's sweeps and
+    # report) is not part of it: a test never depends on what earlier commands left here
     shutil.copytree(EXAMPLES / name, dest,
-                    ignore=shutil.ignore_patterns("sweeps", "sweep.ci.yaml", "__pycache__"))
+                    ignore=shutil.ignore_patterns("sweeps", "sweep.ci.yaml", "__pycache__",
+                                                  "sweep-*.html", "sweep-*.html.stamp.js"))
     return dest
 
 
@@ -79,8 +81,10 @@ def test_slurm_script_preempts_and_requeues_on_usr1(env, tmp_path) -> None:
                "SLURM_ARRAY_TASK_ID": "3"}
     job = subprocess.Popen(["bash", str(EXAMPLES / "slurm" / "agent.sbatch")], cwd=env.tmp,
                            env=job_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
-    time.sleep(0.5)
+    def started() -> bool:  # the program is running (its agent wrote its process group)
+        runs = env.status(sweep_id)["runs"]
+        return bool(runs) and (env.root / sweep_id / "runs" / runs[0]["run_id"] / "pid").exists()
+    env.wait_for(started)
     job.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@120 delivers
     assert job.wait(timeout=30) == 0, job.stderr.read()
     assert env.status(sweep_id)["counts"]["preempted"] == 1

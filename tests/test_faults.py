@@ -835,3 +835,35 @@ def test_a_claim_written_after_its_lock_was_broken_is_fenced_off(env) -> None:
     s = finished_once(env, sweep_id, 2)
     assert len(s["runs"]) == 2, s["runs"]
     assert len(list((env.root / sweep_id / "runs").iterdir())) == 2  # A made no run folder
+
+
+# ---- messages a person can act on (issue 23) ----------------------------------------------------
+def test_errors_that_once_read_badly_say_what_and_where(env, small_tmpfs) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create(grid(1))
+    # a full disk: the error names no file, and said "Error: : No space left on device"
+    (env.tmp / "sweep.yaml").write_text(json.dumps(grid(2)))
+    fill(small_tmpfs)
+    proc = env.cli("sweep", "sweep.yaml", "--dir", str(small_tmpfs / "sweeps"), check=False)
+    assert proc.returncode == 1 and "No space left on device" in proc.stderr, proc.stderr
+    assert "Error: :" not in proc.stderr
+    # an unusable setting is a usage error, said before any sweep is looked for
+    proc = env.cli("agent", "zzzzzzzz", check=False,
+                   env={"SWEEPCLI_AGENT_MAX_INITIAL_FAILURES": "x"})
+    assert proc.returncode == 2 and "SWEEPCLI_AGENT_MAX_INITIAL_FAILURES" in proc.stderr
+    # the wrong folder: where it looked, and how to say where to look
+    elsewhere = env.tmp / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run([*CLI, "agent", sweep_id], cwd=elsewhere, capture_output=True,
+                          text=True, env={**env.env, "SWEEPCLI_DIR": ""}, timeout=60)
+    assert proc.returncode == 1 and "--dir" in proc.stderr and "SWEEPCLI_DIR" in proc.stderr
+    # a NUL character no program could receive; a name that is not a string
+    (env.tmp / "nul.yaml").write_text(json.dumps({**grid(1), "program": "t\0.py"}))
+    proc = env.cli("sweep", "nul.yaml", check=False)
+    assert proc.returncode == 2 and "program: holds a NUL character" in proc.stderr, proc.stderr
+    api = subprocess.run([sys.executable, "-c", "import sweepcli, sys\n"
+                          "sweepcli.sweep({'method': 'grid', 'parameters': {'x': {'value': 1}}},"
+                          " name=5, dir=sys.argv[1])", str(env.root)],
+                         capture_output=True, text=True, cwd=env.tmp)
+    assert api.returncode == 1 and "name: must be a string" in api.stderr
+    no_traceback(proc.stderr)

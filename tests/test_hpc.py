@@ -169,15 +169,16 @@ def checkpoint_of(env, sweep_id: str) -> int:
         return 0
 
 
-@pytest.mark.parametrize("limit", [2])
+@pytest.mark.parametrize("limit", [0, 1, 2])
 def test_a_point_that_keeps_crashing_stops_being_retried(env, limit) -> None:
+    """``max_retries: N``: N more attempts after the first crash, then ``failed``."""
     env.program(PROGRAM)
     hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "2"}
     sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
                            "sweepcli": {"max_retries": limit},
                            "parameters": {"x": {"values": [1]}, "sleep": {"value": 60}}})
     pgid = None
-    for n in range(1, limit + 1):
+    for n in range(1, limit + 2):
         agent = env.agent(sweep_id, env=hb)
         env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
         run_id = env.status(sweep_id)["runs"][0]["run_id"]
@@ -188,15 +189,19 @@ def test_a_point_that_keeps_crashing_stops_being_retried(env, limit) -> None:
         os.killpg(agent.pid, signal.SIGKILL)
         os.killpg(pgid, signal.SIGKILL)
         agent.wait()
-        time.sleep(2.5)
-        (run,) = json.loads(env.cli("sweep", "--print", sweep_id, "--json", env=hb).stdout)["runs"]
+
+        def ended() -> dict | None:  # a look that finds its heartbeat silent ends it
+            look = env.cli("sweep", "--print", sweep_id, "--json", env=hb).stdout
+            (run,) = json.loads(look)["runs"]
+            return run if run["state"] != "running" else None
+        run = env.wait_for(ended)
         assert run["attempt"] == n
-        assert run["state"] == ("crashed" if n < limit else "failed")
-    assert f"crashed {limit} times" in run["reason"] and "max_retries" in run["reason"]
-    assert f"crashed {limit} times" in env.cli("sweep", "--print", sweep_id).stdout
+        assert run["state"] == ("crashed" if n <= limit else "failed")
+    assert f"crashed {limit + 1} times" in run["reason"] and "max_retries" in run["reason"]
+    assert f"crashed {limit + 1} times" in env.cli("sweep", "--print", sweep_id).stdout
     proc = env.cli("agent", sweep_id, env=hb)  # nothing left: not retried again
     assert "every grid point has run" in proc.stderr
-    assert env.status(sweep_id)["runs"][0]["attempt"] == limit
+    assert env.status(sweep_id)["runs"][0]["attempt"] == limit + 1
     env.cli("sweep", "--rerun-failed", sweep_id)  # asked for by name: one more attempt
     assert env.status(sweep_id)["state"] == "running"
 

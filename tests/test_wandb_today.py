@@ -284,7 +284,7 @@ def test_wandb_agent_max_initial_failures_is_honoured(env) -> None:
     assert proc.returncode == 1 and "first 2 runs all failed" in proc.stderr
     assert env.status(sweep_id)["counts"]["failed"] == 2
     proc = env.cli("agent", sweep_id, check=False, env={"WANDB_AGENT_MAX_INITIAL_FAILURES": "x"})
-    assert proc.returncode == 1 and "WANDB_AGENT_MAX_INITIAL_FAILURES" in proc.stderr
+    assert proc.returncode == 2 and "WANDB_AGENT_MAX_INITIAL_FAILURES" in proc.stderr
 
 
 STUBBORN = """

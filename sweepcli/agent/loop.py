@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..config import SweepConfig
-from ..early_stop import runs_to_stop
+from ..early_stop import stop_reasons
 from ..runs import Run, RunState, fold_extremes
 from ..store import (
     KEPT_END,
@@ -38,6 +38,7 @@ from .command import render_command
 from .display import Display, make_display
 from .metrics import MetricReader
 from ..child import SIGNALED
+from ..store.settings import max_initial_failures
 from .process import RunProcess
 
 WAIT_POLL = 1.0  # seconds between looks while paused or waiting (contract: at most 2)
@@ -64,6 +65,7 @@ def _transient(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
+    """An error in words: an OSError's text with the file it concerns when it names one."""
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
     return str(exc)
@@ -110,22 +112,6 @@ def failed_in_a_row(states: list[RunState]) -> int:
             break
         n += 1
     return n
-
-
-def max_initial_failures() -> int:
-    """``SWEEPCLI_AGENT_MAX_INITIAL_FAILURES`` or W&B's ``WANDB_AGENT_MAX_INITIAL_FAILURES``
-    (default 5): failures of an agent's first runs, all failed, that stop it."""
-    for name in ("SWEEPCLI_AGENT_MAX_INITIAL_FAILURES", "WANDB_AGENT_MAX_INITIAL_FAILURES"):
-        text = os.environ.get(name, "").strip()
-        if text:
-            try:
-                value = int(text)
-            except ValueError:
-                raise AgentError(f"{name}={text!r}: expected a whole number >= 1") from None
-            if value < 1:
-                raise AgentError(f"{name}={text!r}: expected a whole number >= 1")
-            return value
-    return 5
 
 
 def stop_leftover_program(run_dir: Path, run_id: str) -> bool:
@@ -690,8 +676,7 @@ class Agent:
                     touch(run_dir / "stop")
                 except OSError:
                     pass  # SIGTERM follows anyway
-                self.say(f"run {claim.run_id}: hyperband stops it "
-                         f"({self.config.metric.name} worse than its band's threshold)")
+                self.say(f"run {claim.run_id}: hyperband stops it ({watch.reason})")
                 threading.Thread(target=proc.terminate, args=(self.grace(),), daemon=True).start()
         return outcome
 
@@ -860,7 +845,11 @@ class _Watch:
             if self.agent.config.hyperband is None:
                 return None
             runs: list[Run] = list(self.folder.state.runs.values())
-        return "stop" if self.run_id in runs_to_stop(self.agent.config, runs) else None
+        why = stop_reasons(self.agent.config, runs).get(self.run_id)
+        if why is None:
+            return None
+        self.reason = why
+        return "stop"
 
     def _at(self) -> int | None:
         """How many values the run's history holds in the journal: where the values sent

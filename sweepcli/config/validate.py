@@ -84,8 +84,9 @@ EXTENSION_KEYS = {
     "stop_grace_seconds": "a number >= 0: seconds between SIGTERM and SIGKILL (default 30)",
     "max_history": "an integer >= 20: ended runs bayes fits at most (default 300)",
     "run_timeout": "a number > 0: seconds a run may go on before it is stopped (reason timeout)",
-    "max_retries": "an integer >= 0: crashes of a run's attempts before it is failed instead "
-                   "of resumed (default 3; preemptions do not count)",
+    "max_retries": "an integer >= 0: how many times a run whose agent vanished (crashed) is "
+                   "resumed before it is failed instead: 0, failed at its first crash; 3 "
+                   "(default), at its fourth (preemptions do not count)",
     "conditions": "a mapping of parameters to the condition under which each is active: "
                   "{momentum: {optimizer: sgd}, beta1: {optimizer: [adam, adamw]}}",
 }
@@ -610,12 +611,17 @@ def json_problems(raw: Any, max_nodes: int = MAX_NODES) -> list[Problem]:
             return [Problem(path, f"nested too deeply (at most {MAX_DEPTH} levels)")]
         if isinstance(value, dict):
             for k, v in value.items():
-                if not isinstance(k, str):
-                    problems.append(Problem(path, f"key {_describe(k)} is not a string"))
+                if not isinstance(k, str) or "\0" in k:
+                    problems.append(Problem(path, f"key {_describe(k)} is not a string"
+                                            + (" without NUL characters" if isinstance(k, str)
+                                               else "")))
                     continue
                 stack.append((v, f"{path}.{k}" if path else k, depth + 1))
         elif isinstance(value, list):
             stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+        elif isinstance(value, str) and "\0" in value:
+            problems.append(Problem(path, "holds a NUL character, which no program (nor a "
+                                          "command line) can receive"))
         elif isinstance(value, float) and not math.isfinite(value):
             problems.append(Problem(path, f"{value!r} is not a number a program can receive: "
                                           "use a finite number"))

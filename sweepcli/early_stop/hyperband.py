@@ -36,7 +36,13 @@ def band_thresholds(hb: Hyperband, histories: list[Any], sign: float = 1.0
 
 
 def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
-    """IDs of the running runs that hyperband says to stop now.
+    """IDs of the running runs that hyperband says to stop now (see :func:`stop_reasons`)."""
+    return list(stop_reasons(config, runs))
+
+
+def stop_reasons(config: SweepConfig, runs: list[Run]) -> dict[str, str]:
+    """The running runs that hyperband says to stop now, each with why in words (the band
+    and the value that stopped it, for ``--json``'s ``reason``).
 
     The cost grows with the number of runs, not with every line they logged. Runs known
     only by a summary (a prior run from a results file: one value, not a history) take no
@@ -44,13 +50,13 @@ def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
     """
     hb, metric = config.hyperband, config.metric
     if hb is None or metric is None:
-        return []
+        return {}
     sign = metric.sign
     judged = [r for r in runs if r.history and not r.summary_only]
     if not any(r.state == RunState.RUNNING for r in judged):
-        return []
+        return {}
     thresholds = band_thresholds(hb, [r.history for r in judged], sign)
-    stop = []
+    stop = {}
     for run in judged:
         if run.state != RunState.RUNNING:
             continue
@@ -61,5 +67,7 @@ def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
         band, threshold = reached[-1]
         value = sign * h[band - 1] if hb.strict else sign * run.best(metric.goal)
         if value > threshold:
-            stop.append(run.run_id)
+            what = f"{metric.name} {sign * value:g}" + ("" if hb.strict else " (its best)")
+            stop[run.run_id] = (f"hyperband band {band} (step {band}): {what} worse than the "
+                                f"band's threshold {sign * threshold:g}")
     return stop

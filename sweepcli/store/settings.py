@@ -81,8 +81,25 @@ def snapshot_every() -> int:
     return value
 
 
+def max_initial_failures() -> int:
+    """``SWEEPCLI_AGENT_MAX_INITIAL_FAILURES`` or W&B's ``WANDB_AGENT_MAX_INITIAL_FAILURES``
+    (default 5): failures of an agent's first runs, all failed, that stop it."""
+    for name in ("SWEEPCLI_AGENT_MAX_INITIAL_FAILURES", "WANDB_AGENT_MAX_INITIAL_FAILURES"):
+        text = os.environ.get(name, "").strip()
+        if text:
+            try:
+                value = int(text)
+            except ValueError:
+                value = 0
+            if value < 1:
+                raise SettingError(f"{name}={text!r}: expected a whole number >= 1 (default 5)")
+            return value
+    return 5
+
+
 def check_environment() -> None:
     """Raise :class:`SettingError` for the first variable that cannot be used."""
+    max_initial_failures()
     heartbeat_timeout()
     soft_lock_stale()
     lock_kind()

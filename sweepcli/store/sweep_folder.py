@@ -51,7 +51,8 @@ from .journal import Journal, JournalChanged, complete_lines
 from .lock import LockLost, SweepLock
 from .settings import DEFAULT_SNAPSHOT_EVERY, SettingError, snapshot_every
 
-#: crashes of a run's attempts before it is failed instead of resumed (``max_retries``)
+#: attempts a run gets after its first crash before it is failed instead of resumed
+#: (``max_retries``: 0, failed at its first crash; 3, at its fourth)
 DEFAULT_MAX_RETRIES = 3
 #: a run's last events, kept in its folder by an agent that could not write them in time
 KEPT_END = "end.json"
@@ -392,10 +393,10 @@ class SweepFolder:
 
     def _crash_event(self, run: Run) -> dict[str, Any]:
         """The end of a run whose agent vanished: ``crashed`` (its point is resumed), or
-        ``failed`` once its attempts have crashed ``sweepcli.max_retries`` times."""
+        ``failed`` once it has crashed ``sweepcli.max_retries`` times more after its first crash."""
         limit = int(self.config.extension.get("max_retries", DEFAULT_MAX_RETRIES))
         crashes = run.crashes + 1
-        if crashes >= limit:  # its attempts crashed max_retries times: no more of them
+        if crashes > limit:  # max_retries more attempts after the first crash, then no more
             return end_event(run.run_id, RunState.FAILED, attempt=run.attempt, crash=True,
                              reason=f"crashed {crashes} times (sweepcli.max_retries {limit}): "
                                     "not retried again; --rerun-failed puts it back")
@@ -542,7 +543,9 @@ class Store:
             found = [(path, project)] if os.path.lexists(path / "sweep.json") else []
         else:
             found = self._candidates(sweep_id)
-        path, project = the_one(found, project, sweep_id, self.root)
+        path, project = the_one(found, project, sweep_id, self.root, hint=(
+            f" (the folder of sweeps: --dir, else SWEEPCLI_DIR, else ./sweeps; this is "
+            f"{self.root.resolve()}: give --dir DIR, or run where the sweep was created)"))
         folder = SweepFolder(path, sweep_id, project)
         _ = folder.meta  # read now: a planted or broken sweep.json is refused before anything runs
         return folder
@@ -562,13 +565,13 @@ class Store:
 
 
 def the_one(found: list[tuple[Any, str | None]], project: str | None, sweep_id: str,
-            where: Any) -> tuple[Any, str | None]:
+            where: Any, hint: str = "") -> tuple[Any, str | None]:
     """The one (sweep, its project) a reference names among ``found``: none is
     SweepNotFound; several (a bare ID in more than one project: anyone who can write the
     store could plant one) are refused, listing them."""
     if not found:
         name = f"{project}/{sweep_id}" if project else sweep_id
-        raise SweepNotFound(f"no sweep {name} in {where}")
+        raise SweepNotFound(f"no sweep {name} in {where}{hint}")
     if len(found) > 1:
         listed = ", ".join(f"{p}/{sweep_id}" if p else sweep_id for _, p in found)
         raise AmbiguousSweep(f"sweep ID {sweep_id} names {len(found)} sweeps in {where} "
