@@ -202,3 +202,27 @@ def test_a_stricter_default_isolation_runs_each_point_once(env, pg, level) -> No
         assert a.wait(timeout=300) == 0, a.stderr.read()
     runs = env.status(sweep_id)["runs"]
     assert len(runs) == 40 and sorted(r["config"]["x"] for r in runs) == list(range(40))
+
+
+def test_roles_without_create_on_the_schema_run_and_look(env, pg) -> None:
+    """Tables made once (by their owner); afterwards a role with the tables' privileges
+    alone runs agents, and a read-only one can look (PostgreSQL 15 refuses even CREATE TABLE
+    IF NOT EXISTS without CREATE on the schema, and every command ran it)."""
+    sweep_id = env.create(GRID)
+    with psycopg.connect(pg, autocommit=True) as conn:
+        for role in ("worker", "reader"):
+            conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        conn.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                     "TO worker")
+        conn.execute("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO worker")
+        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+    as_role = lambda role: {"SWEEPCLI_STORE": pg.replace("sweepcli@", f"{role}@")}  # noqa: E731
+    proc = env.cli("agent", sweep_id, "--count", "2", env=as_role("worker"), check=False)
+    assert proc.returncode == 0, proc.stderr
+    look = env.cli("sweep", "--print", sweep_id, "--json", env=as_role("reader"), check=False)
+    assert look.returncode == 0, look.stderr
+    assert json.loads(look.stdout)["counts"]["finished"] == 2
+    proc = env.cli("agent", sweep_id, env=as_role("reader"), check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "permission denied" in proc.stderr.lower()

@@ -125,6 +125,13 @@ def _driver() -> Any:
     return psycopg
 
 
+def _denied(url: str, exc: BaseException) -> PermissionError:
+    """The role may not do this (a read-only teammate's): EACCES, as a folder says it, so
+    that a look goes on without writing and an agent stops with the server's words."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return PermissionError(errno.EACCES, f"PostgreSQL at {safe_url(url)}: {text}")
+
+
 def _unavailable(url: str, exc: BaseException) -> OSError:
     """A problem with the server as the agent's kind of transient error (EIO), said as what
     it is: a lost or refused connection is "unavailable"; anything else the server answered
@@ -205,16 +212,32 @@ def _run(conns: Connections, fn: Any, name: str = "read", tries: int = 8) -> Any
                 raise _unavailable(conns.url, exc) from None
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-        except psycopg.errors.InsufficientPrivilege:
-            raise
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise _denied(conns.url, exc) from None
         except psycopg.Error as exc:  # anything else the server says: a message, no traceback
             conns.drop(name)
             raise _unavailable(conns.url, exc) from None
     raise AssertionError("unreachable")
 
 
+def _schema_version(conns: Connections) -> int | None:
+    """The tables' schema version, read without creating anything (None: no tables yet)."""
+
+    def read(conn: Any) -> int | None:
+        if conn.execute("SELECT to_regclass('sweepcli_schema')").fetchone()[0] is None:
+            return None
+        row = conn.execute("SELECT max(version) FROM sweepcli_schema").fetchone()
+        return row[0] if row and row[0] is not None else 0
+
+    try:
+        return _run(conns, read)
+    except PermissionError:
+        return None  # (not even SELECT on it: the migration below says what is wrong)
+
+
 def _ensure_schema(conns: Connections) -> None:
-    psycopg = _driver()
+    if _schema_version(conns) == SCHEMA_VERSION:
+        return  # made once, by a role that may create: the tables' privileges are enough now
 
     def migrate(conn: Any) -> None:
         with conn.transaction():
@@ -234,10 +257,12 @@ def _ensure_schema(conns: Connections) -> None:
 
     try:
         _run(conns, migrate, "schema", tries=4)
-    except psycopg.errors.InsufficientPrivilege as exc:
+    except PermissionError as exc:
         conns.drop("schema")
-        raise StoreError(f"cannot create sweepcli's tables in {safe_url(conns.url)}: "
-                         f"{str(exc).strip()}") from None
+        raise StoreError(f"cannot create sweepcli's tables in {safe_url(conns.url)} "
+                         f"({exc.strerror}): a role that may create them (CREATE on the "
+                         "schema) runs any sweepcli command once; then the tables' "
+                         "privileges are enough") from None
     conns.drop("schema")  # (a connection less to hold: an agent keeps two)
 
 
@@ -394,6 +419,8 @@ class PgSweep(SweepFolder):
                         seqs.append(row[0])
                     if not cur.nextset():
                         break
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise _denied(self.store.url, exc) from None
         except psycopg.Error as exc:
             raise LockLost(f"{_unavailable(self.store.url, exc).strerror} (while appending: "
                            "nothing of it was written)") from None
