@@ -600,13 +600,16 @@ class Agent:
             proc.finish()
             raise
         code = proc.finish()
-        if outcome is None and (code == -signal.SIGTERM or os.path.lexists(run_dir / SIGNALED)):
+        if outcome is None and (code == -signal.SIGTERM or self._preempt.is_set()
+                                or os.path.lexists(run_dir / SIGNALED)):
             # sent SIGTERM by someone else (a batch system signals the whole job, the program
-            # often first): it stopped short of its end, whatever its status says
+            # often first, and this agent too): it stopped short of its end, whatever its
+            # status says
             outcome = RunState.PREEMPTED
-            watch.reason = "the program was sent SIGTERM, not by its agent"
-            self.say(f"run {claim.run_id}: its program was sent SIGTERM (not by this agent) and "
-                     "ended early; its point goes back to the queue")
+            watch.reason = ("the agent was preempted as its program ended" if self._preempt.is_set()
+                            else "the program was sent SIGTERM, not by its agent")
+            self.say(f"run {claim.run_id}: {watch.reason}, before its end; its point goes back "
+                     "to the queue")
         if outcome is not None:
             return outcome, code
         return (RunState.FINISHED if code == 0 else RunState.FAILED), code
