@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import SweepcliError, UsageError
 from .agent import Agent, AgentReport
 from .agent.metrics import MetricReader
 from .config import ConfigError, Problem, SweepConfig, validate
@@ -46,19 +47,19 @@ from .store import (
 from .store.files import new_id
 
 
-class SweepClosed(RuntimeError):
+class SweepClosed(SweepcliError, RuntimeError):
     """The sweep was canceled: nothing about it can change any more (exit 1)."""
 
 
-class PointError(ValueError):
+class PointError(UsageError, ValueError):
     """An enqueued point that is not a point of the sweep (exit 2); ``problems`` says why."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        super().__init__("not a point of the sweep:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-class UpdateRefused(ValueError):
+class UpdateRefused(UsageError, ValueError):
     """An ``update`` that would change what the sweep's runs mean (exit 2)."""
 
 
@@ -387,9 +388,9 @@ class ApiSweep:
             return None
         from .insight import importance
 
-        valued = [r for r in self.runs if r.value is not None]
-        return importance(self._folder.config.space, [flat_names(r.config) for r in valued],
-                          [r.value for r in valued], metric.goal)
+        valued = [(r, r.value) for r in self.runs if r.value is not None]
+        return importance(self._folder.config.space, [flat_names(r.config) for r, _ in valued],
+                          [v for _, v in valued], metric.goal)
 
     def to_dict(self) -> dict[str, Any]:
         """What ``sweepcli sweep --print ID --json`` prints."""

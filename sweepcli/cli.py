@@ -1,7 +1,9 @@
 """The ``sweepcli`` command: a thin front over the store, the agent and the status.
 
 Exit status: 0 success; 2 bad usage, bad config or bad ID (nothing written); 1 anything
-else. Errors are messages, never tracebacks.
+else. Errors are messages, never tracebacks: every ``SweepcliError`` (``errors.py``) and
+every ``OSError`` leaves through one handler, :class:`Group`, with the error's own exit
+status; anything else is a bug, and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,38 +12,31 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
 
 from . import api, jsonline
-from .agent import Agent, AgentError, CommandError, target_reached
+from .agent import Agent, target_reached
 from .agent.loop import describe
 from .agent.cluster import ClusterError, all_gpus, gpu_slots
 from .agent.cluster import time_limit as cluster_time_limit
 from .agent.display import make_display
 from .config import ConfigError, load_config, parse_yaml, validate
 from .config.validate import json_problems
-from .priors import MAX_FILE, PriorError
+from .errors import SweepcliError
+from .priors import MAX_FILE
 from .store import (
-    AmbiguousSweep,
     Control,
-    InvalidId,
-    JournalDamaged,
-    LockLost,
     LockTimeout,
-    SettingError,
     Store,
     SweepFolder,
-    SweepNotFound,
     SweepUnreadable,
     check_environment,
     open_store,
     parse_sweep_ref,
 )
-from .store.postgres import StoreError
 from .report import flat_names, fmt
 from .text import printable
 from .status import summarize
@@ -50,16 +45,20 @@ CONTROL = {"pause": api.pause, "resume": api.resume, "stop": api.stop, "cancel":
 
 
 class CommandFailed(click.ClickException):
-    """A message for the user and an exit status (2: bad usage or input, 1: the rest);
-    click prints it as ``Error: ...``, never as a traceback."""
+    """A message for the user and exit status 1; click prints it as ``Error: ...``, never
+    as a traceback."""
 
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = 1
+
+
+class UsageFailed(CommandFailed):
+    """The same with exit status 2: bad usage or input, nothing written."""
+
+    exit_code = 2
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    raise CommandFailed(message, code)
+    raise (UsageFailed if code == 2 else CommandFailed)(message)
 
 
 def _complete_sweeps(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
@@ -72,47 +71,31 @@ def _complete_sweeps(ctx: click.Context, param: click.Parameter, incomplete: str
     return [click.shell_completion.CompletionItem(r) for r in refs if r.startswith(incomplete)]
 
 
-@contextmanager
-def _reported() -> Iterator[None]:
-    """What can go wrong with a sweep on disk, as a message and exit 1, never a traceback."""
-    try:
-        yield
-    except (LockTimeout, LockLost, JournalDamaged, SweepUnreadable, api.SweepClosed,
-            StoreError) as exc:
-        _fail(str(exc))
-    except (InvalidId, PriorError, api.UpdateRefused) as exc:
-        _fail(str(exc), 2)
-    except SweepNotFound as exc:
-        _fail(str(exc), 1)
-    except api.PointError as exc:
-        _fail("not a point of the sweep:\n" + "\n".join(f"  {p}" for p in exc.problems), 2)
-    except ConfigError as exc:
-        _fail(f"the sweep's config is no longer valid: {exc}", 1)
-    except BrokenPipeError:
-        raise  # the reader went away (| head): click exits quietly
-    except OSError as exc:
-        _fail(describe(exc))
+class Group(click.Group):
+    """The one way out of an error: a ``SweepcliError`` is its message and its exit status
+    (1, or 2 for bad usage or input), an ``OSError`` its text and the file it concerns
+    (exit 1); click prints them as ``Error: ...``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SweepcliError as exc:
+            _fail(str(exc), exc.exit_code)
+        except BrokenPipeError:
+            raise  # the reader went away (| head): click exits quietly
+        except OSError as exc:
+            raise CommandFailed(describe(exc)) from None
 
 
 def _store(root_dir: str | None) -> Store:
     """The root folder, once the environment's settings are known to be usable."""
-    try:
-        check_environment()
-        return open_store(root_dir)
-    except SettingError as exc:
-        _fail(str(exc), 2)
+    check_environment()
+    return open_store(root_dir)
 
 
 def _open(store: Store, ref: str) -> SweepFolder:
-    try:
-        parse_sweep_ref(ref)
-        return store.open(ref)
-    except (InvalidId, AmbiguousSweep) as exc:
-        _fail(str(exc), 2)
-    except (SweepNotFound, SweepUnreadable, StoreError) as exc:
-        _fail(str(exc), 1)
-    except OSError as exc:
-        _fail(f"cannot open sweep {ref}: {exc.strerror or exc}", 1)
+    parse_sweep_ref(ref)  # (an ID that is not one: before any path is built)
+    return store.open(ref)
 
 
 def _use_store(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -142,7 +125,7 @@ def dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sweepcli")
 def main() -> None:
     """Hyperparameter sweeps that need no server.
@@ -158,11 +141,6 @@ def main() -> None:
 def _ref(ref: str, project: str | None) -> str:
     """``-p/--project P`` with a bare ID names P/ID (W&B's flag)."""
     return f"{project}/{ref}" if project and "/" not in ref else ref
-
-
-def _config_problems(config_file: str, exc: ConfigError) -> NoReturn:
-    lines = "\n".join(f"  {p}" for p in exc.problems)
-    _fail(f"{config_file} is not a valid sweep config:\n{lines}", 2)
 
 
 def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
@@ -218,44 +196,36 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
         if (priors or program) and not (config_file and not update_id):
             raise click.UsageError("--prior and --program are for creating a sweep from CONFIG")
         store = _store(root_dir)
-        with _reported():
-            if config_file and not update_id:
-                _create(store, config_file, name, project, priors, program)
-                return
-            (action, ref), = actions.items()
-            folder = _open(store, _ref(ref, project))
-            if action == "print":
-                _print(folder, as_json, last)
-            elif action == "rerun-failed":
-                failed = api.rerun_failed(folder.ref, store.root)
-                click.echo(f"{len(failed)} failed run(s) of {folder.ref} will run again when an "
-                           "agent takes them.", err=True)
-            elif action == "update":
-                _update(store, folder, config_file)  # type: ignore[arg-type]
-            else:
-                CONTROL[action](folder.ref, store.root)
-                done = {"pause": "paused", "resume": "resumed", "stop": "stopped",
-                        "cancel": "canceled"}
-                click.echo(f"Sweep {folder.ref} {done[action]}.", err=True)
+        if config_file and not update_id:
+            _create(store, config_file, name, project, priors, program)
+            return
+        (action, ref), = actions.items()
+        folder = _open(store, _ref(ref, project))
+        if action == "print":
+            _print(folder, as_json, last)
+        elif action == "rerun-failed":
+            failed = api.rerun_failed(folder.ref, store.root)
+            click.echo(f"{len(failed)} failed run(s) of {folder.ref} will run again when an "
+                       "agent takes them.", err=True)
+        elif action == "update":
+            _update(store, folder, config_file)  # type: ignore[arg-type]
+        else:
+            CONTROL[action](folder.ref, store.root)
+            done = {"pause": "paused", "resume": "resumed", "stop": "stopped",
+                    "cancel": "canceled"}
+            click.echo(f"Sweep {folder.ref} {done[action]}.", err=True)
 
     return command
 
 
 def _create(store: Store, config_file: str, name: str | None, project: str | None,
             priors: tuple[str, ...], program: str | None) -> None:
-    try:
-        config = load_config(config_file)
-        if program is not None:
-            config = validate({**config.raw, "program": program})
-    except ConfigError as exc:
-        _config_problems(config_file, exc)
+    config = load_config(config_file)
+    if program is not None:
+        config = validate({**config.raw, "program": program}, source=config_file)
     for warning in config.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
-    try:
-        folder, found = api.create(config, project=project, dir=store.root, name=name,
-                                   prior=priors)
-    except (InvalidId, PriorError) as exc:
-        _fail(str(exc), 2)
+    folder, found = api.create(config, project=project, dir=store.root, name=name, prior=priors)
     for note in found.notes:
         click.echo(f"Note: {printable(note)}", err=True)
     for skipped in found.skipped[:20]:
@@ -273,16 +243,10 @@ def _create(store: Store, config_file: str, name: str | None, project: str | Non
 
 
 def _update(store: Store, folder: SweepFolder, config_file: str) -> None:
-    try:
-        config = load_config(config_file)
-    except ConfigError as exc:
-        _config_problems(config_file, exc)
+    config = load_config(config_file)
     for warning in config.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
-    try:
-        revision = api.update(folder.ref, config.raw, store.root)
-    except api.UpdateRefused as exc:
-        _fail(str(exc), 2)
+    revision = api.update(folder.ref, config.raw, store.root)
     click.echo(f"Sweep {folder.ref}: config revision {revision} takes effect at the next "
                "claim; running runs go on.", err=True)
 
@@ -453,43 +417,29 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     """
     del entity
     gpu_list = None
-    try:
-        if gpus is not None:
-            given = all_gpus() if gpus.strip() == "all" else [
-                g.strip() for g in gpus.split(",") if g.strip()]
-            if not given:
-                raise ClusterError("--gpus: give GPU indices, e.g. 0,1,2,3, or all")
-            gpu_list, unused = gpu_slots(given, runs_per_gpu, gpus_per_run)
-            if unused:
-                click.echo(f"sweepcli: GPU(s) {','.join(unused)} left unused: "
-                           f"{len(given)} is not a multiple of --gpus-per-run {gpus_per_run}",
-                           err=True)
-        elif runs_per_gpu > 1 or gpus_per_run > 1:
-            raise ClusterError("--runs-per-gpu and --gpus-per-run need --gpus (a list, or all)")
-        limit, note = cluster_time_limit(time_limit)
-    except ClusterError as exc:
-        _fail(str(exc), 2)
+    if gpus is not None:
+        given = all_gpus() if gpus.strip() == "all" else [
+            g.strip() for g in gpus.split(",") if g.strip()]
+        if not given:
+            raise ClusterError("--gpus: give GPU indices, e.g. 0,1,2,3, or all")
+        gpu_list, unused = gpu_slots(given, runs_per_gpu, gpus_per_run)
+        if unused:
+            click.echo(f"sweepcli: GPU(s) {','.join(unused)} left unused: "
+                       f"{len(given)} is not a multiple of --gpus-per-run {gpus_per_run}",
+                       err=True)
+    elif runs_per_gpu > 1 or gpus_per_run > 1:
+        raise ClusterError("--runs-per-gpu and --gpus-per-run need --gpus (a list, or all)")
+    limit, note = cluster_time_limit(time_limit)
     if note:
         click.echo(f"sweepcli: {note}", err=True)
     store = _store(root_dir)
     folder = _open(store, _ref(sweep_id, project))
     started = time.monotonic()
-    try:
-        display = make_display(count, len(gpu_list or [None]))
-        report = Agent(folder, count=count, display=display, gpus=gpu_list,
-                       term_timeout=term_timeout, forward_signals=forward_signals,
-                       max_consecutive_failures=max_failures, time_limit=limit,
-                       run_timeout=run_timeout).run()
-    except (AgentError, CommandError) as exc:
-        _fail(str(exc), 1)
-    except ConfigError as exc:
-        _fail(f"the sweep's config is no longer valid: {exc}", 1)
-    except (LockTimeout, LockLost, JournalDamaged) as exc:
-        _fail(str(exc))
-    except OSError as exc:
-        _fail(describe(exc))
-    except ValueError as exc:
-        _fail(str(exc), 2)
+    display = make_display(count, len(gpu_list or [None]))
+    report = Agent(folder, count=count, display=display, gpus=gpu_list,
+                   term_timeout=term_timeout, forward_signals=forward_signals,
+                   max_consecutive_failures=max_failures, time_limit=limit,
+                   run_timeout=run_timeout).run()
     n = len(report.runs)
     click.echo(f"sweepcli: agent done after {n} run(s) in {time.monotonic() - started:.1f} s: "
                f"{report.reason}", err=True)
@@ -541,14 +491,12 @@ def enqueue(sweep_id: str, settings: tuple[str, ...], points_file: str | None,
         points = _points_file(points_file)  # type: ignore[arg-type]
     store = _store(root_dir)
     folder = _open(store, _ref(sweep_id, project))
-    with _reported():
-        done = api.enqueue(folder.ref, points, store.root)
+    done = api.enqueue(folder.ref, points, store.root)
     for pid, full in done:
         shown = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in full.items())
         click.echo(pid)
         click.echo(f"Enqueued {pid} in {folder.ref}: {printable(shown)}", err=True)
-    with _reported():
-        state = folder.refresh()
+    state = folder.refresh()
     if state.control == Control.STOPPED:
         click.echo(f"Note: sweep {folder.ref} is stopped: its queue runs once it is resumed "
                    f"(sweepcli sweep --resume {folder.ref})", err=True)
@@ -631,11 +579,10 @@ def copy(sweep_id: str, dest: str, root_dir: str | None) -> None:
     else:
         folder = _open(store, sweep_id)
     where = safe_url(dest) if is_url(dest) else dest
-    with _reported():
-        try:
-            copied = api.copy_sweep(folder.ref, dest, root_dir, source=folder)
-        except FileExistsError:
-            _fail(f"{where} already has a sweep {folder.ref}")
+    try:
+        copied = api.copy_sweep(folder.ref, dest, root_dir, source=folder)
+    except FileExistsError:
+        _fail(f"{where} already has a sweep {folder.ref}")
     if not is_url(dest):
         where = str(copied.path)
     click.echo(copied.ref)
@@ -672,12 +619,7 @@ def report(sweep_id: str, out_file: str | None, open_it: bool, watch: float | No
         static = True
     last: list[str | None] = [None]
 
-    def write(live: float | None) -> str:
-        with _reported():
-            state = _write_report(folder, path, static, live, last)
-        return state
-
-    state = write(watch)
+    state = _write_report(folder, path, static, watch, last)
     click.echo(str(path))
     if open_it:
         import webbrowser
@@ -690,13 +632,12 @@ def report(sweep_id: str, out_file: str | None, open_it: bool, watch: float | No
     try:
         while state in ("running", "paused"):
             time.sleep(watch)
-            with _reported():
-                try:
-                    state = _write_report(folder, path, static, watch, last)
-                except (OSError, LockTimeout) as exc:  # a busy or flaky disk: the next round
-                    click.echo("sweepcli: report not rewritten this time: "
-                               f"{printable(str(exc))}", err=True)
-        write(None)  # the last page: no longer live
+            try:
+                state = _write_report(folder, path, static, watch, last)
+            except (OSError, LockTimeout) as exc:  # a busy or flaky disk: the next round
+                click.echo("sweepcli: report not rewritten this time: "
+                           f"{printable(str(exc))}", err=True)
+        _write_report(folder, path, static, None, last)  # the last page: no longer live
         click.echo(f"Sweep {folder.ref} is {state}: {path} is final.", err=True)
     except KeyboardInterrupt:
         click.echo("Stopped watching.", err=True)
@@ -744,8 +685,7 @@ def plot(sweep_id: str, width: int, height: int, full: bool, root_dir: str | Non
     from .report import terminal_plot
 
     folder = _open(_store(root_dir), sweep_id)
-    with _reported():
-        summary = summarize(folder)
+    summary = summarize(folder)
     click.echo(terminal_plot(summary, width=max(width, 20), height=max(height, 4), full=full))
 
 

@@ -155,13 +155,14 @@ def _figures(s: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     base = {"margin": {"l": 60, "r": 20, "t": 30, "b": 50}, "hovermode": "closest",
             "template": None, "paper_bgcolor": "white", "plot_bgcolor": "#fafafa",
             "legend": {"orientation": "h", "y": 1.12}}
-    valued = [(i, r) for i, r in enumerate(runs) if r["value"] is not None]
+    valued: list[tuple[int, dict[str, Any]]] = [
+        (i, r) for i, r in enumerate(runs) if r["value"] is not None]
     index = {r["run_id"]: i for i, r in enumerate(runs)}
     kind = "scattergl" if len(valued) > MANY_POINTS else "scatter"  # SVG slows past that
     # hover texts are the page's once (SWEEP.texts); a trace names its runs by index in
     # "_runs" and the page's script fills its "text" from them
     # best so far
-    data = []
+    data: list[dict[str, Any]] = []
     for state in STATE_COLOURS:
         pts = [(i, r) for i, r in valued if r["state"] == state]
         if pts:
@@ -259,13 +260,13 @@ def _figures(s: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         axes["parallel"] = {"parcoords": len(dims) - 1, "range": s["robust"]}
     # the metric against each parameter
     for j, (name, kind) in enumerate(kinds.items()):
-        pts = [r for _, r in valued]
-        xs, xaxis = _axis_values(kind, [r["flat"].get(name) for r in pts])
+        shown = [r for _, r in valued]
+        xs, xaxis = _axis_values(kind, [r["flat"].get(name) for r in shown])
         figs[f"param{j}"] = {"data": [{
             "type": kind, "mode": "markers", "name": name, "x": xs,
-            "y": [r["value"] for r in pts], "_runs": [index[r["run_id"]] for r in pts],
+            "y": [r["value"] for r in shown], "_runs": [index[r["run_id"]] for r in shown],
             "hoverinfo": "text",
-            "marker": {"color": [STATE_COLOURS.get(r["state"], "#333") for r in pts], "size": 7,
+            "marker": {"color": [STATE_COLOURS.get(r["state"], "#333") for r in shown], "size": 7,
                        "opacity": 0.8}}],
             "layout": {**base, "height": 300, "width": 400, "showlegend": False,
                        "margin": {"l": 55, "r": 10, "t": 30, "b": 45},

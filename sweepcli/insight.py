@@ -140,15 +140,15 @@ def importance(space: Space, points: list[dict[str, Any]], values: list[float],
                                    n_jobs=1).fit(X, y)
     base = float(np.mean((forest.predict(X) - y) ** 2))
     gains = []
-    for _, cols, _ in groups:
-        worse = []
+    for _, where, _ in groups:
+        worse: list[float] = []
         for _ in range(5):
             shuffled = X.copy()
-            shuffled[:, cols] = X[rng.permutation(len(X))][:, cols]
+            shuffled[:, where] = X[rng.permutation(len(X))][:, where]
             worse.append(float(np.mean((forest.predict(shuffled) - y) ** 2)) - base)
         gains.append(max(float(np.mean(worse)), 0.0))
     total = sum(gains) or 1.0
-    out = [{"name": name, "importance": gain / total, "correlation": r,
+    out: list[dict[str, Any]] = [{"name": name, "importance": gain / total, "correlation": r,
             "correlation_of": label}
            for (name, _, _), gain, (r, label) in zip(groups, gains, correlations)]
     out.sort(key=lambda d: -d["importance"])

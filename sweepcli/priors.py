@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
 from . import jsonline
 from .agent.metrics import MetricReader
 from .config import Param, SweepConfig, is_number
@@ -34,7 +35,7 @@ _PYTHON_WORDS = {"True": "true", "False": "false", "None": "null"}
 MAX_FILE = 256 << 20
 
 
-class PriorError(ValueError):
+class PriorError(UsageError, ValueError):
     """A source that cannot be read at all (exit 2: nothing is created)."""
 
 

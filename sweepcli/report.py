@@ -267,11 +267,11 @@ def terminal_plot(summary: dict[str, Any], width: int = 60, height: int = 12,
         row, col = cell(i, best)
         grid[row][col] = "█"
     label_w = max(len(fmt(hi)), len(fmt(lo)))
-    lines = [f"{metric['name']} ({goal}): · a run, █ best so far"
+    chart = [f"{metric['name']} ({goal}): · a run, █ best so far"
              + (f", {edge} {beyond} run(s) beyond the axis (--full shows them)" if beyond else "")]
-    for r, row in enumerate(grid):
+    for r, cells in enumerate(grid):
         label = fmt(hi) if r == 0 else fmt(lo) if r == height - 1 else ""
-        lines.append(f"{label:>{label_w}} │{''.join(row)}")
-    lines.append(f"{'':>{label_w}} └{'─' * width}")
-    lines.append(f"{'':>{label_w}}  run 1{'':>{max(width - 12, 1)}}run {len(runs)}")
-    return "\n".join(lines)
+        chart.append(f"{label:>{label_w}} │{''.join(cells)}")
+    chart.append(f"{'':>{label_w}} └{'─' * width}")
+    chart.append(f"{'':>{label_w}}  run 1{'':>{max(width - 12, 1)}}run {len(runs)}")
+    return "\n".join(chart)

@@ -113,6 +113,13 @@ class Run:
             self._stats = stats
         return stats[3] if goal == "maximize" else stats[2]
 
+    def best_value(self, goal: str = "minimize") -> float:
+        """:meth:`best` of a run known to have a history (ValueError when it has none)."""
+        value = self.best(goal)
+        if value is None:
+            raise ValueError(f"run {self.run_id} has no value yet")
+        return value
+
 
 def fold_extremes(into: dict[str, list[float]], more: dict[str, list[float]]) -> None:
     """Merge {metric: [smallest, largest]} ``more`` into ``into`` (idempotent)."""

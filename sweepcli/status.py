@@ -59,7 +59,7 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
         counts[run.state.value] += 1
     best = best_run(folder)
     runs = sorted(state.runs.values(), key=lambda r: r.started_at)
-    out = {
+    out: dict[str, Any] = {
         "id": folder.sweep_id,
         "project": folder.project,
         "name": folder.meta.get("name"),

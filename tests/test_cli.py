@@ -160,3 +160,45 @@ def test_a_reader_that_goes_away_is_not_an_error(env) -> None:
     err = proc.stderr.read()
     proc.wait(timeout=60)
     assert "Error" not in err and "Traceback" not in err, err
+
+
+def test_every_error_leaves_through_one_handler_with_its_own_exit_status(tmp_path, monkeypatch
+                                                                         ) -> None:
+    """In-process (CliRunner): an error of ours is its message and its status (2 usage, 1
+    the rest); an OSError its text; anything else is a bug and is not turned into 'bad
+    usage' (a blanket ValueError -> 2 once hid bugs as usage errors)."""
+    from click.testing import CliRunner
+
+    from sweepcli import cli
+
+    runner = CliRunner()
+    root = str(tmp_path / "sweeps")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("method: grid\nparameters: {x: {min: 2, max: 1}}\n")
+    good = tmp_path / "good.yaml"
+    good.write_text("method: grid\nparameters: {x: {values: [1]}}\n")
+    cases = [
+        (["sweep", "--print", "abcd1234", "--dir", root], 1, "no sweep abcd1234"),
+        (["sweep", "--print", "../x", "--dir", root], 2, "invalid project name"),
+        (["sweep", str(bad), "--dir", root], 2, "bad.yaml is not a valid sweep config:\n"
+                                                "  parameters.x.min"),
+        (["agent", "abcd1234", "--dir", root, "--gpus", ","], 2, "--gpus"),
+        (["enqueue", "abcd1234", "--set", "x=1", "--dir", root], 1, "no sweep abcd1234"),
+    ]
+    for args, code, says in cases:
+        result = runner.invoke(cli.main, args, env={"SWEEPCLI_STORE": ""})
+        assert result.exit_code == code and says in result.output, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    result = runner.invoke(cli.main, ["agent", "abcd1234", "--dir", root],
+                           env={"SWEEPCLI_HEARTBEAT_TIMEOUT": "nan", "SWEEPCLI_STORE": ""})
+    assert result.exit_code == 2 and "SWEEPCLI_HEARTBEAT_TIMEOUT" in result.output
+    sweep_id = runner.invoke(cli.main, ["sweep", str(good), "--dir", root],
+                             env={"SWEEPCLI_STORE": ""}).output.split()[0]
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug, not bad usage")
+
+    for name, args in (("summarize", ["sweep", "--print", sweep_id]), ("Agent", ["agent", sweep_id])):
+        monkeypatch.setattr(cli, name, bug)
+        result = runner.invoke(cli.main, [*args, "--dir", root], env={"SWEEPCLI_STORE": ""})
+        assert result.exit_code == 1 and isinstance(result.exception, ValueError), result.output

@@ -214,3 +214,23 @@ def test_wide_but_finite_distributions_are_still_accepted(spec) -> None:
     p = config.space["a"]
     rng = np.random.default_rng(0)
     assert all(math.isfinite(p.sample(rng)) for _ in range(200))
+
+
+def test_each_sweepcli_setting_is_declared_once_and_documented() -> None:
+    """The validator, the readers and the README's config table read one declaration."""
+    from pathlib import Path
+
+    from sweepcli.config.settings import DEFAULTS, SETTINGS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for setting in SETTINGS:
+        assert f"`{setting.key}`" in readme or f"sweepcli.{setting.key}" in readme, setting.key
+        with pytest.raises(ConfigError) as err:
+            validate({"method": "random", "parameters": {"x": {"values": [1]}},
+                      "sweepcli": {setting.key: "nonsense"}})
+        assert f"sweepcli.{setting.key}: must be {setting.takes}" in str(err.value)
+    config = validate({"method": "random", "parameters": {"x": {"values": [1]}}})
+    assert {k: getattr(config.settings, k) for k in DEFAULTS} == DEFAULTS
+    config = validate({"method": "random", "parameters": {"x": {"values": [1]}},
+                       "sweepcli": {"max_retries": 0, "initial_random": 4}})
+    assert config.settings.max_retries == 0 and config.settings.initial_random == 4

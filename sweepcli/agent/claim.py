@@ -67,7 +67,7 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> 
         return Decision("wait", "the sweep is paused")
     runs = list(state.runs.values())
     reached = target_reached(config, runs)
-    if reached is not None:
+    if reached is not None and config.metric is not None:
         return Decision("done", f"run {reached.run_id} reached metric.target "
                                 f"({config.metric.name} = {reached.best(config.metric.goal):g})")
     retry = retry_queue(config, state)
@@ -142,6 +142,7 @@ def claim_next_run(
         if decision.action != "run":
             return decision
         s = decision.suggestion
+        assert s is not None  # (a decision to run says what)
         if decision.retry_of is not None:  # the same run, its next attempt
             run_id = decision.retry_of
             attempt = folder.state.runs[run_id].attempt + 1

@@ -9,8 +9,10 @@ import subprocess
 import time
 from datetime import datetime
 
+from ..errors import UsageError
 
-class ClusterError(ValueError):
+
+class ClusterError(UsageError, ValueError):
     """A setting that cannot be used (exit 2), with what would work."""
 
 

@@ -6,13 +6,16 @@ import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
+
+from ..errors import SweepcliError
 
 DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
 _ENVVAR = re.compile(r"\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class CommandError(ValueError):
+class CommandError(SweepcliError, ValueError):
     """The command cannot be rendered (e.g. ${program} with no program)."""
 
 
@@ -30,7 +33,7 @@ def render_command(
     environ: dict[str, str] | None = None,
 ) -> list[str]:
     """The argv of a run. Nested parameters appear with dotted names (``--model.lr=0.1``)."""
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     items = list(flat_params.items())
     macros: dict[str, list[str]] = {
         "${env}": ["/usr/bin/env"] if os.name == "posix" else [],
@@ -58,7 +61,7 @@ def render_command(
         elif token in macros:
             argv.extend(macros[token])
         else:
-            argv.append(_ENVVAR.sub(lambda m: environ.get(m.group(1), ""), token))
+            argv.append(_ENVVAR.sub(lambda m: env.get(m.group(1), ""), token))
     if not argv:
         raise CommandError("the command is empty")
     return argv

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import SweepcliError
 from ..config import SweepConfig
 from ..early_stop import stop_reasons
 from ..runs import Run, RunState, fold_extremes
@@ -178,7 +179,7 @@ def median_duration(runs: list[Run]) -> float | None:
     return took[mid] if len(took) % 2 else (took[mid - 1] + took[mid]) / 2
 
 
-class AgentError(RuntimeError):
+class AgentError(SweepcliError, RuntimeError):
     """The agent stops with exit status 1 (flapping, no program, ...)."""
 
 
@@ -260,13 +261,13 @@ class Agent:
             return self.term_timeout
         if default is not None:
             return default
-        return float(self.config.extension.get("stop_grace_seconds", 30.0))
+        return float(self.config.settings.stop_grace_seconds)
 
     def run_timeout(self) -> float | None:
         """``--run-timeout``, else the config's ``sweepcli.run_timeout`` (None: none)."""
         if self._run_timeout is not None:
             return self._run_timeout
-        value = self.config.extension.get("run_timeout")
+        value = self.config.settings.run_timeout
         return float(value) if value is not None else None
 
     def _margin(self) -> float:

@@ -53,7 +53,7 @@ class MetricReader:
 
     def _drain(self) -> bytes:
         assert self._fd is not None
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             chunk = os.pread(self._fd, 1 << 20, self._pos)
             if not chunk:
@@ -63,7 +63,7 @@ class MetricReader:
 
     def _take(self, data: bytes) -> list[bytes]:
         """Split new bytes into complete lines, keeping the unfinished one."""
-        lines = []
+        lines: list[bytes] = []
         while data:
             cut = data.find(b"\n")
             if cut < 0:

@@ -72,4 +72,4 @@ def load_config(source: str | Path | dict) -> SweepConfig:
     raw = parse_yaml(text, str(path))
     if raw is None:
         raise ConfigError([Problem("", f"{path}: the file is empty")])
-    return validate(raw)
+    return validate(raw, source=str(path))

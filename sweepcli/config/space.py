@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -50,7 +50,7 @@ _EPS = 1e-12
 MAX_EXACT_INT = 2**53  # larger ints do not survive a float, and some overflow it
 
 
-def is_number(v: Any) -> bool:
+def is_number(v: Any) -> TypeGuard[int | float]:
     """A finite int or float (not a bool); an int only as large as a float holds exactly.
 
     The one finite-number test of every layer (a huge int would overflow ``math.isfinite``).

@@ -11,8 +11,11 @@ import difflib
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeGuard
 
+from ..errors import UsageError
+from .settings import BY_KEY, Settings, described
 from .space import DEPRECATED, DISTRIBUTIONS, GRID_DISTRIBUTIONS, MAX_EXACT_INT, Param, Space, is_number
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -77,16 +80,10 @@ DISTRIBUTION_KEYS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
 }
 assert set(DISTRIBUTION_KEYS) == DISTRIBUTIONS
 
-#: knobs of ours that W&B's format lacks, under the top-level ``sweepcli`` key
+#: knobs of ours that W&B's format lacks, under the top-level ``sweepcli`` key (declared
+#: in settings.py; ``conditions`` shapes the space, and is checked with it)
 EXTENSION_KEYS = {
-    "seed": "an integer: makes one agent's sequence of suggestions reproducible",
-    "initial_random": "an integer >= 1: random runs before bayes fits its model (default 10)",
-    "stop_grace_seconds": "a number >= 0: seconds between SIGTERM and SIGKILL (default 30)",
-    "max_history": "an integer >= 20: ended runs bayes fits at most (default 300)",
-    "run_timeout": "a number > 0: seconds a run may go on before it is stopped (reason timeout)",
-    "max_retries": "an integer >= 0: how many times a run whose agent vanished (crashed) is "
-                   "resumed before it is failed instead: 0, failed at its first crash; 3 "
-                   "(default), at its fourth (preemptions do not count)",
+    **{k: described(k) for k in BY_KEY},
     "conditions": "a mapping of parameters to the condition under which each is active: "
                   "{momentum: {optimizer: sgd}, beta1: {optimizer: [adam, adamw]}}",
 }
@@ -106,12 +103,18 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class ConfigError(ValueError):
-    """A config that cannot be used; carries every problem found."""
+class ConfigError(UsageError, ValueError):
+    """A config that cannot be used; carries every problem found (and, read from a file,
+    which: its message then names it and lists them)."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], source: str | None = None):
         self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        self.source = source
+        listed = "\n".join(str(p) for p in problems)
+        if source is not None:
+            listed = f"{source} is not a valid sweep config:\n" + "\n".join(
+                f"  {p}" for p in problems)
+        super().__init__(listed)
 
 
 @dataclass(frozen=True)
@@ -175,9 +178,14 @@ class SweepConfig:
         """Several objectives: the result is a Pareto front, not one best run."""
         return len(self.metrics) > 1
 
+    @cached_property
+    def settings(self) -> Settings:
+        """The ``sweepcli:`` settings, defaults filled."""
+        return Settings(**{k: v for k, v in self.extension.items() if k in BY_KEY})
+
     @property
     def seed(self) -> int | None:
-        return self.extension.get("seed")
+        return self.settings.seed
 
     @property
     def project_folder(self) -> str | None:
@@ -189,11 +197,11 @@ class SweepConfig:
 
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_EXACT_INT
 
 
-def _whole(v: Any) -> bool:
+def _whole(v: Any) -> TypeGuard[int | float]:
     """An integer as JSON schema counts them: 5 or 5.0 (YAML reads 1e6 as a float)."""
     return _is_int(v) or (is_number(v) and isinstance(v, float) and v.is_integer())
 
@@ -503,15 +511,7 @@ class _Checker:
             if k == "conditions":
                 out[k] = v  # checked against the parameters: see conditions()
                 continue
-            good = {
-                "seed": _is_int(v),
-                "initial_random": _is_int(v) and v >= 1,
-                "stop_grace_seconds": is_number(v) and v >= 0,
-                "max_history": _is_int(v) and v >= 20,
-                "run_timeout": is_number(v) and v > 0,
-                "max_retries": _is_int(v) and v >= 0,
-            }[k]
-            if not good:
+            if not BY_KEY[k].check(v):
                 self.add(f"sweepcli.{k}", f"must be {EXTENSION_KEYS[k]}, got {_describe(v)}")
             else:
                 out[k] = v
@@ -632,8 +632,18 @@ def json_problems(raw: Any, max_nodes: int = MAX_NODES) -> list[Problem]:
     return problems
 
 
-def validate(raw: Any) -> SweepConfig:
-    """Check a config dict and return it filled; raise :class:`ConfigError` listing every problem."""
+def validate(raw: Any, source: str | None = None) -> SweepConfig:
+    """Check a config dict and return it filled; raise :class:`ConfigError` listing every
+    problem (``source``: the file it came from, named in the message)."""
+    try:
+        return _validate(raw)
+    except ConfigError as exc:
+        if source is None:
+            raise
+        raise ConfigError(exc.problems, source) from None
+
+
+def _validate(raw: Any) -> SweepConfig:
     c = _Checker()
     if not isinstance(raw, dict):
         raise ConfigError([Problem("", f"a sweep config must be a mapping, got {_describe(raw)}")])
@@ -712,7 +722,7 @@ def validate(raw: Any) -> SweepConfig:
                     c.add(f"command[{i}]", f"must be a string, got {_describe(tok)}")
     extension = c.extension(raw["sweepcli"]) if "sweepcli" in raw else {}
     conditions = c.conditions(extension["conditions"], seen) if "conditions" in extension else ()
-    if c.problems:
+    if c.problems or not isinstance(method, str):
         raise ConfigError(c.problems)
     return SweepConfig(
         raw=raw,

@@ -65,7 +65,7 @@ def stop_reasons(config: SweepConfig, runs: list[Run]) -> dict[str, str]:
         if not reached:
             continue
         band, threshold = reached[-1]
-        value = sign * h[band - 1] if hb.strict else sign * run.best(metric.goal)
+        value = sign * (h[band - 1] if hb.strict else run.best_value(metric.goal))
         if value > threshold:
             what = f"{metric.name} {sign * value:g}" + ("" if hb.strict else " (its best)")
             stop[run.run_id] = (f"hyperband band {band} (step {band}): {what} worse than the "

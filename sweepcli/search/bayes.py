@@ -71,8 +71,6 @@ from ..config import Param, SweepConfig, canonical_key, is_number
 from ..runs import Run, RunState
 from . import Suggestion
 
-DEFAULT_INITIAL = 10
-DEFAULT_MAX_HISTORY = 300
 HYPER_FIT_MAX = 150  # kernel hyperparameters are fit on at most this many points
 
 _IMPUTED = (RunState.FAILED, RunState.CRASHED, RunState.KILLED)
@@ -259,7 +257,7 @@ def run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | 
         elif r.state in _IMPUTED or not r.history:
             to_impute.append(r)
         else:
-            observed.append((r, sign * r.best(m.goal)))  # best, as a loss (kept per run)
+            observed.append((r, sign * r.best_value(m.goal)))  # best, as a loss (kept per run)
     ys = [y for _, y in observed]
     if to_impute:
         worst = max(ys) if ys else 0.0
@@ -276,7 +274,7 @@ def run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | 
         if m.impute_while_running == "latest":
             y = sign * r.history[-1]
         elif m.impute_while_running == "best":
-            y = sign * r.best(m.goal)
+            y = sign * r.best_value(m.goal)
         elif ys:
             y = max(ys)  # worst: the worst value of the ended runs
         else:
@@ -314,7 +312,7 @@ def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator
 
     from .gp import Layout, SweepGP
 
-    n_initial = int(config.extension.get("initial_random", DEFAULT_INITIAL))
+    n_initial = config.settings.initial_random
     layout = Layout.from_space(Space(enc.dimensions))
     opt = Optimizer(
         enc.dimensions,
@@ -399,12 +397,12 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
     runs = [r for r in runs if (r.revision == config.revision and r.prior is None)
             or space.holds(r.params)]  # earlier configs' and prior runs: only inside today's space
     done, ys, pending = run_values(config, runs, rng)
-    cap = int(config.extension.get("max_history", DEFAULT_MAX_HISTORY))
+    cap = config.settings.max_history
     done, ys = _cap_history(done, ys, cap, rng)
     lie = float(np.mean(ys)) if ys else 0.0
     done_x = [(x, float(y)) for r, y in zip(done, ys) if (x := enc.encode(r.params)) is not None]
     pending_x = [x for r in pending if (x := enc.encode(r.params)) is not None]
-    n_initial = int(config.extension.get("initial_random", DEFAULT_INITIAL))
+    n_initial = config.settings.initial_random
     opt = _make_optimizer(enc, config, rng, len(done_x) + len(pending_x))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -139,7 +139,7 @@ def rerun_event(run_ids: list[str]) -> dict[str, Any]:
     return {"op": Op.RERUN.value, "runs": run_ids}
 
 
-def _is_id(value: Any) -> bool:
+def _is_id(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_ID_RE.match(value))
 
 
@@ -150,7 +150,7 @@ def _extremes_ok(more: Any) -> bool:
         and v[0] <= v[1] for k, v in more.items())
 
 
-def _params_ok(params: Any) -> bool:
+def _params_ok(params: Any) -> TypeGuard[dict[str, Any]]:
     """A point as we write it: flat names (strings), none of them the dotted prefix of
     another (``m`` beside ``m.d`` could not be nested: no valid config has both)."""
     if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
@@ -174,7 +174,7 @@ def _finite(values: list[Any]) -> bool:
     return True
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -544,6 +544,6 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
         if not _extremes_ok(extremes):
             raise ValueError("extremes")
         run.fold_extremes(extremes)
-    if lo is not None:
+    if lo is not None and hi is not None:
         run.remember_extremes(lo, hi)  # its best, without a pass over the values
     return run

@@ -12,13 +12,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ..config.validate import PROJECT_NAME_RE as PROJECT_RE
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_RE = re.compile(r"^[a-z0-9]{8}$")
 
 
-class InvalidId(ValueError):
+class InvalidId(UsageError, ValueError):
     """A sweep ID, run ID or project name that is not of the allowed form."""
 
 

@@ -193,7 +193,7 @@ class Journal:
 
 
 def _read_all(fd: int, start: int = 0) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = os.pread(fd, 1 << 20, start)
         if not chunk:

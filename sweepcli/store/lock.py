@@ -37,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..errors import SweepcliError
 from .. import jsonline
 from .files import open_nofollow, sync_attributes
 from .settings import lock_kind, soft_lock_stale
@@ -44,11 +45,11 @@ from .settings import lock_kind, soft_lock_stale
 DEFAULT_TIMEOUT = 120.0
 
 
-class LockTimeout(RuntimeError):
+class LockTimeout(SweepcliError, RuntimeError):
     """The lock could not be taken in time."""
 
 
-class LockLost(RuntimeError):
+class LockLost(SweepcliError, RuntimeError):
     """``lock.soft`` was broken while we held it (we stalled past the stale time)."""
 
 

@@ -39,6 +39,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from ..errors import SweepcliError
 from ..config import SweepConfig
 from .events import SweepState
 from .files import ID_RE, check_project, new_id, parse_sweep_ref
@@ -79,7 +80,7 @@ def _sweep_key(project: str | None, sweep_id: str) -> str:
     return f"{project or ''}/{sweep_id}"
 
 
-class StoreError(RuntimeError):
+class StoreError(SweepcliError, RuntimeError):
     """The database cannot be used as a sweepcli store (schema too new, no driver)."""
 
 
@@ -353,6 +354,7 @@ class PgSweep(SweepFolder):
     """One sweep in PostgreSQL (``protocol.Sweep``): its lock, its events, its heartbeats;
     its runs' folders on this host under ``--dir``."""
 
+    lock: PgLock  # type: ignore[assignment]  # (the folder's lock is a SweepLock)
     #: libpq's variables that hold or point to a credential: the store's, not the program's
     hidden_from_programs = (*SweepFolder.hidden_from_programs, "PGPASSWORD", "PGPASSFILE",
                             "PGSERVICE", "PGSERVICEFILE", "PGSSLKEY", "PGSSLCERT",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import os
 
+from ..errors import UsageError
+
 DEFAULT_HEARTBEAT_TIMEOUT = 60.0
 MIN_HEARTBEAT_TIMEOUT = 1.0
 DEFAULT_SOFT_LOCK_STALE = 30.0
@@ -22,7 +24,7 @@ LOCK_KINDS = {
 _LOCK_ALIASES = {"": "both", "auto": "both", "default": "both", "fcntl": "flock"}
 
 
-class SettingError(ValueError):
+class SettingError(UsageError, ValueError):
     """An environment variable with a value sweepcli cannot use."""
 
 

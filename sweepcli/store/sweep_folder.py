@@ -29,7 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..config import SweepConfig, validate
+from ..errors import SweepcliError
+from ..config import ConfigError, SweepConfig, validate
 from ..runs import Run, RunState
 from .events import SweepState, end_event, fence_event
 from .files import (
@@ -51,14 +52,11 @@ from .journal import Journal, JournalChanged, complete_lines
 from .lock import LockLost, SweepLock
 from .settings import DEFAULT_SNAPSHOT_EVERY, SettingError, snapshot_every
 
-#: attempts a run gets after its first crash before it is failed instead of resumed
-#: (``max_retries``: 0, failed at its first crash; 3, at its fourth)
-DEFAULT_MAX_RETRIES = 3
 #: a run's last events, kept in its folder by an agent that could not write them in time
 KEPT_END = "end.json"
 
 
-class SweepNotFound(LookupError):
+class SweepNotFound(SweepcliError, LookupError):
     """No sweep with that ID under the root folder."""
 
 
@@ -66,11 +64,11 @@ class AmbiguousSweep(InvalidId):
     """A reference that names more than one sweep (exit 2: the user must say which)."""
 
 
-class SweepUnreadable(RuntimeError):
+class SweepUnreadable(SweepcliError, RuntimeError):
     """A sweep folder whose sweep.json cannot be trusted or read."""
 
 
-class JournalDamaged(RuntimeError):
+class JournalDamaged(SweepcliError, RuntimeError):
     """The journal lost events that the run folders prove existed."""
 
 
@@ -116,7 +114,12 @@ class SweepFolder:
     def base_config(self) -> SweepConfig:
         """The config the sweep was created with (sweep.json), revision 0."""
         if self._config is None:
-            self._config = replace(validate(self.meta["config"]), salt=self.sweep_id)
+            try:
+                config = validate(self.meta["config"])
+            except ConfigError as exc:  # (sweep.json of another version, or edited by hand)
+                raise SweepUnreadable(f"the config of sweep {self.ref} is no longer valid: "
+                                      f"{exc}") from None
+            self._config = replace(config, salt=self.sweep_id)
         return self._config
 
     @property
@@ -394,7 +397,7 @@ class SweepFolder:
     def _crash_event(self, run: Run) -> dict[str, Any]:
         """The end of a run whose agent vanished: ``crashed`` (its point is resumed), or
         ``failed`` once it has crashed ``sweepcli.max_retries`` times more after its first crash."""
-        limit = int(self.config.extension.get("max_retries", DEFAULT_MAX_RETRIES))
+        limit = self.config.settings.max_retries
         crashes = run.crashes + 1
         if crashes > limit:  # max_retries more attempts after the first crash, then no more
             return end_event(run.run_id, RunState.FAILED, attempt=run.attempt, crash=True,
@@ -538,6 +541,7 @@ class Store:
         the top and in every project, and must name one sweep: where several folders hold
         it (anyone who can write the root could plant one), it is refused, listing them."""
         project, sweep_id = parse_sweep_ref(ref)
+        found: list[tuple[Path, str | None]]
         if project is not None:
             path = self.root / project / sweep_id
             found = [(path, project)] if os.path.lexists(path / "sweep.json") else []
@@ -552,7 +556,7 @@ class Store:
 
     def list(self) -> list[str]:
         """Every sweep's reference (ID or PROJECT/ID), for completion and listing."""
-        refs = []
+        refs: list[str] = []
         if not self.root.is_dir():
             return refs
         for p in sorted(self.root.glob("*/sweep.json")):

@@ -1,0 +1,68 @@
+"""The ``sweepcli:`` settings of a config, each declared once: its type and default (a
+field of :class:`Settings`), what it takes in words and the check of a value (a
+:class:`Setting`). The validator, its error messages, the readers and the README's
+table (checked by a test) all come from here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(float(v)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A config's ``sweepcli:`` settings, defaults filled (``conditions`` is the space's)."""
+
+    seed: int | None = None
+    initial_random: int = 10
+    max_history: int = 300
+    stop_grace_seconds: float = 30.0
+    run_timeout: float | None = None
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key under ``sweepcli:``: what it takes, in words, and the check of a value."""
+
+    key: str
+    takes: str
+    check: Callable[[Any], bool]
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("seed", "an integer: the same points in the same order each time (without it, "
+            "each sweep draws its own)", _int),
+    Setting("initial_random", "an integer >= 1: random runs before bayes fits its model",
+            lambda v: _int(v) and v >= 1),
+    Setting("max_history", "an integer >= 20: ended runs bayes fits at most",
+            lambda v: _int(v) and v >= 20),
+    Setting("stop_grace_seconds", "a number >= 0: seconds between SIGTERM and SIGKILL",
+            lambda v: _number(v) and v >= 0),
+    Setting("run_timeout", "a number > 0: seconds a run may go on before it is stopped "
+            "(reason timeout)", lambda v: _number(v) and v > 0),
+    Setting("max_retries", "an integer >= 0: how many times a run whose agent vanished "
+            "(crashed) is resumed before it is failed instead: 0, failed at its first crash; "
+            "3, at its fourth (preemptions do not count)", lambda v: _int(v) and v >= 0),
+)
+BY_KEY = {s.key: s for s in SETTINGS}
+#: the default of each setting (None: unset)
+DEFAULTS = {f.name: f.default for f in fields(Settings)}
+assert set(DEFAULTS) == set(BY_KEY), "a setting declared in one place only"
+
+
+def described(key: str) -> str:
+    """What ``key`` takes and its default, for messages and the README."""
+    default = DEFAULTS[key]
+    return BY_KEY[key].takes + ("" if default is None else f" (default {default:g})")

@@ -1,0 +1,23 @@
+"""Every error sweepcli raises for a person to read, under one base with its exit status.
+
+``UsageError`` (exit 2): what was asked cannot be done as asked (a config, an ID, a file, a
+setting), and nothing was written. Any other ``SweepcliError`` (exit 1): something went
+wrong doing it (a lock held too long, a journal damaged, a database unavailable). The CLI
+turns them into a message and the status in one place (``cli.Group``); anything else is a
+bug and keeps its traceback. Each is also the built-in exception it always was
+(``ValueError``, ``RuntimeError``, ``LookupError``), for code that catches those.
+"""
+
+from __future__ import annotations
+
+
+class SweepcliError(Exception):
+    """An error a person can act on; exit status 1."""
+
+    exit_code = 1
+
+
+class UsageError(SweepcliError):
+    """Bad usage, a bad config or input: nothing was written; exit status 2."""
+
+    exit_code = 2
