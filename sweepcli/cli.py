@@ -19,13 +19,12 @@ import click
 
 from . import api, jsonline
 from .agent import Agent, target_reached
-from .agent.loop import describe
 from .agent.cluster import ClusterError, all_gpus, gpu_slots
 from .agent.cluster import time_limit as cluster_time_limit
 from .agent.display import make_display
 from .config import ConfigError, load_config, parse_yaml, validate
 from .config.validate import json_problems
-from .errors import SweepcliError
+from .errors import SweepcliError, describe
 from .priors import MAX_FILE
 from .store import (
     Control,

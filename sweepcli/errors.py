@@ -21,3 +21,10 @@ class UsageError(SweepcliError):
     """Bad usage, a bad config or input: nothing was written; exit status 2."""
 
     exit_code = 2
+
+
+def describe(exc: BaseException) -> str:
+    """An error in words: an OSError's text with the file it concerns when it names one."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return str(exc)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .agent import sweep_status
+from .agent.liveness import end_silent_runs
 from .runs import Run, RunState
 from .store import SweepFolder, heartbeat_timeout
 
@@ -38,7 +39,7 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
     """
     try:
         if mark_stale:
-            folder.crash_silent_runs(heartbeat_timeout(), say)
+            end_silent_runs(folder, heartbeat_timeout(), say)
         with folder.lock:  # a journal that lost runs is said, never shown as a smaller sweep
             folder.refresh()
             folder.check_complete()

@@ -384,7 +384,7 @@ def test_a_third_ctrl_c_kills_a_program_that_ignores_sigterm(env) -> None:
 
 # ---- what the README promises ---------------------------------------------------------------
 def test_flapping_rule_three_fast_failures_or_five_in_all() -> None:
-    from sweepcli.agent.loop import is_flapping
+    from sweepcli.agent.policy import is_flapping
     from sweepcli.runs import RunState as S
     failed = [S.FAILED]
     assert not is_flapping(failed * 2, 1.0)

@@ -384,7 +384,9 @@ def test_gpu_and_time_settings_that_cannot_work_exit_2(env, args, extra, says) -
 def test_a_resumed_attempt_sends_the_lines_its_crashed_agent_never_flushed(tmp_path) -> None:
     """The agent died after its program wrote lines 2-4 and before it sent them: the next
     attempt's watch finds them in the run's metric file and sends them first."""
-    from sweepcli.agent.loop import Agent, _Watch, resume_folder
+    from sweepcli.agent.loop import Agent
+    from sweepcli.agent.runfolder import resume_folder
+    from sweepcli.agent.watch import RunWatch
     from sweepcli.config import validate
     from sweepcli.store import Store, claim_event, end_event, metric_event
     from sweepcli.runs import RunState
@@ -401,7 +403,8 @@ def test_a_resumed_attempt_sends_the_lines_its_crashed_agent_never_flushed(tmp_p
                                         + '{"loss": 9')
     resume_folder(path)
     assert (path / "metrics.jsonl").read_text().endswith('{"loss": 9\n')  # torn line ended
-    watch = _Watch(Agent(folder), "aaaaaaaa", path, attempt=2)
+    agent = Agent(folder)
+    watch = RunWatch(folder, agent.display, agent.retry, "aaaaaaaa", path, attempt=2)
     assert watch.unsent == [2.0, 3.0, 4.0] and watch.history == [0.0, 1.0, 2.0, 3.0, 4.0]
     with open(path / "metrics.jsonl", "a") as f:
         f.write('{"loss": 5.0}\n')
@@ -412,7 +415,7 @@ def test_a_resumed_attempt_sends_the_lines_its_crashed_agent_never_flushed(tmp_p
 def test_a_run_takes_the_median_running_time_of_the_finished_runs() -> None:
     """What --time-limit expects a run to take: a resumed run's attempts add up (its last
     attempt alone would make long runs look short)."""
-    from sweepcli.agent.loop import median_duration
+    from sweepcli.agent.policy import median_duration
     from sweepcli.runs import Run, RunState
 
     def finished(start: float, end: float, earlier: list[tuple[float, float]] = ()) -> Run:

@@ -10,7 +10,10 @@ import time
 
 import pytest
 
+from sweepcli.agent import retry_queue
+from sweepcli.agent.liveness import Silence, crash_event, end_dead_runs, end_silent_runs, judge
 from sweepcli.config import validate
+from sweepcli.runs import Run
 from sweepcli.store import Journal, LockTimeout, SoftLock, Store, write_atomic
 
 CONFIG = validate({"method": "random", "parameters": {"a": {"min": 0.0, "max": 1.0}}})
@@ -87,8 +90,13 @@ def test_a_holder_whose_soft_lock_was_broken_knows_it(tmp_path) -> None:
 def test_garbage_soft_lock_file_is_broken_once_stale(tmp_path) -> None:
     (tmp_path / "l").write_bytes(b"\x00garbage")
     lock = SoftLock(tmp_path / "l", stale_seconds=0.5)
+    with pytest.raises(LockTimeout):
+        lock.acquire(0.1)  # not stale yet: not broken
     lock.acquire(3)
+    assert json.loads((tmp_path / "l").read_text())["token"] == lock.token  # ours now
+    lock.check()
     lock.release()
+    assert not (tmp_path / "l").exists()
 
 
 WRITER = """
@@ -138,43 +146,80 @@ def test_write_atomic_replaces_whole_files(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
-def test_a_silent_heartbeat_turns_the_run_crashed_and_requeues_it(tmp_path) -> None:
+def _running(rid: str = "aaaaaaaa", timeout: float | None = None) -> Run:
+    return Run(rid, {"a": 0.5}, heartbeat_timeout=timeout)
+
+
+def test_a_heartbeat_silent_past_the_timeout_is_watched_one_interval_then_dead() -> None:
+    """The clocks are passed in: the observer's monotonic one and the store's."""
+    run, silence = _running(), Silence()
+    look = lambda mono, stamp, now=100.0: judge([run], {run.run_id: stamp}, now, mono, 1.0,  # noqa: E731
+                                                silence)
+    assert look(0.0, 99.9) == ([], None)  # first look: silent since now
+    assert look(0.6, 100.5) == ([], None)  # it beats: silence starts again
+    assert look(1.2, 100.5) == ([], None)
+    dead, wait = look(1.8, 100.5)  # 1.2 s unchanged: a suspect, watched 1 / 4 s + 0.5 s
+    assert dead == [] and wait == pytest.approx(0.75)
+    assert look(2.4, 100.5)[0] == []
+    assert look(2.6, 100.5) == (["aaaaaaaa"], None)
+
+
+def test_a_suspect_that_beats_again_is_not_dead() -> None:
+    # silent past its timeout (its host stopped, or the lock held for long), then it beats
+    run, silence = _running(), Silence()
+    judge([run], {run.run_id: 50.0}, 50.0, 0.0, 1.0, silence)
+    assert judge([run], {run.run_id: 50.0}, 51.2, 1.2, 1.0, silence)[0] == []  # a suspect
+    assert run.run_id in silence.suspects
+    assert judge([run], {run.run_id: 52.0}, 52.0, 2.0, 1.0, silence) == ([], None)  # resumed
+    assert silence.suspects == {}
+
+
+def test_old_timestamps_make_suspects_and_are_judged_by_watching_too() -> None:
+    """Stamped an hour ago (dead, or by a clock an hour behind): suspects at first sight,
+    dead only if still unchanged one interval later."""
+    runs, silence = [_running("aaaaaaaa"), _running("bbbbbbbb")], Silence()
+    stamps: dict[str, float | None] = {"aaaaaaaa": 0.0, "bbbbbbbb": 0.0}
+    dead, wait = judge(runs, stamps, 3600.0, 0.0, 2.0, silence)
+    assert dead == [] and wait == pytest.approx(1.0)
+    stamps["bbbbbbbb"] = 3600.5  # this one's agent is alive
+    assert judge(runs, stamps, 3601.0, 1.1, 2.0, silence)[0] == ["aaaaaaaa"]
+
+
+def test_a_run_declares_its_timeout_and_observers_keep_to_it() -> None:
+    run, silence = _running(timeout=3.0), Silence()  # its agent beats every 0.75 s
+    assert judge([run], {run.run_id: 0.0}, 0.0, 0.0, 1.0, silence) == ([], None)
+    assert judge([run], {run.run_id: 0.0}, 1.5, 1.5, 1.0, silence) == ([], None)
+    dead, wait = judge([run], {run.run_id: 0.0}, 3.2, 3.2, 1.0, silence)  # a suspect
+    assert dead == [] and wait == pytest.approx(1.25)
+    assert judge([run], {run.run_id: 0.0}, 4.5, 4.5, 1.0, silence)[0] == ["aaaaaaaa"]
+
+
+def test_a_dead_run_is_crashed_and_resumed_then_failed_past_max_retries() -> None:
+    run = _running()
+    assert crash_event(run, 3)["state"] == "crashed"
+    run.crashes = 3
+    failed = crash_event(run, 3)
+    assert failed["state"] == "failed" and "crashed 4 times (sweepcli.max_retries 3)" in failed["reason"]
+    assert crash_event(_running(), 0)["state"] == "failed"  # 0: failed at its first crash
+
+
+def test_the_dead_run_of_a_store_is_crashed_and_requeued(tmp_path) -> None:
     folder = Store(tmp_path).create(CONFIG)
+    clock = [0.0]
     with folder.lock:
         folder.append({"op": "claim", "run": "aaaaaaaa", "params": {"a": 0.5}})
         folder.make_run_dir("aaaaaaaa")
-        assert folder.mark_stale_runs(timeout=1) == []  # first look: silent since now
-        time.sleep(0.6)
-        folder.heartbeat("aaaaaaaa")  # it beats: silence starts again
-        assert folder.mark_stale_runs(timeout=1) == []
-        time.sleep(0.6)
-        assert folder.mark_stale_runs(timeout=1) == []
-        time.sleep(0.6)
-        assert folder.mark_stale_runs(timeout=1) == []  # 1.2 s unchanged: a suspect
-        time.sleep(0.8)  # one interval (1 / 4 s) and half a second later, still silent
-        assert folder.mark_stale_runs(timeout=1) == ["aaaaaaaa"]
+        old = time.time() - 60  # its agent beat last a minute ago
+        os.utime(folder.run_dir("aaaaaaaa") / "heartbeat", (old, old))
+        silence = Silence()
+        assert end_dead_runs(folder, 1.0, silence, mono=lambda: clock[0])[0] == []  # a suspect
+        clock[0] = 1.0
+        assert end_dead_runs(folder, 1.0, silence, mono=lambda: clock[0])[0] == ["aaaaaaaa"]
     assert folder.state.runs["aaaaaaaa"].state == "crashed"
-    from sweepcli.agent import retry_queue
     assert [r.run_id for r in retry_queue(folder.config, folder.state)] == ["aaaaaaaa"]
 
 
-def test_a_stalled_agent_that_beats_again_is_not_crashed(tmp_path) -> None:
-    # silent past its timeout (its host stopped, or the lock held for long), then it beats
-    folder = Store(tmp_path).create(CONFIG)
-    with folder.lock:
-        folder.append({"op": "claim", "run": "aaaaaaaa", "params": {"a": 0.5}})
-        folder.make_run_dir("aaaaaaaa")
-        folder.mark_stale_runs(timeout=1)
-        time.sleep(1.2)
-        assert folder.mark_stale_runs(timeout=1) == []  # a suspect
-        folder.heartbeat("aaaaaaaa")  # resumed
-        time.sleep(0.8)
-        assert folder.mark_stale_runs(timeout=1) == []
-    assert folder.state.runs["aaaaaaaa"].state == "running"
-
-
 def test_a_one_shot_reader_crashes_a_run_only_after_watching_it_stay_silent(tmp_path) -> None:
-    import threading
     folder = Store(tmp_path).create(CONFIG)
     with folder.lock:
         for rid in ("aaaaaaaa", "bbbbbbbb", "cccccccc"):
@@ -183,51 +228,18 @@ def test_a_one_shot_reader_crashes_a_run_only_after_watching_it_stay_silent(tmp_
         for rid in ("aaaaaaaa", "bbbbbbbb"):
             old = time.time() - 60  # stamped long ago: by a dead agent, or a clock far behind
             os.utime(folder.run_dir(rid) / "heartbeat", (old, old))
-    alive = threading.Event()
+    clock, said = [0.0], []
 
-    def beat() -> None:  # bbbbbbbb's agent is alive: it beats while the reader watches
-        while not alive.wait(0.2):
-            folder.heartbeat("bbbbbbbb")
+    def wait(seconds: float) -> None:  # while the reader waits, bbbbbbbb's live agent beats
+        clock[0] += seconds
+        folder.heartbeat("bbbbbbbb")
 
-    threading.Timer(0.3, beat).start()
-    try:
-        reader = Store(tmp_path).open(folder.sweep_id)
-        t0 = time.monotonic()
-        assert reader.crash_silent_runs(timeout=4) == ["aaaaaaaa"]
-        assert 1.5 <= time.monotonic() - t0 < 5  # watched one interval (4 / 4 s) and a half
-    finally:
-        alive.set()
+    reader = Store(tmp_path).open(folder.sweep_id)
+    dead = end_silent_runs(reader, 4.0, said.append, sleep=wait, mono=lambda: clock[0])
+    assert dead == ["aaaaaaaa"] and clock[0] == pytest.approx(1.5)  # one interval and a half
+    assert "aaaaaaaa" in said[0] and "bbbbbbbb" in said[0]
     assert {r.run_id: r.state.value for r in reader.state.runs.values()} == {
         "aaaaaaaa": "crashed", "bbbbbbbb": "running", "cccccccc": "running"}
-
-
-def test_an_agent_judges_old_timestamps_by_watching_too(tmp_path) -> None:
-    folder = Store(tmp_path).create(CONFIG)
-    with folder.lock:
-        for rid in ("aaaaaaaa", "bbbbbbbb"):
-            folder.append({"op": "claim", "run": rid, "params": {"a": 0.5}})
-            folder.make_run_dir(rid)
-            old = time.time() - 3600  # stamped long ago: dead, or by a clock an hour behind
-            os.utime(folder.run_dir(rid) / "heartbeat", (old, old))
-        assert folder.mark_stale_runs(timeout=2) == []  # at first sight: suspects only
-        folder.heartbeat("bbbbbbbb")  # this one's agent is alive
-        time.sleep(1.1)  # 2 / 4 s and half a second
-        assert folder.mark_stale_runs(timeout=2) == ["aaaaaaaa"]
-
-
-def test_a_run_declares_its_timeout_and_readers_keep_to_it(tmp_path) -> None:
-    from sweepcli.store import claim_event
-    folder = Store(tmp_path).create(CONFIG)
-    with folder.lock:
-        folder.append(claim_event("aaaaaaaa", {"a": 0.5}, None, None, "h:1", 3.0))
-        folder.make_run_dir("aaaaaaaa")
-        folder.mark_stale_runs(timeout=1)
-        time.sleep(1.5)
-        assert folder.mark_stale_runs(timeout=1) == []  # its agent beats every 0.75 s
-        time.sleep(1.7)
-        assert folder.mark_stale_runs(timeout=1) == []  # 3.2 s: a suspect
-        time.sleep(1.3)  # 3 / 4 s and half a second later
-        assert folder.mark_stale_runs(timeout=1) == ["aaaaaaaa"]
 
 
 def test_store_refuses_unchecked_ids(tmp_path) -> None:

@@ -12,6 +12,7 @@ from ..config import SweepConfig
 from ..runs import REQUEUED_STATES, Run, RunState
 from ..search import Suggestion, suggest
 from ..store import Control, SweepFolder, SweepState, agent_name, attempt_event, claim_event
+from .liveness import Silence, end_dead_runs
 
 
 @dataclass(frozen=True)
@@ -125,19 +126,20 @@ def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
 
 def claim_next_run(
     folder: SweepFolder, rng: np.random.Generator, heartbeat_timeout: float,
-    lock_wait: float | None = None,
+    lock_wait: float | None = None, silence: Silence | None = None,
 ) -> Claim | Decision:
     """Under the lock: crash stale runs, decide, and record the claim in the journal.
 
     Returns the claim, or the decision (wait/done) when there is nothing to start. The
     run's folder and first heartbeat are made once the claim is in the journal, so a
     failed claim (a full disk) leaves no folder behind. ``lock_wait``: wait at most this
-    long for the lock (LockTimeout after), else the lock's own timeout.
+    long for the lock (LockTimeout after), else the lock's own timeout. ``silence``: what
+    this agent saw of the running runs' heartbeats at its earlier claims (see liveness.py).
     """
     with folder.lock.waiting_at_most(lock_wait if lock_wait is not None else folder.lock.timeout):
         folder.refresh()
         folder.check_complete()
-        folder.mark_stale_runs(heartbeat_timeout)
+        end_dead_runs(folder, heartbeat_timeout, silence if silence is not None else Silence())
         decision = decide(folder.config, folder.state, claim_rng(folder.config, folder.state, rng))
         if decision.action != "run":
             return decision

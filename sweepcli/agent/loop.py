@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import threading
@@ -15,168 +14,36 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SweepcliError
+from ..child import SIGNALED
 from ..config import SweepConfig
-from ..early_stop import stop_reasons
-from ..runs import Run, RunState, fold_extremes
+from ..errors import SweepcliError, describe
+from ..runs import RunState
 from ..store import (
-    KEPT_END,
-    Control,
     JournalDamaged,
     LockLost,
     LockTimeout,
     SweepFolder,
-    end_event,
     heartbeat_timeout,
-    metric_event,
-    open_nofollow,
     touch,
+    transient,
     write_atomic,
     write_json_atomic,
 )
+from ..store.settings import max_initial_failures
 from .claim import Claim, Decision, claim_next_run
 from .command import render_command
 from .display import Display, make_display
-from .metrics import MetricReader
-from ..child import SIGNALED
-from ..store.settings import max_initial_failures
+from .endings import CANCEL_GRACE, ENDINGS, PREEMPT_GRACE, Ending
+from .liveness import Silence
+from .policy import failed_in_a_row, flapping_disabled, is_flapping, nothing_fits, run_limit
 from .process import RunProcess
+from .runfolder import resume_folder, stop_leftover_program
+from .watch import LOCK_WAIT, Heartbeat, RunWatch
 
 WAIT_POLL = 1.0  # seconds between looks while paused or waiting (contract: at most 2)
 WATCH_POLL = 0.1  # seconds between looks at a running program
-JOURNAL_POLL = 0.5  # seconds between looks at the journal for pause/cancel while running
-METRIC_FLUSH = 0.25  # at most this long before new metric values reach the journal
-CANCEL_GRACE = 5.0  # --cancel: SIGTERM, then SIGKILL after this (contract: dead within 10 s)
-PREEMPT_GRACE = 10.0  # SIGTERM from the batch system: its own SIGKILL follows soon
-FLAP_WINDOW = 60.0
-LOCK_WAIT = 2.0  # seconds a claim or a metric flush waits for the lock before trying later
 IO_RETRY_FOR = 600.0  # a full or failing disk: keep trying this long before giving up
-KEEP_END_AFTER = LOCK_WAIT  # the lock not had this long: a run's end is kept in its folder first
 DAMAGE_GRACE = 15.0  # a journal that lost runs: wait this long for a running agent to restore it
-#: errors of a disk that may pass (full, flaky, a stale NFS handle, a lock server restarting)
-TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ESTALE, errno.EAGAIN,
-                              errno.EINTR, errno.ETIMEDOUT, errno.EBUSY, errno.ENOLCK})
-
-
-def _transient(exc: BaseException) -> bool:
-    """A failure worth waiting out: a lock held elsewhere or lost, or a disk that may recover."""
-    if isinstance(exc, (LockTimeout, LockLost)):
-        return True
-    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
-
-
-def describe(exc: BaseException) -> str:
-    """An error in words: an OSError's text with the file it concerns when it names one."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
-    return str(exc)
-
-
-class Heartbeat:
-    """Touches a run's heartbeat file every ``interval`` seconds from a thread of its own,
-    so nothing the agent waits for (the lock, a full disk, a slow journal) can starve it."""
-
-    def __init__(self, folder: SweepFolder, run_id: str, interval: float):
-        self.folder = folder
-        self.run_id = run_id
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
-        self._thread.start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.folder.heartbeat(self.run_id)
-            except OSError:
-                pass  # the next beat may go through; the timeout allows several misses
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def is_flapping(states: list[RunState], elapsed: float, max_initial: int = 5) -> bool:
-    """W&B's rule: an agent whose every run so far failed stops, after 3 failures within its
-    first minute or ``max_initial`` (5) in all (a broken program, not unlucky parameters)."""
-    if not states or any(s != RunState.FAILED for s in states):
-        return False
-    return len(states) >= max_initial or (len(states) >= min(3, max_initial)
-                                          and elapsed < FLAP_WINDOW)
-
-
-def failed_in_a_row(states: list[RunState]) -> int:
-    """How many runs failed one after another at the end of ``states``."""
-    n = 0
-    for s in reversed(states):
-        if s != RunState.FAILED:
-            break
-        n += 1
-    return n
-
-
-def stop_leftover_program(run_dir: Path, run_id: str) -> bool:
-    """Kill the previous attempt's program if it still runs on this host (its agent was
-    SIGKILLed and the program lived on): two attempts must not write one folder. Only a
-    process group whose leader's environment names this very run is touched."""
-    try:
-        pgid = int((run_dir / "pid").read_text().strip())
-        with open(f"/proc/{pgid}/environ", "rb") as f:
-            environ = f.read().split(b"\0")
-    except (OSError, ValueError):
-        return False  # no pid file, gone, another host's, or not ours to read
-    if f"SWEEPCLI_RUN_ID={run_id}".encode() not in environ or pgid <= 1:
-        return False
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        return False
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    return True
-
-
-def resume_folder(run_dir: Path) -> None:
-    """Make a run's folder ready for its next attempt: no stop request left from the last
-    one, and a metric file whose torn last line (its agent died mid-write) is ended, so the
-    new attempt's first line is not glued to it."""
-    for name in ("stop", SIGNALED, KEPT_END):
-        try:
-            (run_dir / name).unlink()
-        except FileNotFoundError:
-            pass
-    path = run_dir / "metrics.jsonl"
-    fd = open_nofollow(path, os.O_RDWR | os.O_APPEND)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            os.write(fd, b"\n")
-    finally:
-        os.close(fd)
-
-
-def _time_spent(run: Run) -> float | None:
-    """A finished run's running time: its attempts' durations added up."""
-    spans = [(a["started_at"], a["ended_at"]) for a in run.attempts]
-    spans.append((run.attempt_started_at, run.ended_at))
-    if not all(start and end and end >= start for start, end in spans):
-        return None
-    return sum(end - start for start, end in spans)
-
-
-def median_duration(runs: list[Run]) -> float | None:
-    """How long a run takes: the median running time of the finished runs (None: none yet)."""
-    took = sorted(t for r in runs if r.state == RunState.FINISHED
-                  and (t := _time_spent(r)) is not None)
-    if not took:
-        return None
-    mid = len(took) // 2
-    return took[mid] if len(took) % 2 else (took[mid - 1] + took[mid]) / 2
 
 
 class AgentError(SweepcliError, RuntimeError):
@@ -197,11 +64,6 @@ class AgentReport:
 
     runs: list[RunResult] = field(default_factory=list)
     reason: str = ""
-
-
-def _flapping_disabled() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes")
-               for v in ("SWEEPCLI_AGENT_DISABLE_FLAPPING", "WANDB_AGENT_DISABLE_FLAPPING"))
 
 
 class Agent:
@@ -246,6 +108,7 @@ class Agent:
         # unseeded: this agent's own stream; with sweepcli.seed each claim is seeded from the
         # sweep (claim_rng), so agents started together still draw different points
         self.rng = np.random.default_rng()
+        self.silence = Silence()  # the running runs' heartbeats as seen at earlier claims
         self.report = AgentReport()
         self._preempt = threading.Event()
         self._interrupts = 0
@@ -274,33 +137,21 @@ class Agent:
         """How long before the time limit a run is stopped: its grace and a little more."""
         return self.grace(PREEMPT_GRACE) + 5.0
 
-    def _limits(self, watch: _Watch) -> str | None:
-        """'timeout' when the run outlived its run_timeout, 'walltime' when this agent's
-        time limit is near; else None."""
-        limit = self.run_timeout()
-        now = time.monotonic()
-        if limit is not None and now - watch.started >= limit:
-            return "timeout"
-        if self.deadline is not None and self.deadline - now <= self._margin():
-            return "walltime"
-        return None
+    def _limits(self, watch: RunWatch) -> Ending | None:
+        """The run outlived its run_timeout, or this agent's time limit is near."""
+        verdict = run_limit(watch.started, time.monotonic(), self.run_timeout(), self.deadline,
+                            self._margin())
+        return Ending(verdict) if verdict is not None else None
 
     def _nothing_fits(self) -> str | None:
         """Why no run should start before the time limit, or None when one may."""
         if self.deadline is None:
             return None
-        left = self.deadline - time.monotonic() - self._margin()
-        if left <= 0:
-            return "its time limit is reached"
         try:
             runs = list(self.folder.refresh().runs.values())
         except (OSError, LockTimeout, LockLost):
             runs = []
-        expected = median_duration(runs)
-        if expected is not None and expected > left:
-            return (f"a run takes about {expected:.0f} s (the median of the finished ones), "
-                    f"and {max(left, 0):.0f} s are left before its time limit")
-        return None
+        return nothing_fits(self.deadline, time.monotonic(), self._margin(), runs)
 
     @property
     def config(self) -> SweepConfig:
@@ -374,7 +225,8 @@ class Agent:
         waited out (a wait decision) rather than ending the agent."""
         try:
             # a short wait, so a signal or Ctrl-C is noticed while the lock is held elsewhere
-            got = claim_next_run(self.folder, self.rng, self.timeout, lock_wait=LOCK_WAIT)
+            got = claim_next_run(self.folder, self.rng, self.timeout, lock_wait=LOCK_WAIT,
+                                 silence=self.silence)
         except JournalDamaged as exc:
             since = state.setdefault("damaged", time.monotonic())
             if time.monotonic() - since > DAMAGE_GRACE:
@@ -384,7 +236,7 @@ class Agent:
         except LockTimeout as exc:
             return Decision("wait", f"the sweep lock is held elsewhere ({exc}); retrying")
         except (OSError, LockLost) as exc:
-            if not _transient(exc):
+            if not transient(exc):
                 raise AgentError(f"cannot claim a run: {describe(exc)}") from None
             return Decision("wait", f"cannot claim a run yet: {describe(exc)}; retrying")
         state.pop("damaged", None)
@@ -446,7 +298,7 @@ class Agent:
         if n is not None and failed_in_a_row(states) >= n:
             why = (f"{n} runs failed in a row (--max-consecutive-failed-runs {n}), so this "
                    "agent stops.")
-        elif not _flapping_disabled() and is_flapping(states, time.monotonic() - self._started,
+        elif not flapping_disabled() and is_flapping(states, time.monotonic() - self._started,
                                                       self.max_initial):
             why = (f"the first {len(results)} runs all failed, so this agent stops (set "
                    "SWEEPCLI_AGENT_DISABLE_FLAPPING=1 to keep going).")
@@ -479,7 +331,7 @@ class Agent:
                 where = kept()
                 waited = time.monotonic() - start
                 patient = where is not None and isinstance(exc, (LockTimeout, LockLost))
-                if not _transient(exc) or (waited > IO_RETRY_FOR and not patient):
+                if not transient(exc) or (waited > IO_RETRY_FOR and not patient):
                     raise AgentError(f"cannot {what}: {describe(exc)}"
                                      + (f"; {where}" if where else "")) from None
                 if where is not None and (self._preempt.is_set() or self._interrupts):
@@ -541,7 +393,8 @@ class Agent:
                              "made; it is not started here")
                     return RunResult(claim.run_id, RunState.CRASHED, None, None)
             self.display.run_started(slot, claim.run_id, claim.params, claim.attempt, gpu)
-            watch = _Watch(self, claim.run_id, run_dir, slot, claim.attempt)
+            watch = RunWatch(self.folder, self.display, self.retry, claim.run_id, run_dir, slot,
+                             claim.attempt)
             try:
                 if self.function is not None:
                     state, code = self._run_function(claim, env, watch)
@@ -564,7 +417,7 @@ class Agent:
 
     def _run_program(
         self, claim: Claim, nested: dict[str, Any], env: dict[str, str], run_dir: Path,
-        watch: _Watch,
+        watch: RunWatch,
     ) -> tuple[RunState, int | None]:
         argv = render_command(self.config.command, self.config.program, claim.params, nested,
                               str(run_dir / "config.json"), env)
@@ -615,7 +468,7 @@ class Agent:
             return outcome, code
         return (RunState.FINISHED if code == 0 else RunState.FAILED), code
 
-    def _watch_program(self, claim: Claim, proc: RunProcess, watch: _Watch, run_dir: Path
+    def _watch_program(self, claim: Claim, proc: RunProcess, watch: RunWatch, run_dir: Path
                        ) -> RunState | None:
         """Follow the program until it ends; the state to record if we ended it."""
         outcome: RunState | None = None
@@ -626,66 +479,63 @@ class Agent:
                 verdict = self._limits(watch)
             if self._interrupts != interrupts_seen:
                 interrupts_seen = self._interrupts
-                if self.forward_signals and self._interrupts == 1:
-                    self.say("Ctrl-C: passed on to the run (SIGINT; -f); no new runs "
-                             "(Ctrl-C again to kill it)")
-                    outcome = RunState.KILLED
-                    threading.Thread(target=proc.terminate,
-                                     args=(self.grace(), signal.SIGINT), daemon=True).start()
-                elif self._interrupts == 1:
-                    self.say("Ctrl-C: no new runs; waiting for the current run "
-                             "(Ctrl-C again to terminate it)")
-                elif self._interrupts == 2:
-                    self.say("Ctrl-C: terminating the current run (Ctrl-C again to kill it)")
-                    outcome = RunState.KILLED
-                    threading.Thread(target=proc.terminate, args=(self.grace(),), daemon=True).start()
-                elif self._interrupts >= 3 or (self.forward_signals and self._interrupts >= 2):
-                    self.say("Ctrl-C: killing the current run")
-                    proc.signal_group(signal.SIGKILL)
-                    outcome = RunState.KILLED
+                outcome = self._on_interrupt(proc) or outcome
             if outcome is not None:
                 continue
-            if self._preempt.is_set() or verdict == "walltime":
-                outcome = RunState.PREEMPTED
-                if verdict == "walltime":
-                    watch.reason = "the agent's time limit"
-                    self.say(f"run {claim.run_id}: the agent's time limit is near")
-                # -f passes the very signal on (SLURM's SIGUSR1 reaches a program that
-                # checkpoints on it); else the run gets SIGTERM
-                sig = self._signal if self.forward_signals else signal.SIGTERM
-                self.say(f"run {claim.run_id}: preempted; stopping it ({signal.Signals(sig).name}) "
-                         "and returning its point to the queue")
-                threading.Thread(target=proc.terminate, args=(self.grace(PREEMPT_GRACE), sig),
-                                 daemon=True).start()
-            elif verdict == "superseded":
-                outcome = RunState.CRASHED
-                self.say(f"run {claim.run_id}: declared crashed while this agent was silent, and "
-                         "resumed elsewhere; stopping this copy")
-                threading.Thread(target=proc.terminate, args=(self.grace(CANCEL_GRACE),),
-                                 daemon=True).start()
-            elif verdict == "timeout":
-                outcome = RunState.STOPPED
-                watch.reason = "timeout"
-                self.say(f"run {claim.run_id}: still going after its run_timeout "
-                         f"({self.run_timeout():g} s); stopping it")
-                threading.Thread(target=proc.terminate, args=(self.grace(),), daemon=True).start()
-            elif verdict == "cancel":
-                outcome = RunState.KILLED
-                self.say(f"run {claim.run_id}: the sweep was canceled; killing it")
-                threading.Thread(target=proc.terminate, args=(self.grace(CANCEL_GRACE),),
-                                 daemon=True).start()
-            elif verdict == "stop":
-                outcome = RunState.STOPPED
-                try:
-                    touch(run_dir / "stop")
-                except OSError:
-                    pass  # SIGTERM follows anyway
-                self.say(f"run {claim.run_id}: hyperband stops it ({watch.reason})")
-                threading.Thread(target=proc.terminate, args=(self.grace(),), daemon=True).start()
+            if self._preempt.is_set() and verdict != Ending.WALLTIME:
+                verdict = Ending.PREEMPTED
+            if verdict is not None:
+                outcome = self._end(Ending(verdict), claim, proc, watch, run_dir)
         return outcome
 
+    def _on_interrupt(self, proc: RunProcess) -> RunState | None:
+        """Ctrl-C at the agent: once, no new runs (or, with -f, the run's own SIGINT);
+        twice, terminate the run; three times, kill it. The state it ends in, if it does."""
+        n, forward = self._interrupts, self.forward_signals
+        if n >= 3 or (forward and n >= 2):
+            self.say("Ctrl-C: killing the current run")
+            proc.signal_group(signal.SIGKILL)
+            return RunState.KILLED
+        if n == 1 and not forward:
+            self.say("Ctrl-C: no new runs; waiting for the current run "
+                     "(Ctrl-C again to terminate it)")
+            return None
+        if n == 1:
+            self.say("Ctrl-C: passed on to the run (SIGINT; -f); no new runs "
+                     "(Ctrl-C again to kill it)")
+        else:
+            self.say("Ctrl-C: terminating the current run (Ctrl-C again to kill it)")
+        threading.Thread(target=proc.terminate, daemon=True,
+                         args=(self.grace(), signal.SIGINT if forward else signal.SIGTERM)).start()
+        return RunState.KILLED
+
+    def _end(self, ending: Ending, claim: Claim, proc: RunProcess | None, watch: RunWatch,
+             run_dir: Path) -> RunState:
+        """End a run the way ``ENDINGS`` says: its reason, what the agent says, the stop
+        request the helper reads, SIGTERM (or the very signal the agent got, with -f) and
+        SIGKILL after the grace. ``proc`` None: an in-process function, which only gets
+        the stop request. The state to record."""
+        rule = ENDINGS[ending]
+        if rule.reason is not None:
+            watch.reason = rule.reason
+        # -f passes the very signal on (SLURM's SIGUSR1 reaches a program that checkpoints
+        # on it); else the run gets SIGTERM
+        sig = self._signal if rule.forwards and self.forward_signals else signal.SIGTERM
+        self.say(f"run {claim.run_id}: " + rule.message.format(
+            reason=f"hyperband stops it ({watch.reason})" if ending == Ending.RULE else "",
+            limit=self.run_timeout() or 0.0, signal=signal.Signals(sig).name))
+        if rule.stop_file or proc is None:
+            try:
+                touch(run_dir / "stop")  # run.should_stop turns true
+            except OSError:
+                pass  # SIGTERM follows anyway
+        if proc is not None:
+            threading.Thread(target=proc.terminate, args=(self.grace(rule.grace), sig),
+                             daemon=True).start()
+        return rule.state
+
     def _run_function(
-        self, claim: Claim, env: dict[str, str], watch: _Watch
+        self, claim: Claim, env: dict[str, str], watch: RunWatch
     ) -> tuple[RunState, int | None]:
         from .. import child
 
@@ -693,17 +543,13 @@ class Agent:
         os.environ.update({k: v for k, v in env.items() if k.startswith("SWEEPCLI_")})
         child.reset()
         done = threading.Event()
-        verdicts: list[str] = []
+        ended: list[RunState] = []
 
         def watcher() -> None:
             while not done.wait(WATCH_POLL):
                 verdict = watch.tick() or self._limits(watch)
-                if verdict is not None and not verdicts:
-                    verdicts.append(verdict)
-                    try:
-                        touch(watch.run_dir / "stop")  # run.should_stop turns true
-                    except OSError:
-                        verdicts.pop()  # try again at the next look
+                if verdict is not None and not ended:
+                    ended.append(self._end(Ending(verdict), claim, None, watch, watch.run_dir))
 
         thread = threading.Thread(target=watcher, daemon=True)
         thread.start()
@@ -725,174 +571,8 @@ class Agent:
             child.finish_current()
             os.environ.clear()
             os.environ.update(saved)
-        if verdicts:
-            state = {"stop": RunState.STOPPED, "timeout": RunState.STOPPED,
-                     "walltime": RunState.PREEMPTED, "superseded": RunState.CRASHED
-                     }.get(verdicts[0], RunState.KILLED)
-            if verdicts[0] == "timeout":
-                watch.reason = "timeout"
+        if ended:
+            state = ended[0]
         return state, None
 
 
-class _Watch:
-    """Follows one run: metric lines, the sweep's control state, hyperband.
-
-    Nothing here may end a healthy run: a journal it cannot write now (a full disk, the
-    lock held elsewhere) keeps the new values for the next look.
-    """
-
-    def __init__(self, agent: Agent, run_id: str, run_dir: Path, slot: int = 0, attempt: int = 1):
-        self.agent = agent
-        self.slot = slot
-        self.folder = agent.folder
-        self.run_id = run_id
-        self.run_dir = run_dir
-        self.attempt = attempt
-        self.started = time.monotonic()
-        self.reader = MetricReader(run_dir / "metrics.jsonl")
-        self.metric = agent.config.metric
-        #: several objectives: the others, whose [smallest, largest] new values go along
-        self.others = [m.name for m in agent.config.metrics[1:]]
-        self.more: dict[str, list[float]] = {}
-        self.history: list[float] = []
-        self.unsent: list[float] = []
-        #: why the run ended as it did, when it is not plain (``timeout``)
-        self.reason: str | None = None
-        if attempt > 1:
-            self._continue_history()
-        now = time.monotonic()
-        self.next_journal = now + JOURNAL_POLL
-        self.next_flush = now
-        self._said: set[str] = set()
-
-    def _continue_history(self) -> None:
-        """A resumed attempt: its history is the run's so far. The earlier attempts' metric
-        lines are read now, and any the journal lacks (written after its agent's last
-        flush, before it vanished) are sent with the first flush; the new attempt's lines
-        are the ones after them."""
-        run = self.folder.state.runs.get(self.run_id)
-        known = list(run.history) if run is not None else []
-        self.history = list(known)
-        if self.metric is None:
-            self.reader.read()
-            return
-        lines = self.reader.read()
-        self._note_others(lines)  # (min and max: what was sent already changes nothing)
-        logged = self.reader.metric_values(lines, self.metric.name)
-        if len(logged) > len(known) and logged[:len(known)] == known:
-            missing = logged[len(known):]
-            self.history.extend(missing)
-            self.unsent.extend(missing)
-
-    def best(self) -> float | None:
-        if self.metric is None or not self.history:
-            return None
-        return max(self.history) if self.metric.goal == "maximize" else min(self.history)
-
-    def _note_others(self, lines: list[dict[str, Any]]) -> None:
-        for name in self.others:
-            values = self.reader.metric_values(lines, name)
-            if values:
-                fold_extremes(self.more, {name: [min(values), max(values)]})
-
-    def _read_metrics(self, final: bool = False) -> None:
-        lines = self.reader.read(final=final)
-        if lines and self.others:
-            self._note_others(lines)
-        if lines and self.metric is not None:
-            values = self.reader.metric_values(lines, self.metric.name)
-            self.history.extend(values)
-            self.unsent.extend(values)
-            if values:
-                self.agent.display.metric(self.slot, self.metric.name, values[-1])
-
-    def _say_once(self, what: str, exc: BaseException) -> None:
-        if what not in self._said:
-            self._said.add(what)
-            self.agent.say(f"run {self.run_id}: cannot {what} yet ({describe(exc)}); the run "
-                           "goes on and it is tried again")
-
-    def tick(self) -> str | None:
-        """One look; returns 'cancel', 'stop' or None."""
-        now = time.monotonic()
-        self._read_metrics()
-        verdict = None
-        if (self.unsent or self.more) and now >= self.next_flush:
-            try:
-                verdict = self._flush()
-            except (OSError, LockTimeout, LockLost) as exc:
-                self._say_once("write its metric values to the journal", exc)
-            self.next_flush = now + METRIC_FLUSH
-        if now >= self.next_journal:
-            try:
-                self.folder.refresh()
-            except (OSError, LockTimeout, LockLost) as exc:
-                self._say_once("read the journal", exc)
-            for notice in self.folder.notices:
-                self.agent.say(notice)
-            self.folder.notices.clear()
-            self.next_journal = now + JOURNAL_POLL
-        if self.folder.state.control == Control.CANCELED:
-            return "cancel"
-        run = self.folder.state.runs.get(self.run_id)
-        if run is not None and run.attempt != self.attempt:
-            return "superseded"
-        return verdict
-
-    def _flush(self) -> str | None:
-        """Send new metric values to the journal and apply hyperband with the sweep's runs."""
-        with self.folder.lock.waiting_at_most(LOCK_WAIT):
-            self.folder.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
-                                            self.more))
-            self.unsent = []
-            self.more = {}
-            if self.agent.config.hyperband is None:
-                return None
-            runs: list[Run] = list(self.folder.state.runs.values())
-        why = stop_reasons(self.agent.config, runs).get(self.run_id)
-        if why is None:
-            return None
-        self.reason = why
-        return "stop"
-
-    def _at(self) -> int | None:
-        """How many values the run's history holds in the journal: where the values sent
-        next start, so a line read twice adds nothing. Only this watch writes them, and
-        its appends are applied as written, so the state in memory knows (no read)."""
-        run = self.folder.state.runs.get(self.run_id)
-        return len(run.history) if run is not None and run.attempt == self.attempt else None
-
-    def record_end(self, state: RunState, code: int | None, reason: str | None = None) -> None:
-        """The run's last values and its end, in one append, retried until it is written.
-        When the lock cannot be had at once, they are first kept in the run's folder, so
-        they are never lost: whoever finds the run silent records them (see
-        ``keep_end``), and this agent may wait for the lock as long as it takes."""
-        self._read_metrics(final=True)
-        events: list[dict[str, Any]] = []
-        if self.unsent or self.more:
-            events.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
-                                       self.more))
-        events.append(end_event(self.run_id, state, code, self.attempt, reason))
-        where: list[str] = []
-
-        def write() -> bool:
-            try:
-                with self.folder.lock.waiting_at_most(KEEP_END_AFTER):
-                    self.folder.append(*events)
-                return True
-            except (OSError, LockTimeout, LockLost):
-                if not where:
-                    try:
-                        self.folder.keep_end(self.run_id, events)
-                        where.append(f"its end is kept in {self.run_dir / KEPT_END}, which "
-                                     "whoever takes the sweep lock next records")
-                    except OSError:
-                        pass  # (a full disk: the retries go on as before)
-                raise
-
-        written = self.agent.retry(f"record the end of run {self.run_id}", write,
-                                   kept=lambda: where[0] if where else None)
-        self.unsent = []
-        self.more = {}
-        if written and where:
-            self.folder.drop_kept_end(self.run_id)

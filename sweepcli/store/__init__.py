@@ -29,7 +29,7 @@ from .files import (
     write_json_atomic,
 )
 from .journal import Journal
-from .lock import LockLost, LockTimeout, SoftLock, SweepLock
+from .lock import LockLost, LockTimeout, SoftLock, SweepLock, transient
 from .settings import DEFAULT_HEARTBEAT_TIMEOUT, SettingError, check_environment, heartbeat_timeout
 from .sweep_folder import (
     KEPT_END,
@@ -95,6 +95,7 @@ __all__ = [
     "prior_event",
     "rerun_event",
     "touch",
+    "transient",
     "write_atomic",
     "write_json_atomic",
 ]

@@ -45,6 +45,19 @@ from .settings import lock_kind, soft_lock_stale
 DEFAULT_TIMEOUT = 120.0
 
 
+#: errors of a disk that may pass (full, flaky, a stale NFS handle, a lock server restarting)
+TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ESTALE, errno.EAGAIN,
+                              errno.EINTR, errno.ETIMEDOUT, errno.EBUSY, errno.ENOLCK})
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure worth waiting out: the lock held elsewhere or lost, or a disk (or a database
+    connection, an EIO) that may recover."""
+    if isinstance(exc, (LockTimeout, LockLost)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
+
+
 class LockTimeout(SweepcliError, RuntimeError):
     """The lock could not be taken in time."""
 

@@ -370,8 +370,6 @@ class PgSweep(SweepFolder):
         self._meta = meta
         self._seq = 0
         self._appended = False
-        #: (when, {run: beat}): the heartbeats read with the server's clock, for a second
-        self._beats_read: tuple[float, dict[str, float]] | None = None
 
     def begin(self) -> None:
         self._appended = False
@@ -457,23 +455,15 @@ class PgSweep(SweepFolder):
             tries=2)
 
     def server_now(self) -> float:
-        """The server's clock, and (read in the same round trip, for the crash judgement
-        that follows) every heartbeat of the sweep."""
+        return self.beats([])[0]
+
+    def beats(self, run_ids: list[str]) -> tuple[float, dict[str, float | None]]:
+        """The server's clock and the runs' heartbeats by it, in one round trip."""
         now, beats = _run(self.store.conns, lambda conn: conn.execute(
             "SELECT extract(epoch FROM clock_timestamp())::float8, (SELECT coalesce("
             "jsonb_object_agg(run, extract(epoch FROM at)::float8), '{}'::jsonb) FROM "
             "sweepcli_beats WHERE sweep = %s)", (self.key,)).fetchone())
-        self._beats_read = (time.monotonic(), {k: float(v) for k, v in beats.items()})
-        return float(now)
-
-    def _beat_time(self, run_id: str) -> float | None:
-        read = self._beats_read
-        if read is not None and time.monotonic() - read[0] < 1.0:
-            return read[1].get(run_id)
-        row = _run(self.store.conns, lambda conn: conn.execute(
-            "SELECT extract(epoch FROM at)::float8 FROM sweepcli_beats WHERE sweep = %s AND "
-            "run = %s", (self.key, run_id)).fetchone())
-        return None if row is None else float(row[0])
+        return float(now), {rid: float(beats[rid]) if rid in beats else None for rid in run_ids}
 
 
 class PgStore:

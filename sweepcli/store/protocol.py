@@ -1,7 +1,7 @@
 """The store's protocol: what the agent, ``--print``, the report and the Python API ask of a
 store. Two implementations: the folder (``sweep_folder.Store``/``SweepFolder``) and
 PostgreSQL (``postgres.PgStore``/``PgSweep``). Everything that decides (search, hyperband,
-the claim, crash judgement) is above this line and the same for both.
+the claim, who is dead: ``agent/liveness.py``) is above this line and the same for both.
 
 A sweep is an append-only list of events (``events.py``) and the state replayed from them;
 the store keeps the events, serialises writers (the sweep lock), stamps heartbeats with
@@ -71,8 +71,10 @@ class Sweep(Protocol):
         """Mark the run alive, stamped by the store's clock (file server; database server)."""
     def server_now(self) -> float:
         """The store's clock, that heartbeats are judged against."""
-    def mark_stale_runs(self, timeout: float) -> list[str]: ...
-    def crash_silent_runs(self, timeout: float, say: Any = None) -> list[str]: ...
+    def beats(self, run_ids: list[str]) -> tuple[float, dict[str, float | None]]:
+        """The store's clock now and each run's last heartbeat by it (None: none yet)."""
+    def kept_end(self, run: Any) -> list[dict[str, Any]]:
+        """The last events a run's agent kept in its folder for its attempt ([]: none)."""
 
 
 class SweepStore(Protocol):

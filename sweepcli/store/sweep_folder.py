@@ -24,15 +24,14 @@ import shutil
 import stat
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import SweepcliError
 from ..config import ConfigError, SweepConfig, validate
-from ..runs import Run, RunState
-from .events import SweepState, end_event, fence_event
+from ..runs import Run
+from .events import SweepState, fence_event
 from .files import (
     FILE_MODE,
     ID_RE,
@@ -97,8 +96,6 @@ class SweepFolder:
         self._checked_complete = False
         self._started = False  # the first refresh starts from the newest matching snapshot
         self._snapshot_at = 0  # the journal offset the newest snapshot we know covers
-        self._beats: dict[str, tuple[float | None, float]] = {}  # run -> (mtime, seen since)
-        self._suspects: dict[str, tuple[float | None, float, float]] = {}  # (mtime, since, wait)
 
     @property
     def ref(self) -> str:
@@ -296,7 +293,7 @@ class SweepFolder:
         except OSError:
             pass  # (a kept end of an attempt that has ended is never read)
 
-    def _kept_end(self, run: Run) -> list[dict[str, Any]]:
+    def kept_end(self, run: Run) -> list[dict[str, Any]]:
         """The events a run's agent kept in its folder for its current attempt, checked
         (its metric values and its end, nothing else, of this run and attempt); [] if none."""
         try:
@@ -329,19 +326,11 @@ class SweepFolder:
         """The file server's clock: heartbeats are compared with it, not with ours."""
         return touch(self.path / "clock")
 
-    def heartbeat_silence(self, run_id: str, now: float) -> tuple[float | None, float, float]:
-        """The run's heartbeat now: (its mtime, or None without a heartbeat file; how long
-        this process has seen it unchanged, on its own monotonic clock; its age by the file
-        timestamps against ``now``, which hosts whose clocks are off get wrong)."""
-        beat = self._beat_time(run_id)
-        seen = self._beats.get(run_id)
-        mono = time.monotonic()
-        if seen is None or seen[0] != beat:
-            self._beats[run_id] = (beat, mono)
-            observed = 0.0
-        else:
-            observed = mono - seen[1]
-        return beat, observed, (now - beat if beat is not None else 0.0)
+    def beats(self, run_ids: list[str]) -> tuple[float, dict[str, float | None]]:
+        """The store's clock now and each run's last heartbeat by it (None: none yet): the
+        file server's, so no host's clock is compared with another's."""
+        now = self.server_now()
+        return now, {rid: self._beat_time(rid) for rid in run_ids}
 
     def _beat_time(self, run_id: str) -> float | None:
         """When the run last beat, by the store's clock (None: no heartbeat yet)."""
@@ -349,87 +338,6 @@ class SweepFolder:
             return fresh_mtime(self.run_dir(run_id) / "heartbeat")
         except FileNotFoundError:
             return None  # its agent died right after the claim: silent since first seen so
-
-    def _watch_silent_runs(self, timeout: float) -> tuple[list[str], float | None]:
-        """Judge the running runs' heartbeats (with the lock held): which are now confirmed
-        dead, and how long until the next suspect can be judged (None: no suspect).
-
-        A run whose heartbeat is silent past its timeout (the larger of ``timeout``, this
-        reader's, and the one its own agent declared in its claim), as this process saw it
-        or as the timestamps say, is a *suspect*; it is dead only if it is still unchanged
-        one of its agent's heartbeat intervals (at most 10 s) later. A live agent beats
-        within that time however far clocks are off, and after however long a stall (a
-        lock held for minutes, a stopped process resumed), so no live run is crashed.
-        """
-        running = self.state.running()
-        now = self.server_now() if running else 0.0
-        live = {r.run_id for r in running}  # forget what we watched of runs that ended
-        self._beats = {rid: b for rid, b in self._beats.items() if rid in live}
-        self._suspects = {rid: v for rid, v in self._suspects.items() if rid in live}
-        dead, next_look = [], None
-        mono = time.monotonic()
-        for run in running:
-            limit = max(timeout, run.heartbeat_timeout or 0.0)
-            beat, observed, stamped = self.heartbeat_silence(run.run_id, now)
-            suspect = self._suspects.get(run.run_id)
-            if suspect is not None and suspect[0] != beat:
-                del self._suspects[run.run_id]  # it beat: alive after all
-                suspect = None
-            if suspect is None:
-                if observed <= limit and stamped <= limit:
-                    continue
-                suspect = self._suspects[run.run_id] = (beat, mono, min(10.0, limit / 4) + 0.5)
-            if mono - suspect[1] >= suspect[2]:
-                dead.append(run.run_id)
-            else:
-                left = suspect[1] + suspect[2] - mono
-                next_look = left if next_look is None else min(next_look, left)
-        for rid in dead:
-            del self._suspects[rid]
-        if dead:
-            # a run whose agent kept its end in its folder (it could not take the lock in
-            # time, and handed over) ended as it says, however long ago: it is not crashed
-            self.append(*(event for rid in dead
-                          for event in (self._kept_end(self.state.runs[rid])
-                                        or [self._crash_event(self.state.runs[rid])])))
-        return dead, next_look
-
-    def _crash_event(self, run: Run) -> dict[str, Any]:
-        """The end of a run whose agent vanished: ``crashed`` (its point is resumed), or
-        ``failed`` once it has crashed ``sweepcli.max_retries`` times more after its first crash."""
-        limit = self.config.settings.max_retries
-        crashes = run.crashes + 1
-        if crashes > limit:  # max_retries more attempts after the first crash, then no more
-            return end_event(run.run_id, RunState.FAILED, attempt=run.attempt, crash=True,
-                             reason=f"crashed {crashes} times (sweepcli.max_retries {limit}): "
-                                    "not retried again; --rerun-failed puts it back")
-        return end_event(run.run_id, RunState.CRASHED, attempt=run.attempt, crash=True,
-                         reason="heartbeat lost")
-
-    def mark_stale_runs(self, timeout: float) -> list[str]:
-        """What an agent does at each claim, with the lock held: crash the runs confirmed
-        dead (see :meth:`_watch_silent_runs`); suspects are judged at a later claim."""
-        return self._watch_silent_runs(timeout)[0]
-
-    def crash_silent_runs(self, timeout: float, say: Callable[[str], None] | None = None
-                          ) -> list[str]:
-        """What a one-shot reader (``--print``) does: the same judgement, waiting outside the
-        lock for its suspects' interval (saying so) instead of leaving them to a later look."""
-        with self.lock:
-            self.refresh()
-            dead, wait = self._watch_silent_runs(timeout)
-        if wait is not None and say is not None:
-            say(f"run(s) {', '.join(self._suspects)}: heartbeat silent past the timeout; "
-                "watching for one heartbeat interval before calling it crashed")
-        for _ in range(4):  # each suspect is judged once its own interval has passed
-            if wait is None:
-                break  # (a clock far ahead makes live runs suspects again: not forever)
-            time.sleep(wait)
-            with self.lock:
-                self.refresh()
-                more, wait = self._watch_silent_runs(timeout)
-            dead += more
-        return dead
 
 
 def read_meta(path: Path) -> dict[str, Any]:

@@ -1,0 +1,60 @@
+"""The ways an agent ends a run before its program does, as one table: the state the run
+ends in, the grace its program gets between SIGTERM and SIGKILL, the reason ``--json``
+shows, and what the agent says. ``Agent._end`` applies a row; nothing else spells an
+ending out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from ..runs import RunState
+
+CANCEL_GRACE = 5.0  # --cancel: SIGTERM, then SIGKILL after this (contract: dead within 10 s)
+PREEMPT_GRACE = 10.0  # SIGTERM from the batch system: its own SIGKILL follows soon
+
+
+class Ending(str, Enum):
+    """Why the agent ends a run (the value is the verdict a watch returns)."""
+
+    RULE = "stop"  # the sweep's stopping rule (hyperband): the run is worse than its peers
+    TIMEOUT = "timeout"  # it outlived its run_timeout
+    WALLTIME = "walltime"  # the agent's own time limit is near
+    PREEMPTED = "preempted"  # the agent got SIGTERM/SIGUSR1 from the batch system
+    CANCELED = "cancel"  # sweep --cancel
+    SUPERSEDED = "superseded"  # declared crashed while its agent was silent, resumed elsewhere
+    INTERRUPTED = "interrupted"  # Ctrl-C at the agent
+
+
+@dataclass(frozen=True)
+class EndingRule:
+    state: RunState
+    #: seconds between SIGTERM and SIGKILL (None: -t, else sweepcli.stop_grace_seconds)
+    grace: float | None
+    #: the run's ``reason`` (None: the one the rule gave, or none)
+    reason: str | None
+    #: what the agent says, after "run ID: "
+    message: str
+    #: whether ``run.should_stop`` turns true first (a ``stop`` file in the run's folder)
+    stop_file: bool = False
+    #: whether the signal the agent got is passed on as it is (-f), not as SIGTERM
+    forwards: bool = False
+
+
+ENDINGS: dict[Ending, EndingRule] = {
+    Ending.RULE: EndingRule(RunState.STOPPED, None, None, "{reason}", stop_file=True),
+    Ending.TIMEOUT: EndingRule(RunState.STOPPED, None, "timeout",
+                               "still going after its run_timeout ({limit:g} s); stopping it"),
+    Ending.WALLTIME: EndingRule(RunState.PREEMPTED, PREEMPT_GRACE, "the agent's time limit",
+                                "the agent's time limit is near; stopping it ({signal}) and "
+                                "returning its point to the queue", forwards=True),
+    Ending.PREEMPTED: EndingRule(RunState.PREEMPTED, PREEMPT_GRACE, None,
+                                 "preempted; stopping it ({signal}) and returning its point to "
+                                 "the queue", forwards=True),
+    Ending.CANCELED: EndingRule(RunState.KILLED, CANCEL_GRACE, None,
+                                "the sweep was canceled; killing it"),
+    Ending.SUPERSEDED: EndingRule(RunState.CRASHED, CANCEL_GRACE, None,
+                                  "declared crashed while this agent was silent, and resumed "
+                                  "elsewhere; stopping this copy"),
+    Ending.INTERRUPTED: EndingRule(RunState.KILLED, None, None, "terminating it (Ctrl-C)"),
+}

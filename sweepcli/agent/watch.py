@@ -1,0 +1,220 @@
+"""Following one run while it runs: its heartbeat (a thread of its own), and its metric
+lines, which go to the journal, where the sweep's stopping rule judges them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..early_stop import stop_reasons
+from ..errors import describe
+from ..runs import Run, RunState, fold_extremes
+from ..store import (
+    KEPT_END,
+    Control,
+    LockLost,
+    LockTimeout,
+    SweepFolder,
+    end_event,
+    metric_event,
+)
+from .display import Display
+from .metrics import MetricReader
+
+JOURNAL_POLL = 0.5  # seconds between looks at the journal for pause/cancel while running
+METRIC_FLUSH = 0.25  # at most this long before new metric values reach the journal
+LOCK_WAIT = 2.0  # seconds a claim or a metric flush waits for the lock before trying later
+KEEP_END_AFTER = LOCK_WAIT  # the lock not had this long: a run's end is kept in its folder first
+
+
+class Heartbeat:
+    """Touches a run's heartbeat file every ``interval`` seconds from a thread of its own,
+    so nothing the agent waits for (the lock, a full disk, a slow journal) can starve it."""
+
+    def __init__(self, folder: SweepFolder, run_id: str, interval: float):
+        self.folder = folder
+        self.run_id = run_id
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.folder.heartbeat(self.run_id)
+            except OSError:
+                pass  # the next beat may go through; the timeout allows several misses
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class RunWatch:
+    """Follows one run: metric lines, the sweep's control state, hyperband.
+
+    Nothing here may end a healthy run: a journal it cannot write now (a full disk, the
+    lock held elsewhere) keeps the new values for the next look.
+    """
+
+    def __init__(self, folder: SweepFolder, display: Display, retry: Callable[..., Any],
+                 run_id: str, run_dir: Path, slot: int = 0, attempt: int = 1):
+        self.folder = folder
+        self.display = display
+        self.retry = retry  # the agent's: what a full disk or a held lock refuses, tried again
+        self.slot = slot
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.attempt = attempt
+        self.started = time.monotonic()
+        self.reader = MetricReader(run_dir / "metrics.jsonl")
+        self.metric = folder.config.metric
+        #: several objectives: the others, whose [smallest, largest] new values go along
+        self.others = [m.name for m in folder.config.metrics[1:]]
+        self.more: dict[str, list[float]] = {}
+        self.history: list[float] = []
+        self.unsent: list[float] = []
+        #: why the run ended as it did, when it is not plain (``timeout``)
+        self.reason: str | None = None
+        if attempt > 1:
+            self._continue_history()
+        now = time.monotonic()
+        self.next_journal = now + JOURNAL_POLL
+        self.next_flush = now
+        self._said: set[str] = set()
+
+    def _continue_history(self) -> None:
+        """A resumed attempt: its history is the run's so far. The earlier attempts' metric
+        lines are read now, and any the journal lacks (written after its agent's last
+        flush, before it vanished) are sent with the first flush; the new attempt's lines
+        are the ones after them."""
+        run = self.folder.state.runs.get(self.run_id)
+        known = list(run.history) if run is not None else []
+        self.history = list(known)
+        if self.metric is None:
+            self.reader.read()
+            return
+        lines = self.reader.read()
+        self._note_others(lines)  # (min and max: what was sent already changes nothing)
+        logged = self.reader.metric_values(lines, self.metric.name)
+        if len(logged) > len(known) and logged[:len(known)] == known:
+            missing = logged[len(known):]
+            self.history.extend(missing)
+            self.unsent.extend(missing)
+
+    def best(self) -> float | None:
+        if self.metric is None or not self.history:
+            return None
+        return max(self.history) if self.metric.goal == "maximize" else min(self.history)
+
+    def _note_others(self, lines: list[dict[str, Any]]) -> None:
+        for name in self.others:
+            values = self.reader.metric_values(lines, name)
+            if values:
+                fold_extremes(self.more, {name: [min(values), max(values)]})
+
+    def _read_metrics(self, final: bool = False) -> None:
+        lines = self.reader.read(final=final)
+        if lines and self.others:
+            self._note_others(lines)
+        if lines and self.metric is not None:
+            values = self.reader.metric_values(lines, self.metric.name)
+            self.history.extend(values)
+            self.unsent.extend(values)
+            if values:
+                self.display.metric(self.slot, self.metric.name, values[-1])
+
+    def _say_once(self, what: str, exc: BaseException) -> None:
+        if what not in self._said:
+            self._said.add(what)
+            self.display.say(f"run {self.run_id}: cannot {what} yet ({describe(exc)}); the run "
+                           "goes on and it is tried again")
+
+    def tick(self) -> str | None:
+        """One look; returns 'cancel', 'stop' or None."""
+        now = time.monotonic()
+        self._read_metrics()
+        verdict = None
+        if (self.unsent or self.more) and now >= self.next_flush:
+            try:
+                verdict = self._flush()
+            except (OSError, LockTimeout, LockLost) as exc:
+                self._say_once("write its metric values to the journal", exc)
+            self.next_flush = now + METRIC_FLUSH
+        if now >= self.next_journal:
+            try:
+                self.folder.refresh()
+            except (OSError, LockTimeout, LockLost) as exc:
+                self._say_once("read the journal", exc)
+            for notice in self.folder.notices:
+                self.display.say(notice)
+            self.folder.notices.clear()
+            self.next_journal = now + JOURNAL_POLL
+        if self.folder.state.control == Control.CANCELED:
+            return "cancel"
+        run = self.folder.state.runs.get(self.run_id)
+        if run is not None and run.attempt != self.attempt:
+            return "superseded"
+        return verdict
+
+    def _flush(self) -> str | None:
+        """Send new metric values to the journal and apply hyperband with the sweep's runs."""
+        with self.folder.lock.waiting_at_most(LOCK_WAIT):
+            self.folder.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
+                                            self.more))
+            self.unsent = []
+            self.more = {}
+            if self.folder.config.hyperband is None:
+                return None
+            runs: list[Run] = list(self.folder.state.runs.values())
+        why = stop_reasons(self.folder.config, runs).get(self.run_id)
+        if why is None:
+            return None
+        self.reason = why
+        return "stop"
+
+    def _at(self) -> int | None:
+        """How many values the run's history holds in the journal: where the values sent
+        next start, so a line read twice adds nothing. Only this watch writes them, and
+        its appends are applied as written, so the state in memory knows (no read)."""
+        run = self.folder.state.runs.get(self.run_id)
+        return len(run.history) if run is not None and run.attempt == self.attempt else None
+
+    def record_end(self, state: RunState, code: int | None, reason: str | None = None) -> None:
+        """The run's last values and its end, in one append, retried until it is written.
+        When the lock cannot be had at once, they are first kept in the run's folder, so
+        they are never lost: whoever finds the run silent records them (see
+        ``keep_end``), and this agent may wait for the lock as long as it takes."""
+        self._read_metrics(final=True)
+        events: list[dict[str, Any]] = []
+        if self.unsent or self.more:
+            events.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
+                                       self.more))
+        events.append(end_event(self.run_id, state, code, self.attempt, reason))
+        where: list[str] = []
+
+        def write() -> bool:
+            try:
+                with self.folder.lock.waiting_at_most(KEEP_END_AFTER):
+                    self.folder.append(*events)
+                return True
+            except (OSError, LockTimeout, LockLost):
+                if not where:
+                    try:
+                        self.folder.keep_end(self.run_id, events)
+                        where.append(f"its end is kept in {self.run_dir / KEPT_END}, which "
+                                     "whoever takes the sweep lock next records")
+                    except OSError:
+                        pass  # (a full disk: the retries go on as before)
+                raise
+
+        written = self.retry(f"record the end of run {self.run_id}", write,
+                                   kept=lambda: where[0] if where else None)
+        self.unsent = []
+        self.more = {}
+        if written and where:
+            self.folder.drop_kept_end(self.run_id)
