@@ -82,7 +82,7 @@ def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
     from .priors import gather
 
     for key, value in (("name", name), ("program", program)):
-        if value is not None and not (isinstance(value, str) and "\0" not in value):
+        if value is not None and not isinstance(value, str):
             raise ConfigError([Problem(key, f"must be a string, got {value!r}")])
     raw = copy.deepcopy(config.raw if isinstance(config, SweepConfig) else config)
     if program is not None:

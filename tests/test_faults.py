@@ -857,13 +857,9 @@ def test_errors_that_once_read_badly_say_what_and_where(env, small_tmpfs) -> Non
     proc = subprocess.run([*CLI, "agent", sweep_id], cwd=elsewhere, capture_output=True,
                           text=True, env={**env.env, "SWEEPCLI_DIR": ""}, timeout=60)
     assert proc.returncode == 1 and "--dir" in proc.stderr and "SWEEPCLI_DIR" in proc.stderr
-    # a NUL character no program could receive; a name that is not a string
-    (env.tmp / "nul.yaml").write_text(json.dumps({**grid(1), "program": "t\0.py"}))
-    proc = env.cli("sweep", "nul.yaml", check=False)
-    assert proc.returncode == 2 and "program: holds a NUL character" in proc.stderr, proc.stderr
+    # a name that is not a string
     api = subprocess.run([sys.executable, "-c", "import sweepcli, sys\n"
                           "sweepcli.sweep({'method': 'grid', 'parameters': {'x': {'value': 1}}},"
                           " name=5, dir=sys.argv[1])", str(env.root)],
                          capture_output=True, text=True, cwd=env.tmp)
     assert api.returncode == 1 and "name: must be a string" in api.stderr
-    no_traceback(proc.stderr)

@@ -226,3 +226,12 @@ def test_roles_without_create_on_the_schema_run_and_look(env, pg) -> None:
     proc = env.cli("agent", sweep_id, env=as_role("reader"), check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "permission denied" in proc.stderr.lower()
+
+
+def test_a_value_postgresql_cannot_store_is_said_as_refused_not_unavailable(env, pg) -> None:
+    """A NUL character (W&B's validator takes it) is text jsonb refuses: the server said
+    why, and the message says what the server said, not that it is unavailable."""
+    (env.tmp / "nul.yaml").write_text(json.dumps({**GRID, "parameters": {"x": {"value": "a\0b"}}}))
+    proc = env.cli("sweep", "nul.yaml", check=False)
+    assert proc.returncode == 1 and "refused" in proc.stderr, proc.stderr
+    assert "unavailable" not in proc.stderr and "Traceback" not in proc.stderr
