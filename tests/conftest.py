@@ -137,6 +137,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ci_may_skip: a skip of this test does not fail CI "
                             "(it depends on where CI checks the project out)")
     config.addinivalue_line("markers", "both_stores: run on the folder store and on PostgreSQL")
+    config.addinivalue_line("markers", "e2e: starts processes, servers, mounts or a browser "
+                            "(the fast tier is pytest -m 'not e2e')")
+
+
+#: what makes a test end to end: the fixtures that start real processes, servers or mounts
+_E2E_FIXTURES = frozenset({"env", "pg_url", "pg_cluster", "two_mounts", "small_tmpfs"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _E2E_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.e2e)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
