@@ -78,14 +78,20 @@ def test_a_stalled_lock_holder_crashes_no_live_run(env) -> None:
     first = env.agent(sweep_id, env=hb)
     env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
     folder = env.root / sweep_id
-    # an admin tool (or a stalled agent) holds the sweep lock for 4 s: flock and lock.soft
+    (run,) = env.status(sweep_id)["runs"]
+    metrics = folder / "runs" / run["run_id"] / "metrics.jsonl"
+    lines = lambda: len(metrics.read_bytes().splitlines())  # noqa: E731
+    # an admin tool (or a stalled agent) holds the sweep lock: flock and lock.soft
     with open(folder / "lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         fd = os.open(folder / "lock.soft", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         os.write(fd, b'{"host": "backup-tool"}')
         os.close(fd)
         second = env.agent(sweep_id, env=hb)  # waits for the lock too
-        time.sleep(4)
+        # held while the running program logs 3 more lines (1 s apart): longer than the
+        # heartbeat timeout, which no heartbeat of a live run may miss meanwhile
+        start = lines()
+        env.wait_for(lambda: lines() >= start + 3 or first.poll() is not None, timeout=60)
         os.unlink(folder / "lock.soft")
     wait_all([first, second])
     s = finished_once(env, sweep_id, 2)
@@ -162,7 +168,10 @@ def test_a_reader_with_a_shorter_timeout_never_crashes_a_live_run(env) -> None:
     sweep_id = env.create(grid(1, sleep={"value": 4.0}))
     agent = env.agent(sweep_id, env={"SWEEPCLI_HEARTBEAT_TIMEOUT": "20"})  # it beats every 5 s
     env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
-    time.sleep(2.5)
+    (run,) = env.status(sweep_id)["runs"]
+    beat = env.root / sweep_id / "runs" / run["run_id"] / "heartbeat"
+    # its last beat is older than the eager reader's timeout (it beats every 5 s)
+    env.wait_for(lambda: time.time() - beat.stat().st_mtime > 1.5)
     eager = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "1"}
     s = json.loads(env.cli("sweep", "--print", sweep_id, "--json", env=eager).stdout)
     assert s["counts"]["running"] == 1 and s["counts"]["crashed"] == 0
@@ -289,13 +298,17 @@ def test_a_disk_full_for_a_few_seconds_loses_and_crashes_nothing(env, small_tmpf
     root = small_tmpfs / "sweeps"
     hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "2", "SWEEPCLI_DIR": str(root)}
     sweep_id = env.create(grid(3), "--dir", str(root))
-    agents = [env.agent(sweep_id, env=hb) for _ in range(2)]
-    env.wait_for(lambda: len(list((root / sweep_id / "runs").iterdir())) >= 2)
-    time.sleep(0.5)
+    agents = [env.watched_agent(sweep_id, env=hb) for _ in range(2)]
+    runs = root / sweep_id / "runs"
+    # both runs are going (a metric line each), then the disk fills
+    env.wait_for(lambda: sum(1 for m in runs.glob("*/metrics.jsonl") if m.stat().st_size) >= 2)
     filler = fill(small_tmpfs)
-    time.sleep(2.5)  # every agent meets the full disk: metric flushes, a run's end, a claim
+    for a in agents:  # every agent meets the full disk (a metric flush, a run's end, a claim)
+        a.wait_for_text("No space left on device")
     filler.unlink()
-    wait_all(agents)
+    for a in agents:
+        assert a.wait(timeout=180) == 0, a.text()
+        no_traceback(a.text())
     s = finished_once(env, sweep_id, 3, root)
     assert s["counts"]["crashed"] == 0 and all(r["steps"] == 8 for r in s["runs"])
     for line in (root / sweep_id / "journal.jsonl").read_bytes().splitlines():
@@ -307,12 +320,12 @@ def test_a_full_disk_at_claim_time_leaves_no_orphan_and_no_traceback(env, small_
     root = small_tmpfs / "sweeps"
     sweep_id = env.create(grid(2), "--dir", str(root))
     filler = fill(small_tmpfs)
-    agent = env.agent(sweep_id, env={"SWEEPCLI_DIR": str(root)})
-    time.sleep(2)
+    agent = env.watched_agent(sweep_id, env={"SWEEPCLI_DIR": str(root)})
+    agent.wait_for_text("cannot claim a run yet")
     assert os.listdir(root / sweep_id / "runs") == []  # nothing claimed, no orphan folder
     filler.unlink()
-    errs = wait_all([agent])
-    assert "cannot claim a run yet" in errs[0]
+    assert agent.wait(timeout=180) == 0, agent.text()
+    no_traceback(agent.text())
     finished_once(env, sweep_id, 2, root)
 
 
