@@ -19,7 +19,7 @@ import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -63,20 +63,36 @@ class UpdateRefused(UsageError, ValueError):
     """An ``update`` that would change what the sweep's runs mean (exit 2)."""
 
 
-def open_sweep(ref: str, dir: str | Path | None = None, project: str | None = None  # noqa: A002
-               ) -> SweepFolder:
-    """The sweep ``ref`` names (``ID``, ``PROJECT/ID``, ``ENTITY/PROJECT/ID``); a bare ID
-    with ``project`` is looked for in that project."""
+#: a sweep, or a reference to one (``ID``, ``PROJECT/ID``, ``ENTITY/PROJECT/ID``)
+SweepRef = Union[str, SweepFolder]
+#: a store: a PostgreSQL URL, or an open store (``open_store``); None: ``SWEEPCLI_STORE``
+StoreRef = Union[str, Store, None]
+
+
+def _where(dir: str | Path | None, store: StoreRef) -> Store:  # noqa: A002
+    """The store ``dir``/``store`` name, or ``store`` itself when it is an open one."""
+    if store is not None and not isinstance(store, str):
+        return store  # an open store (the folder's, or PostgreSQL's)
+    return open_store(dir, store)
+
+
+def open_sweep(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
+               project: str | None = None, store: StoreRef = None) -> SweepFolder:
+    """The sweep ``ref`` names (``ID``, ``PROJECT/ID``, ``ENTITY/PROJECT/ID``) in the folder
+    ``dir`` or the PostgreSQL ``store`` (else ``SWEEPCLI_DIR``/``SWEEPCLI_STORE``); a bare ID
+    with ``project`` is looked for in that project. An open sweep is itself."""
+    if not isinstance(ref, str):
+        return ref
     if project is not None and "/" not in ref:
         ref = f"{project}/{ref}"
     parse_sweep_ref(ref)
-    return open_store(dir).open(ref)
+    return _where(dir, store).open(ref)
 
 
 # ---- creating and running ----------------------------------------------------------------
 def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
            dir: str | Path | None = None, name: str | None = None,  # noqa: A002
-           prior: Iterable[str] = (), program: str | None = None,
+           prior: Iterable[str] = (), program: str | None = None, store: StoreRef = None,
            ) -> tuple[SweepFolder, Any]:
     """Create a sweep; returns its folder and what the prior sources gave (``Priors``)."""
     from .priors import gather
@@ -90,8 +106,8 @@ def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
             raise ConfigError([Problem("", "a sweep config must be a mapping")])
         raw["program"] = program
     cfg = validate(raw)
-    store = open_store(dir)
-    priors = gather(store, list(prior), cfg)
+    where = _where(dir, store)
+    priors = gather(where, list(prior), cfg)
     events = []
     used: set[str] = set()
     for run in priors.runs:
@@ -101,29 +117,32 @@ def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
         used.add(rid)
         events.append(prior_event(rid, run.params, run.state, run.values, run.source,
                                   run.summary_only))
-    folder = store.create(cfg, name=name, project=project or cfg.project_folder, events=events)
+    folder = where.create(cfg, name=name, project=project or cfg.project_folder, events=events)
     return folder, priors
 
 
 def sweep(config: dict[str, Any], project: str | None = None, dir: str | None = None,  # noqa: A002
-          name: str | None = None, prior: Iterable[str] = (), program: str | None = None) -> str:
+          name: str | None = None, prior: Iterable[str] = (), program: str | None = None,
+          store: StoreRef = None) -> str:
     """Validate ``config`` and create a sweep; returns its ID (agents also find it by ID).
 
     ``prior``: sources of runs that join its history (another sweep's ID, ``ID/RUN_ID``,
     a CSV or JSONL results file); ``program`` replaces the config's."""
-    folder, _ = create(config, project=project, dir=dir, name=name, prior=prior, program=program)
+    folder, _ = create(config, project=project, dir=dir, name=name, prior=prior, program=program,
+                       store=store)
     return folder.sweep_id
 
 
 def agent(
-    sweep_id: str,
+    sweep_id: SweepRef,
     function: Callable[[], Any] | None = None,
     count: int | None = None,
     dir: str | None = None,  # noqa: A002
     project: str | None = None,
+    store: StoreRef = None,
 ) -> AgentReport:
     """Run runs of a sweep: ``function`` in this process, else the config's program."""
-    return Agent(open_sweep(sweep_id, dir, project), count=count, function=function).run()
+    return Agent(open_sweep(sweep_id, dir, project, store), count=count, function=function).run()
 
 
 # ---- changing a sweep ----------------------------------------------------------------------
@@ -138,34 +157,39 @@ def _write(folder: SweepFolder, make: Callable[[SweepFolder], list[dict[str, Any
             folder.append(*events)
 
 
-def _control(ref: str, control: Control, dir: str | Path | None) -> SweepFolder:  # noqa: A002
-    folder = open_sweep(ref, dir)
+def _control(ref: SweepRef, control: Control, dir: str | Path | None,  # noqa: A002
+             store: StoreRef) -> SweepFolder:
+    folder = open_sweep(ref, dir, store=store)
     _write(folder, lambda f: [control_event(control)])
     return folder
 
 
-def pause(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
+def pause(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
+          store: StoreRef = None) -> None:
     """No new runs start; running runs go on; agents wait."""
-    _control(ref, Control.PAUSED, dir)
+    _control(ref, Control.PAUSED, dir, store)
 
 
-def resume(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
+def resume(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
+           store: StoreRef = None) -> None:
     """Undo :func:`pause` (or :func:`stop`: the sweep takes runs again)."""
-    _control(ref, Control.RUNNING, dir)
+    _control(ref, Control.RUNNING, dir, store)
 
 
-def stop(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
+def stop(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
+         store: StoreRef = None) -> None:
     """No new runs; running runs finish; agents exit after them."""
-    _control(ref, Control.STOPPED, dir)
+    _control(ref, Control.STOPPED, dir, store)
 
 
-def cancel(ref: str, dir: str | Path | None = None) -> None:  # noqa: A002
+def cancel(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
+           store: StoreRef = None) -> None:
     """Running runs are killed now; agents exit; the sweep cannot change any more."""
-    _control(ref, Control.CANCELED, dir)
+    _control(ref, Control.CANCELED, dir, store)
 
 
 def copy_sweep(ref: str, dest: str, dir: str | Path | None = None,  # noqa: A002
-               store: str | None = None, source: SweepFolder | None = None) -> SweepFolder:
+               store: StoreRef = None, source: SweepFolder | None = None) -> SweepFolder:
     """Copy sweep ``ref`` (of the store ``dir``/``store`` select) to ``dest``: a PostgreSQL
     URL, or a root folder. The copy keeps the sweep's ID, project, configs, every run
     with its history and attempts, the queue and the control state; runs' folders are
@@ -177,7 +201,7 @@ def copy_sweep(ref: str, dest: str, dir: str | Path | None = None,  # noqa: A002
     from .store.postgres import PgStore, is_url
 
     if source is None:
-        source = open_store(dir, store).open(ref)
+        source = _where(dir, store).open(ref)
     with source.lock:
         source.refresh()
         events = list(source.state.compact())
@@ -194,9 +218,10 @@ def copy_sweep(ref: str, dest: str, dir: str | Path | None = None,  # noqa: A002
     return copied
 
 
-def rerun_failed(ref: str, dir: str | Path | None = None) -> list[str]:  # noqa: A002
+def rerun_failed(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
+                 store: StoreRef = None) -> list[str]:
     """Put the points of failed runs back in the queue; returns those runs' IDs."""
-    folder = open_sweep(ref, dir)
+    folder = open_sweep(ref, dir, store=store)
     failed: list[str] = []
 
     def make(f: SweepFolder) -> list[dict[str, Any]]:
@@ -208,9 +233,9 @@ def rerun_failed(ref: str, dir: str | Path | None = None) -> list[str]:  # noqa:
     return failed
 
 
-def enqueue(ref: str, point: dict[str, Any] | list[dict[str, Any]],
+def enqueue(ref: SweepRef, point: dict[str, Any] | list[dict[str, Any]],
             dir: str | Path | None = None, seed: int | None = None,  # noqa: A002
-            ) -> list[tuple[str, dict[str, Any]]]:
+            store: StoreRef = None) -> list[tuple[str, dict[str, Any]]]:
     """Put points (flat dotted names or nested) before the search's own suggestions; each
     runs once, in order, across all agents. A parameter a point leaves out is drawn from
     its distribution now, so every agent sees the same full point. A point outside the
@@ -218,7 +243,7 @@ def enqueue(ref: str, point: dict[str, Any] | list[dict[str, Any]],
 
     Returns ``(point ID, full point with flat names)`` for each."""
     points = [point] if isinstance(point, dict) else list(point)
-    folder = open_sweep(ref, dir)
+    folder = open_sweep(ref, dir, store=store)
     folder.refresh()
     space = folder.config.space
     problems: list[Problem] = []
@@ -256,13 +281,13 @@ def enqueue(ref: str, point: dict[str, Any] | list[dict[str, Any]],
     return done
 
 
-def update(ref: str, config: dict[str, Any], dir: str | Path | None = None  # noqa: A002
-           ) -> int:
+def update(ref: SweepRef, config: dict[str, Any], dir: str | Path | None = None,  # noqa: A002
+           store: StoreRef = None) -> int:
     """Give a sweep a new config, validated like a new one, in effect from the next claim;
     running runs go on. Changing ``method`` or the metric's name or goal is refused (the
     runs' values would change meaning). Returns the new revision number."""
     new = validate(copy.deepcopy(config))
-    folder = open_sweep(ref, dir)
+    folder = open_sweep(ref, dir, store=store)
     revision = 0
 
     def make(f: SweepFolder) -> list[dict[str, Any]]:
@@ -410,8 +435,7 @@ def _run_dir(folder: SweepFolder, run_id: str, prior: str | None) -> Path | None
         return None
     try:
         parse_sweep_ref(ref)
-        return open_store(folder.path.parent.parent if folder.project else folder.path.parent
-                          ).open(ref).run_dir(source_run)
+        return folder.sibling(ref).run_dir(source_run)
     except (InvalidId, LookupError, OSError, RuntimeError):
         return None
 
@@ -420,8 +444,8 @@ class Api:
     """Reads sweeps under a root folder (``dir``, else ``SWEEPCLI_DIR``, else ./sweeps), or
     in PostgreSQL (``store``, else ``SWEEPCLI_STORE``: ``postgresql://...``)."""
 
-    def __init__(self, dir: str | Path | None = None, store: str | None = None):  # noqa: A002
-        self.store = open_store(dir, store)
+    def __init__(self, dir: str | Path | None = None, store: StoreRef = None):  # noqa: A002
+        self.store = _where(dir, store)
 
     def sweep(self, ref: str) -> ApiSweep:
         """The sweep ``ref`` names (``ID``, ``PROJECT/ID`` or ``ENTITY/PROJECT/ID``)."""

@@ -87,9 +87,10 @@ class Group(click.Group):
 
 
 def _store(root_dir: str | None) -> Store:
-    """The root folder, once the environment's settings are known to be usable."""
+    """The store ``--dir``/``--store`` name (else the environment's), once the
+    environment's settings are known to be usable."""
     check_environment()
-    return open_store(root_dir)
+    return open_store(root_dir, click.get_current_context().meta.get(_STORE_URL))
 
 
 def _open(store: Store, ref: str) -> SweepFolder:
@@ -97,15 +98,19 @@ def _open(store: Store, ref: str) -> SweepFolder:
     return store.open(ref)
 
 
+_STORE_URL = "sweepcli.store"  # where --store (or SWEEPCLI_STORE) is kept for _store()
+
+
 def _use_store(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    """``--store URL``: every layer of this process (and the Python API inside it) uses it."""
+    """``--store URL`` (or ``SWEEPCLI_STORE``): the store every command of this process
+    opens (handed on explicitly, never through the environment)."""
     if value:
         from .store.postgres import is_url
 
         if not is_url(value):
             raise click.BadParameter("expected a PostgreSQL URL: "
                                      "postgresql://USER@HOST:PORT/DATABASE")
-        os.environ["SWEEPCLI_STORE"] = value
+        ctx.meta[_STORE_URL] = value
 
 
 def dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -203,13 +208,13 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
         if action == "print":
             _print(folder, as_json, last)
         elif action == "rerun-failed":
-            failed = api.rerun_failed(folder.ref, store.root)
+            failed = api.rerun_failed(folder)
             click.echo(f"{len(failed)} failed run(s) of {folder.ref} will run again when an "
                        "agent takes them.", err=True)
         elif action == "update":
-            _update(store, folder, config_file)  # type: ignore[arg-type]
+            _update(folder, config_file)  # type: ignore[arg-type]
         else:
-            CONTROL[action](folder.ref, store.root)
+            CONTROL[action](folder)
             done = {"pause": "paused", "resume": "resumed", "stop": "stopped",
                     "cancel": "canceled"}
             click.echo(f"Sweep {folder.ref} {done[action]}.", err=True)
@@ -224,7 +229,7 @@ def _create(store: Store, config_file: str, name: str | None, project: str | Non
         config = validate({**config.raw, "program": program}, source=config_file)
     for warning in config.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
-    folder, found = api.create(config, project=project, dir=store.root, name=name, prior=priors)
+    folder, found = api.create(config, project=project, name=name, prior=priors, store=store)
     for note in found.notes:
         click.echo(f"Note: {printable(note)}", err=True)
     for skipped in found.skipped[:20]:
@@ -241,11 +246,11 @@ def _create(store: Store, config_file: str, name: str | None, project: str | Non
     click.echo(f"Run agents with: sweepcli agent{store_flag}{dir_flag} {folder.ref}", err=True)
 
 
-def _update(store: Store, folder: SweepFolder, config_file: str) -> None:
+def _update(folder: SweepFolder, config_file: str) -> None:
     config = load_config(config_file)
     for warning in config.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
-    revision = api.update(folder.ref, config.raw, store.root)
+    revision = api.update(folder, config.raw)
     click.echo(f"Sweep {folder.ref}: config revision {revision} takes effect at the next "
                "claim; running runs go on.", err=True)
 
@@ -490,7 +495,7 @@ def enqueue(sweep_id: str, settings: tuple[str, ...], points_file: str | None,
         points = _points_file(points_file)  # type: ignore[arg-type]
     store = _store(root_dir)
     folder = _open(store, _ref(sweep_id, project))
-    done = api.enqueue(folder.ref, points, store.root)
+    done = api.enqueue(folder, points)
     for pid, full in done:
         shown = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in full.items())
         click.echo(pid)

@@ -235,3 +235,28 @@ def test_a_value_postgresql_cannot_store_is_said_as_refused_not_unavailable(env,
     proc = env.cli("sweep", "nul.yaml", check=False)
     assert proc.returncode == 1 and "refused" in proc.stderr, proc.stderr
     assert "unavailable" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_store_reaches_every_layer_explicitly_not_through_the_environment(pg_url, tmp_path,
+                                                                          monkeypatch) -> None:
+    """In-process: --store opens the store the command uses; the process's environment
+    (which the API, and programs, would read) is left as it was."""
+    from click.testing import CliRunner
+
+    from sweepcli import cli
+
+    monkeypatch.delenv("SWEEPCLI_STORE", raising=False)
+    (tmp_path / "s.yaml").write_text(json.dumps(GRID))
+    runner = CliRunner()
+    made = runner.invoke(cli.main, ["sweep", str(tmp_path / "s.yaml"), "--store", pg_url,
+                                    "--dir", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    assert "SWEEPCLI_STORE" not in os.environ
+    sweep_id = made.stdout.strip()
+    look = runner.invoke(cli.main, ["sweep", "--print", sweep_id, "--json", "--store", pg_url,
+                                    "--dir", str(tmp_path)])
+    assert json.loads(look.stdout)["id"] == sweep_id
+    paused = runner.invoke(cli.main, ["sweep", "--pause", sweep_id, "--store", pg_url])
+    assert paused.exit_code == 0 and "SWEEPCLI_STORE" not in os.environ
+    assert rows(pg_url, "SELECT count(*) FROM sweepcli_events WHERE event->>'op' = 'control'"
+                ) == [(1,)]

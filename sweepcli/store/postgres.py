@@ -371,6 +371,10 @@ class PgSweep(SweepFolder):
         self._seq = 0
         self._appended = False
 
+    def sibling(self, ref: str) -> PgSweep:
+        """Another sweep of the same database."""
+        return self.store.open(ref)
+
     def begin(self) -> None:
         self._appended = False
 

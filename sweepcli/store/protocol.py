@@ -60,6 +60,8 @@ class Sweep(Protocol):
         """With the lock held: refuse to decide from a record that lost runs."""
     def write_snapshot(self, force: bool = False) -> bool:
         """A cache of the replayed state, if the store wants one."""
+    def sibling(self, ref: str) -> Sweep:
+        """Another sweep of the same store."""
     def new_run_id(self) -> str: ...
     def run_dir(self, run_id: str) -> Path: ...
     def make_run_dir(self, run_id: str) -> Path:

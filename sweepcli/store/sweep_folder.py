@@ -233,6 +233,10 @@ class SweepFolder:
                                "stalled past the stale time); what it wrote then was fenced "
                                "off and counts for no one")
 
+    def sibling(self, ref: str) -> SweepFolder:
+        """Another sweep of the same store (a prior run's, named by its reference)."""
+        return Store(self.path.parent.parent if self.project else self.path.parent).open(ref)
+
     @property
     def lock_path(self) -> Path:
         return self.path / "lock.soft"
