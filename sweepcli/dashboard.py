@@ -27,6 +27,7 @@ import math
 import time
 from typing import Any
 
+from . import goals
 from .config import is_number
 from .early_stop.hyperband import band_thresholds
 from .insight import METHOD, MIN_RUNS, importance, is_categorical, is_log, robust_range
@@ -170,13 +171,8 @@ def _figures(s: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
                          "x": [i + 1 for i, _ in pts], "y": [r["value"] for _, r in pts],
                          "_runs": [i for i, _ in pts], "hoverinfo": "text",
                          "marker": {"color": STATE_COLOURS[state], "size": 7, "opacity": 0.85}})
-    best, bx, by = None, [], []
-    for i, r in valued:
-        v = r["value"]
-        if best is None or (v > best if goal == "maximize" else v < best):
-            best = v
-        bx.append(i + 1)
-        by.append(best)
+    bx = [i + 1 for i, _ in valued]
+    by = goals.best_so_far([r["value"] for _, r in valued], goal)
     data.append({"type": "scatter", "mode": "lines", "name": "best so far", "x": bx, "y": by,
                  "line": {"color": "#c0392b", "width": 2, "shape": "hv"}, "hoverinfo": "y"})
     figs["best"] = {"data": data, "layout": {**base, "height": 380,
@@ -186,7 +182,7 @@ def _figures(s: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     # learning curves
     curved = sorted((r for r in runs if r["curve"][0]), key=lambda r: (
         r["state"] != "running", r["value"] is None,
-        (-r["value"] if goal == "maximize" else r["value"]) if r["value"] is not None else 0))
+        goals.sign(goal) * r["value"] if r["value"] is not None else 0))
     curved = curved[:MAX_CURVES]
     data = []
     for state in STATE_COLOURS:
@@ -254,7 +250,7 @@ def _figures(s: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         dims.append({"label": metric, "values": ys})
         figs["parallel"] = {"data": [{
             "type": "parcoords", "dimensions": dims,
-            "line": {"color": ys, "colorscale": "Viridis", "reversescale": goal == "maximize",
+            "line": {"color": ys, "colorscale": "Viridis", "reversescale": goals.sign(goal) < 0,
                      "showscale": True, "colorbar": {"title": {"text": metric}}}}],
             "layout": {**base, "height": 460, "margin": {"l": 80, "r": 80, "t": 70, "b": 30}}}
         axes["parallel"] = {"parcoords": len(dims) - 1, "range": s["robust"]}
@@ -315,7 +311,7 @@ def _pareto_figure(s: dict[str, Any], index: dict[str, int], base: dict[str, Any
 def _curves_range(curved: list[dict[str, Any]], goal: str) -> list[float] | None:
     """The curves' metric axis without diverged runs: the fence is found among each
     run's worst value (a curve's early lines are not outliers, a run at 1e6 is)."""
-    maximize = goal == "maximize"
+    maximize = goals.sign(goal) < 0
     worst = [min(r["curve"][1]) if maximize else max(r["curve"][1]) for r in curved]
     fence = robust_range(worst, goal)
     if fence is None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import goals
 from .config import Param, Space, is_number
 
 #: runs with a metric value needed before importance is computed (fewer say nothing)
@@ -51,7 +52,7 @@ def robust_range(values: list[float], goal: str = "minimize") -> tuple[float, fl
     # at least a tenth of the median: runs that agree closely do not make a run 20% worse
     # than them "far out"
     spread = max(q3 - q1, 0.1 * abs(median), 1e-12)
-    if goal == "maximize":
+    if goals.sign(goal) < 0:
         inside = ys >= q1 - FENCE * spread
     else:
         inside = ys <= q3 + FENCE * spread
@@ -92,7 +93,7 @@ def importance(space: Space, points: list[dict[str, Any]], values: list[float],
         return None
     rng = np.random.default_rng(seed)
     if len(rows) > MAX_ROWS:
-        order = np.argsort([v if goal != "maximize" else -v for _, v in rows])
+        order = np.argsort([goals.sign(goal) * v for _, v in rows])
         keep = np.concatenate([order[:MAX_ROWS // 3],
                                rng.choice(order[MAX_ROWS // 3:], MAX_ROWS - MAX_ROWS // 3,
                                           replace=False)])

@@ -10,6 +10,7 @@ import html
 import math
 from typing import Any
 
+from . import goals
 from .config import is_number
 from .text import printable
 
@@ -95,13 +96,11 @@ def _best_so_far(runs: list[dict], goal: str, name: str) -> str:
     def xy(i: int, y: float) -> tuple[float, float]:
         return (_PAD + (_W - 2 * _PAD) * i / n, _H - _PAD - (_H - 2 * _PAD) * (y - lo) / span)
 
-    dots, best, line = [], None, []
-    for i, y in pts:
+    dots, line = [], []
+    for (i, y), best in zip(pts, goals.best_so_far([y for _, y in pts], goal)):
         x, yy = xy(i, y)
         dots.append(f'<circle class="run-dot" cx="{x:.1f}" cy="{yy:.1f}" r="3.5" fill="#7f8c9a">'
                     f'<title>{html.escape(runs[i]["run_id"])}: {fmt(y)}</title></circle>')
-        if best is None or (y > best if goal == "maximize" else y < best):
-            best = y
         line.append("{:.1f},{:.1f}".format(*xy(i, best)))
     axes = (f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#999"/>'
             f'<line x1="{_PAD}" y1="{_PAD}" x2="{_PAD}" y2="{_H - _PAD}" stroke="#999"/>'
@@ -134,11 +133,11 @@ def _parallel(runs: list[dict], names: list[str], goal: str, metric: str) -> str
         for t, label in axes[c].ticks()[:12]:
             y = _H - _PAD - (_H - 2 * _PAD) * t
             body.append(f'<text x="{x + 4:.1f}" y="{y:.1f}" font-size="10">{html.escape(label)}</text>')
-    order = sorted(range(len(scored)), key=lambda i: -ys[i] if goal == "minimize" else ys[i])
+    order = sorted(range(len(scored)), key=lambda i: -goals.sign(goal) * ys[i])
     for i in order:  # the best drawn last, on top
         r, f = scored[i], flats[i]
         t = 0.5 if hi == lo else (ys[i] - lo) / (hi - lo)
-        if goal == "maximize":
+        if goals.sign(goal) < 0:
             t = 1 - t
         pts = []
         for j, c in enumerate(cols):
@@ -248,7 +247,7 @@ def terminal_plot(summary: dict[str, Any], width: int = 60, height: int = 12,
     grid = [[" "] * width for _ in range(height)]
     n = max(len(runs) - 1, 1)
     best = None
-    edge = "▼" if goal == "maximize" else "▲"
+    edge = "▼" if goals.sign(goal) < 0 else "▲"
     beyond = 0
 
     def cell(i: int, y: float) -> tuple[int, int]:
@@ -262,8 +261,7 @@ def terminal_plot(summary: dict[str, Any], width: int = 60, height: int = 12,
             beyond += 1
         elif grid[row][col] == " ":
             grid[row][col] = "·"
-    for i, y in pts:
-        best = y if best is None or (y > best if goal == "maximize" else y < best) else best
+    for (i, _), best in zip(pts, goals.best_so_far([y for _, y in pts], goal)):
         row, col = cell(i, best)
         grid[row][col] = "█"
     label_w = max(len(fmt(hi)), len(fmt(lo)))

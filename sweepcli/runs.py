@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from . import goals
+
 
 class RunState(str, Enum):
     """The life of a run (the contract's run states)."""
@@ -91,7 +93,7 @@ class Run:
         lohi = self.extremes.get(name)
         if lohi is None:
             return None
-        return lohi[1] if goal == "maximize" else lohi[0]
+        return goals.pick(lohi[0], lohi[1], goal)
 
     def fold_extremes(self, more: dict[str, list[float]]) -> None:
         """Merge new [smallest, largest] values of other metrics (idempotent)."""
@@ -111,7 +113,7 @@ class Run:
             else:
                 stats = (id(h), len(h), min(h), max(h))
             self._stats = stats
-        return stats[3] if goal == "maximize" else stats[2]
+        return goals.pick(stats[2], stats[3], goal)
 
     def best_value(self, goal: str = "minimize") -> float:
         """:meth:`best` of a run known to have a history (ValueError when it has none)."""

@@ -133,3 +133,17 @@ def test_the_decision_is_the_one_the_replayed_state_calls_for(ops) -> None:
         assert d.suggestion.params["x"] not in held
     elif d.action == "done":
         assert not any(r.state == RunState.RUNNING for r in state.runs.values())
+
+
+def test_which_way_is_better_is_said_once() -> None:
+    from sweepcli import goals
+
+    assert goals.best_so_far([3.0, 1.0, 2.0, 0.5], "minimize") == [3.0, 1.0, 1.0, 0.5]
+    assert goals.best_so_far([3.0, 1.0, 4.0], "maximize") == [3.0, 3.0, 4.0]
+    assert goals.best([2.0, 5.0], "maximize") == 5.0 and goals.best([], "minimize") is None
+    assert goals.sign("maximize") * 5.0 < goals.sign("maximize") * 2.0  # a loss: lower is better
+    metric = validate({"method": "random", "metric": {"name": "acc", "goal": "maximize",
+                                                      "target": 0.9},
+                       "parameters": {"x": {"values": [1]}}}).metric
+    assert metric.reached_target(0.9) and metric.reached_target(0.95)
+    assert not metric.reached_target(0.89) and metric.better(0.9, 0.8)

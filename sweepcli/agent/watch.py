@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import goals
 from ..early_stop import stop_reasons
 from ..errors import describe
 from ..runs import Run, RunState, fold_extremes
@@ -109,7 +110,7 @@ class RunWatch:
     def best(self) -> float | None:
         if self.metric is None or not self.history:
             return None
-        return max(self.history) if self.metric.goal == "maximize" else min(self.history)
+        return goals.best(self.history, self.metric.goal)
 
     def _note_others(self, lines: list[dict[str, Any]]) -> None:
         for name in self.others:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeGuard
 
+from .. import goals
 from ..errors import UsageError
 from .settings import BY_KEY, Settings, described
 from .space import DEPRECATED, DISTRIBUTIONS, GRID_DISTRIBUTIONS, MAX_EXACT_INT, Param, Space, is_number
@@ -129,16 +130,16 @@ class Metric:
     @property
     def sign(self) -> float:
         """+1 to minimise, -1 to maximise: ``sign * value`` is a loss."""
-        return -1.0 if self.goal == "maximize" else 1.0
+        return goals.sign(self.goal)
 
     def better(self, a: float, b: float) -> bool:
         """True when value ``a`` is strictly better than ``b``."""
-        return a > b if self.goal == "maximize" else a < b
+        return goals.better(a, b, self.goal)
 
     def reached_target(self, value: float | None) -> bool:
         if self.target is None or value is None:
             return False
-        return value >= self.target if self.goal == "maximize" else value <= self.target
+        return value == self.target or goals.better(value, self.target, self.goal)
 
 
 @dataclass(frozen=True)

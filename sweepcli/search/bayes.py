@@ -244,7 +244,7 @@ def run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | 
         return _parego_values(config, runs, rng if rng is not None else np.random.default_rng(0))
     m = config.metric
     assert m is not None
-    sign = -1.0 if m.goal == "maximize" else 1.0
+    sign = m.sign
     observed: list[tuple[Run, float]] = []
     pending: list[Run] = []
     to_impute: list[Run] = []
