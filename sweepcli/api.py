@@ -27,8 +27,8 @@ from .errors import SweepcliError, UsageError
 from .agent import Agent, AgentReport
 from .agent.metrics import MetricReader
 from .config import ConfigError, Problem, SweepConfig, validate
-from .report import flat_names
-from .config.validate import check_point, flat_point
+from .config import flat_names
+from .config.validate import check_point
 from .runs import RunState
 from .status import summarize
 from .store import (
@@ -266,7 +266,7 @@ def enqueue(ref: SweepRef, point: dict[str, Any] | list[dict[str, Any]],
                 raise PointError(problems)
         events = []
         for p in points:
-            given = flat_point(f.config.space, p)
+            given = f.config.space.flat_point(p)
             full = f.config.space.active(  # (an inactive parameter is not the program's)
                 {prm.name: given[prm.name] if prm.name in given else prm.sample(rng)
                  for prm in f.config.space.params})

@@ -36,7 +36,8 @@ from .store import (
     open_store,
     parse_sweep_ref,
 )
-from .report import flat_names, fmt
+from .config import flat_names
+from .report import fmt
 from .text import printable
 from .status import summarize
 

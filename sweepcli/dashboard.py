@@ -31,7 +31,8 @@ from . import goals
 from .config import is_number
 from .early_stop.hyperband import band_thresholds
 from .insight import METHOD, MIN_RUNS, importance, is_categorical, is_log, robust_range
-from .report import flat_names, fmt
+from .config import flat_names
+from .report import fmt
 from .runs import RunState
 from .status import summarize
 from .store import SweepFolder

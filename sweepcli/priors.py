@@ -20,7 +20,6 @@ from .errors import UsageError
 from . import jsonline
 from .agent.metrics import MetricReader
 from .config import Param, SweepConfig, is_number
-from .config.validate import flat_point
 from .runs import Run, RunState
 from .store import InvalidId, Store, SweepFolder, SweepNotFound, parse_sweep_ref
 from .store.files import check_id
@@ -235,7 +234,7 @@ def _from_file(path: Path, config: SweepConfig, out: Priors) -> None:
             params = {k: _cell(by_name[k], v) for k, v in row.items() if k in by_name}
         else:  # nested objects down to the parameters (a value may itself be a mapping)
             ignored |= {k for k in row if k not in known and k not in tops}
-            params = flat_point(config.space, row)
+            params = config.space.flat_point(row)
         point = _fit(config, params, where, out)
         if point is None:
             continue

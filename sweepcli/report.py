@@ -10,22 +10,12 @@ import html
 import math
 from typing import Any
 
+from .config import flat_names
 from . import goals
 from .config import is_number
 from .text import printable
 
 _W, _H, _PAD = 640, 300, 48
-
-
-def flat_names(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config as dotted names (how parameters are shown)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flat_names(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def fmt(v: Any) -> str:

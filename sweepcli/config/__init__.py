@@ -1,7 +1,7 @@
 """The config layer: parse, validate, fill defaults; the parameter space."""
 
 from .loader import load_config, parse_yaml
-from .space import Param, Space, canonical, canonical_key
+from .space import Param, Space, canonical, canonical_key, flat_names
 from .validate import ConfigError, Hyperband, Metric, Problem, SweepConfig, is_number, validate
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "SweepConfig",
     "canonical",
     "canonical_key",
+    "flat_names",
     "is_number",
     "load_config",
     "parse_yaml",

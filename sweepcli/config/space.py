@@ -441,6 +441,23 @@ class Space:
             node[path[-1]] = value
         return out
 
+    def flat_point(self, point: dict[str, Any]) -> dict[str, Any]:
+        """``point`` (flat or nested, or both: a results file's row) with flat names;
+        what is not a parameter of this space is left out."""
+        names = set(self.names)
+        out: dict[str, Any] = {}
+
+        def walk(node: dict[str, Any], prefix: str) -> None:
+            for k, v in node.items():
+                name = f"{prefix}{k}"
+                if name in names:
+                    out[name] = v
+                elif isinstance(v, dict):
+                    walk(v, name + ".")
+
+        walk(point, "")
+        return out
+
     def flatten(self, nested: dict[str, Any]) -> dict[str, Any]:
         """The nested form -> flat dotted names (inverse of :meth:`nest`)."""
         out: dict[str, Any] = {}
@@ -453,3 +470,14 @@ class Space:
             else:
                 out[p.name] = node
         return out
+
+
+def flat_names(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted names (how parameters are shown)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat_names(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

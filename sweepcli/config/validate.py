@@ -815,20 +815,3 @@ def check_point(space: Space, point: dict[str, Any], where: str = "") -> list[Pr
             problems.append(Problem(f"{where}{name}", f"{_describe(value)} is outside the "
                                     f"sweep's space: {name} takes {_allowed(p)}"))
     return problems
-
-
-def flat_point(space: Space, point: dict[str, Any]) -> dict[str, Any]:
-    """``point`` (flat or nested, checked by :func:`check_point`) with flat names."""
-    names = set(space.names)
-    out: dict[str, Any] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for k, v in node.items():
-            name = f"{prefix}{k}"
-            if name in names:
-                out[name] = v
-            elif isinstance(v, dict):
-                walk(v, name + ".")
-
-    walk(point, "")
-    return out
