@@ -30,7 +30,7 @@ from .config import ConfigError, Problem, SweepConfig, validate
 from .config import flat_names
 from .config.validate import check_point
 from .runs import RunState
-from .status import summarize
+from .reporting.status import summarize
 from .store import (
     Control,
     InvalidId,
@@ -411,7 +411,7 @@ class ApiSweep:
         metric = self._folder.config.metric
         if metric is None:
             return None
-        from .insight import importance
+        from .reporting.insight import importance
 
         valued = [(r, r.value) for r in self.runs if r.value is not None]
         return importance(self._folder.config.space, [flat_names(r.config) for r, _ in valued],

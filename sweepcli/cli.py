@@ -37,9 +37,9 @@ from .store import (
     parse_sweep_ref,
 )
 from .config import flat_names
-from .report import fmt
+from .reporting.report import fmt
 from .text import printable
-from .status import summarize
+from .reporting.status import summarize
 
 CONTROL = {"pause": api.pause, "resume": api.resume, "stop": api.stop, "cancel": api.cancel}
 
@@ -275,7 +275,7 @@ def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
     valued = [r for r in s["runs"] if r["value"] is not None]
     importance = None
     if s["metric"]:
-        from .insight import importance as rank
+        from .reporting.insight import importance as rank
 
         importance = rank(folder.config.space, [flat_names(r["config"]) for r in valued],
                           [r["value"] for r in valued], s["metric"]["goal"])
@@ -614,7 +614,7 @@ def report(sweep_id: str, out_file: str | None, open_it: bool, watch: float | No
     each parameter, the sortable runs table. Opens offline (no CDN)."""
     from pathlib import Path
 
-    from . import dashboard
+    from .reporting import dashboard
 
     folder = _open(_store(root_dir), sweep_id)
     path = Path(out_file or f"sweep-{folder.sweep_id}.html")
@@ -654,8 +654,8 @@ def _write_report(folder: SweepFolder, path: Any, static: bool, watch: float | N
     the sweep's state."""
     from urllib.parse import quote
 
-    from . import dashboard
-    from .report import html_report
+    from .reporting import dashboard
+    from .reporting.report import html_report
     from .store.files import write_atomic
 
     stamp_path = path.with_name(path.name + ".stamp.js")
@@ -687,7 +687,7 @@ def _write_report(folder: SweepFolder, path: Any, static: bool, watch: float | N
 @dir_option
 def plot(sweep_id: str, width: int, height: int, full: bool, root_dir: str | None) -> None:
     """A terminal chart of sweep ID: every run's value and the best so far."""
-    from .report import terminal_plot
+    from .reporting.report import terminal_plot
 
     folder = _open(_store(root_dir), sweep_id)
     summary = summarize(folder)

@@ -6,10 +6,10 @@ import errno
 from collections.abc import Callable
 from typing import Any
 
-from .agent import sweep_status
-from .agent.liveness import end_silent_runs
-from .runs import Run, RunState
-from .store import SweepFolder, heartbeat_timeout
+from ..agent import sweep_status
+from ..agent.liveness import end_silent_runs
+from ..runs import Run, RunState
+from ..store import SweepFolder, heartbeat_timeout
 
 
 def _value(folder: SweepFolder, run: Run) -> float | None:
@@ -111,7 +111,7 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
         "journal_lines_skipped": folder.journal.skipped + folder.state.skipped,
     }
     if cfg.multi:  # several objectives: each run's value of each, and the front
-        from .pareto import front, values_of
+        from ..pareto import front, values_of
 
         out["metrics"] = [{"name": m.name, "goal": m.goal} for m in cfg.metrics]
         for r, record in zip(runs, out["runs"]):

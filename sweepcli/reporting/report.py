@@ -10,10 +10,10 @@ import html
 import math
 from typing import Any
 
-from .config import flat_names
-from . import goals
-from .config import is_number
-from .text import printable
+from ..config import flat_names
+from .. import goals
+from ..config import is_number
+from ..text import printable
 
 _W, _H, _PAD = 640, 300, 48
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import goals
-from .config import Param, Space, is_number
+from .. import goals
+from ..config import Param, Space, is_number
 
 #: runs with a metric value needed before importance is computed (fewer say nothing)
 MIN_RUNS = 10
