@@ -79,7 +79,7 @@ def claim_latency(n: int) -> None:
                        {"op": "metric", "run": rid, "values": [float(i)] * 5},
                        {"op": "end", "run": rid, "state": "finished", "exit": 0, "t": 0}]
         with folder.lock:
-            folder.journal.append(events)
+            folder.events.journal.append(events)
         rng = np.random.default_rng(0)
         cold = Store(tmp).open(folder.sweep_id)
         t0 = time.perf_counter()

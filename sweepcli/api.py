@@ -35,8 +35,9 @@ from .store import (
     Control,
     InvalidId,
     Store,
+    SweepStore,
     open_store,
-    SweepFolder,
+    Sweep,
     config_event,
     control_event,
     enqueue_event,
@@ -64,12 +65,12 @@ class UpdateRefused(UsageError, ValueError):
 
 
 #: a sweep, or a reference to one (``ID``, ``PROJECT/ID``, ``ENTITY/PROJECT/ID``)
-SweepRef = Union[str, SweepFolder]
+SweepRef = Union[str, Sweep]
 #: a store: a PostgreSQL URL, or an open store (``open_store``); None: ``SWEEPCLI_STORE``
-StoreRef = Union[str, Store, None]
+StoreRef = Union[str, SweepStore, None]
 
 
-def _where(dir: str | Path | None, store: StoreRef) -> Store:  # noqa: A002
+def _where(dir: str | Path | None, store: StoreRef) -> SweepStore:  # noqa: A002
     """The store ``dir``/``store`` name, or ``store`` itself when it is an open one."""
     if store is not None and not isinstance(store, str):
         return store  # an open store (the folder's, or PostgreSQL's)
@@ -77,7 +78,7 @@ def _where(dir: str | Path | None, store: StoreRef) -> Store:  # noqa: A002
 
 
 def open_sweep(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
-               project: str | None = None, store: StoreRef = None) -> SweepFolder:
+               project: str | None = None, store: StoreRef = None) -> Sweep:
     """The sweep ``ref`` names (``ID``, ``PROJECT/ID``, ``ENTITY/PROJECT/ID``) in the folder
     ``dir`` or the PostgreSQL ``store`` (else ``SWEEPCLI_DIR``/``SWEEPCLI_STORE``); a bare ID
     with ``project`` is looked for in that project. An open sweep is itself."""
@@ -93,7 +94,7 @@ def open_sweep(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
 def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
            dir: str | Path | None = None, name: str | None = None,  # noqa: A002
            prior: Iterable[str] = (), program: str | None = None, store: StoreRef = None,
-           ) -> tuple[SweepFolder, Any]:
+           ) -> tuple[Sweep, Any]:
     """Create a sweep; returns its folder and what the prior sources gave (``Priors``)."""
     from .priors import gather
 
@@ -146,7 +147,7 @@ def agent(
 
 
 # ---- changing a sweep ----------------------------------------------------------------------
-def _write(folder: SweepFolder, make: Callable[[SweepFolder], list[dict[str, Any]]]) -> None:
+def _write(folder: Sweep, make: Callable[[Sweep], list[dict[str, Any]]]) -> None:
     """Under the lock: refuse a canceled sweep, then append what ``make`` returns."""
     with folder.lock:
         folder.refresh()
@@ -158,7 +159,7 @@ def _write(folder: SweepFolder, make: Callable[[SweepFolder], list[dict[str, Any
 
 
 def _control(ref: SweepRef, control: Control, dir: str | Path | None,  # noqa: A002
-             store: StoreRef) -> SweepFolder:
+             store: StoreRef) -> Sweep:
     folder = open_sweep(ref, dir, store=store)
     _write(folder, lambda f: [control_event(control)])
     return folder
@@ -189,7 +190,7 @@ def cancel(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
 
 
 def copy_sweep(ref: str, dest: str, dir: str | Path | None = None,  # noqa: A002
-               store: StoreRef = None, source: SweepFolder | None = None) -> SweepFolder:
+               store: StoreRef = None, source: Sweep | None = None) -> Sweep:
     """Copy sweep ``ref`` (of the store ``dir``/``store`` select) to ``dest``: a PostgreSQL
     URL, or a root folder. The copy keeps the sweep's ID, project, configs, every run
     with its history and attempts, the queue and the control state; runs' folders are
@@ -224,7 +225,7 @@ def rerun_failed(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
     folder = open_sweep(ref, dir, store=store)
     failed: list[str] = []
 
-    def make(f: SweepFolder) -> list[dict[str, Any]]:
+    def make(f: Sweep) -> list[dict[str, Any]]:
         failed.extend(r.run_id for r in f.state.runs.values()
                       if r.state == RunState.FAILED and not r.requeued and r.prior is None)
         return [rerun_event(failed)] if failed else []
@@ -258,7 +259,7 @@ def enqueue(ref: SweepRef, point: dict[str, Any] | list[dict[str, Any]],
     rng = np.random.default_rng(seed)
     done: list[tuple[str, dict[str, Any]]] = []
 
-    def make(f: SweepFolder) -> list[dict[str, Any]]:
+    def make(f: Sweep) -> list[dict[str, Any]]:
         if f.config.space != space:  # an update came between our check and the lock
             for i, p in enumerate(points):
                 problems.extend(check_point(f.config.space, p, f"point {i + 1}: "))
@@ -290,7 +291,7 @@ def update(ref: SweepRef, config: dict[str, Any], dir: str | Path | None = None,
     folder = open_sweep(ref, dir, store=store)
     revision = 0
 
-    def make(f: SweepFolder) -> list[dict[str, Any]]:
+    def make(f: Sweep) -> list[dict[str, Any]]:
         nonlocal revision
         old = f.config
         if new.method != old.method:
@@ -373,7 +374,7 @@ class ApiSweep:
     """A sweep as it is now: ``id``, ``project``, ``state``, ``config``, ``runs``,
     ``best_run()``; the same runs and best as ``sweepcli sweep --print --json``."""
 
-    def __init__(self, folder: SweepFolder, look: dict[str, Any]):
+    def __init__(self, folder: Sweep, look: dict[str, Any]):
         self._folder = folder
         self._look = look
         self.id: str = look["id"]
@@ -425,7 +426,7 @@ class ApiSweep:
         return f"<ApiSweep {self.id} {self.state} runs={len(self.runs)}>"
 
 
-def _run_dir(folder: SweepFolder, run_id: str, prior: str | None) -> Path | None:
+def _run_dir(folder: Sweep, run_id: str, prior: str | None) -> Path | None:
     """A run's folder; a prior run's is its own in the sweep it came from (if still there),
     a results file's row has none."""
     if prior is None:

@@ -30,7 +30,8 @@ from .store import (
     Control,
     LockTimeout,
     Store,
-    SweepFolder,
+    SweepStore,
+    Sweep,
     SweepUnreadable,
     check_environment,
     open_store,
@@ -87,14 +88,14 @@ class Group(click.Group):
             raise CommandFailed(describe(exc)) from None
 
 
-def _store(root_dir: str | None) -> Store:
+def _store(root_dir: str | None) -> SweepStore:
     """The store ``--dir``/``--store`` name (else the environment's), once the
     environment's settings are known to be usable."""
     check_environment()
     return open_store(root_dir, click.get_current_context().meta.get(_STORE_URL))
 
 
-def _open(store: Store, ref: str) -> SweepFolder:
+def _open(store: SweepStore, ref: str) -> Sweep:
     parse_sweep_ref(ref)  # (an ID that is not one: before any path is built)
     return store.open(ref)
 
@@ -223,7 +224,7 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
     return command
 
 
-def _create(store: Store, config_file: str, name: str | None, project: str | None,
+def _create(store: SweepStore, config_file: str, name: str | None, project: str | None,
             priors: tuple[str, ...], program: str | None) -> None:
     config = load_config(config_file)
     if program is not None:
@@ -247,7 +248,7 @@ def _create(store: Store, config_file: str, name: str | None, project: str | Non
     click.echo(f"Run agents with: sweepcli agent{store_flag}{dir_flag} {folder.ref}", err=True)
 
 
-def _update(folder: SweepFolder, config_file: str) -> None:
+def _update(folder: Sweep, config_file: str) -> None:
     config = load_config(config_file)
     for warning in config.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
@@ -264,7 +265,7 @@ def _run_note(run: dict[str, Any]) -> str:
     return f"  ({'; '.join(notes)})" if notes else ""
 
 
-def _print(folder: SweepFolder, as_json: bool, last: int) -> None:
+def _print(folder: Sweep, as_json: bool, last: int) -> None:
     s = summarize(folder, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
     if as_json:
         # indented for a person; one line for a program (json's C encoder: a 10,000-run
@@ -448,7 +449,7 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     n = len(report.runs)
     click.echo(f"sweepcli: agent done after {n} run(s) in {time.monotonic() - started:.1f} s: "
                f"{report.reason}", err=True)
-    if report.reason == "interrupted":
+    if report.interrupted:
         sys.exit(130)
 
 
@@ -648,7 +649,7 @@ def report(sweep_id: str, out_file: str | None, open_it: bool, watch: float | No
         click.echo("Stopped watching.", err=True)
 
 
-def _write_report(folder: SweepFolder, path: Any, static: bool, watch: float | None,
+def _write_report(folder: Sweep, path: Any, static: bool, watch: float | None,
                   last: list[str | None]) -> str:
     """Write the report (and, when watched, its stamp) unless nothing it shows changed;
     the sweep's state."""

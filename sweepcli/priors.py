@@ -21,7 +21,7 @@ from . import jsonline
 from .agent.metrics import MetricReader
 from .config import Param, SweepConfig, is_number
 from .runs import Run, RunState
-from .store import InvalidId, Store, SweepFolder, SweepNotFound, parse_sweep_ref
+from .store import InvalidId, Sweep, SweepNotFound, SweepStore, parse_sweep_ref
 from .store.files import check_id
 
 #: the states of another sweep's runs that join as prior runs: ended, with a result (a
@@ -56,7 +56,7 @@ class Priors:
     notes: list[str] = field(default_factory=list)
 
 
-def gather(store: Store, sources: list[str], config: SweepConfig) -> Priors:
+def gather(store: SweepStore, sources: list[str], config: SweepConfig) -> Priors:
     """Every source's runs that fit ``config``'s space."""
     out = Priors()
     for source in sources:
@@ -69,9 +69,9 @@ def gather(store: Store, sources: list[str], config: SweepConfig) -> Priors:
     return out
 
 
-def _resolve(store: Store, source: str) -> tuple[SweepFolder, str | None]:
+def _resolve(store: SweepStore, source: str) -> tuple[Sweep, str | None]:
     """A sweep reference, or one with a run ID after it; exactly one of them must exist."""
-    found: list[tuple[SweepFolder, str | None]] = []
+    found: list[tuple[Sweep, str | None]] = []
     problems = []
     parts = source.split("/")
     for ref, run_id in [(source, None), ("/".join(parts[:-1]), parts[-1])]:
@@ -119,7 +119,7 @@ def _fit(config: SweepConfig, params: dict[str, Any], where: str, out: Priors) -
     return point
 
 
-def _from_sweep(folder: SweepFolder, run_id: str | None, config: SweepConfig, out: Priors) -> None:
+def _from_sweep(folder: Sweep, run_id: str | None, config: SweepConfig, out: Priors) -> None:
     folder.refresh()
     if run_id is not None:
         runs = [folder.state.runs[run_id]]
@@ -151,7 +151,7 @@ def _from_sweep(folder: SweepFolder, run_id: str | None, config: SweepConfig, ou
                          "the new sweep; its runs join without them")
 
 
-def _logged(folder: SweepFolder, run: Run, name: str) -> list[float]:
+def _logged(folder: Sweep, run: Run, name: str) -> list[float]:
     reader = MetricReader(folder.run_dir(run.run_id) / "metrics.jsonl")
     return reader.metric_values(reader.read(final=True), name)
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..config import SweepConfig
 from ..runs import REQUEUED_STATES, Run, RunState
 from ..search import Suggestion, suggest
-from ..store import Control, SweepFolder, SweepState, agent_name, attempt_event, claim_event
+from ..store import Control, Sweep, SweepState, agent_name, attempt_event, claim_event
 from .liveness import Silence, end_dead_runs
 
 
@@ -125,7 +125,7 @@ def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
 
 
 def claim_next_run(
-    folder: SweepFolder, rng: np.random.Generator, heartbeat_timeout: float,
+    folder: Sweep, rng: np.random.Generator, heartbeat_timeout: float,
     lock_wait: float | None = None, silence: Silence | None = None,
 ) -> Claim | Decision:
     """Under the lock: crash stale runs, decide, and record the claim in the journal.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..runs import Run, RunState
-from ..store import SweepFolder, end_event
+from ..store import Sweep, end_event
 
 
 @dataclass
@@ -84,7 +84,7 @@ def crash_event(run: Run, max_retries: int) -> dict[str, Any]:
                      reason="heartbeat lost")
 
 
-def end_dead_runs(sweep: SweepFolder, timeout: float, silence: Silence,
+def end_dead_runs(sweep: Sweep, timeout: float, silence: Silence,
                   mono: Callable[[], float] = time.monotonic) -> tuple[list[str], float | None]:
     """With the lock held: judge the running runs, and record the end of the dead ones (the
     end their agent kept, else a crash). Returns them, and when to look again."""
@@ -102,7 +102,7 @@ def end_dead_runs(sweep: SweepFolder, timeout: float, silence: Silence,
     return dead, next_look
 
 
-def end_silent_runs(sweep: SweepFolder, timeout: float, say: Callable[[str], None] | None = None,
+def end_silent_runs(sweep: Sweep, timeout: float, say: Callable[[str], None] | None = None,
                     sleep: Callable[[float], None] = time.sleep,
                     mono: Callable[[], float] = time.monotonic) -> list[str]:
     """What a one-shot reader (``--print``) does: the same judgement, waiting outside the

@@ -22,7 +22,7 @@ from ..store import (
     JournalDamaged,
     LockLost,
     LockTimeout,
-    SweepFolder,
+    Sweep,
     heartbeat_timeout,
     touch,
     transient,
@@ -64,6 +64,8 @@ class AgentReport:
 
     runs: list[RunResult] = field(default_factory=list)
     reason: str = ""
+    #: stopped by Ctrl-C (the CLI exits 130, as a shell expects of SIGINT)
+    interrupted: bool = False
 
 
 class Agent:
@@ -71,7 +73,7 @@ class Agent:
 
     def __init__(
         self,
-        folder: SweepFolder,
+        folder: Sweep,
         count: int | None = None,
         function: Callable[[], Any] | None = None,
         echo: bool = True,
@@ -260,6 +262,7 @@ class Agent:
                 return
             if self._interrupts:
                 self.report.reason = "interrupted"
+                self.report.interrupted = True
                 return
             why = self._nothing_fits()
             if why is not None:

@@ -18,7 +18,7 @@ from ..store import (
     Control,
     LockLost,
     LockTimeout,
-    SweepFolder,
+    Sweep,
     end_event,
     metric_event,
 )
@@ -35,7 +35,7 @@ class Heartbeat:
     """Touches a run's heartbeat file every ``interval`` seconds from a thread of its own,
     so nothing the agent waits for (the lock, a full disk, a slow journal) can starve it."""
 
-    def __init__(self, folder: SweepFolder, run_id: str, interval: float):
+    def __init__(self, folder: Sweep, run_id: str, interval: float):
         self.folder = folder
         self.run_id = run_id
         self.interval = interval
@@ -62,7 +62,7 @@ class RunWatch:
     lock held elsewhere) keeps the new values for the next look.
     """
 
-    def __init__(self, folder: SweepFolder, display: Display, retry: Callable[..., Any],
+    def __init__(self, folder: Sweep, display: Display, retry: Callable[..., Any],
                  run_id: str, run_dir: Path, slot: int = 0, attempt: int = 1):
         self.folder = folder
         self.display = display

@@ -37,7 +37,7 @@ from ..config import flat_names
 from .report import fmt
 from ..runs import RunState
 from .status import summarize
-from ..store import SweepFolder
+from ..store import Sweep
 
 MAX_CURVES = 1000  # learning curves drawn (the running runs, then the best)
 MAX_POINTS = 400  # points of one curve (longer histories are thinned, the last kept)
@@ -56,7 +56,7 @@ def available() -> bool:
     return True
 
 
-def report_data(folder: SweepFolder) -> dict[str, Any]:
+def report_data(folder: Sweep) -> dict[str, Any]:
     """``summarize``'s data with what the page adds: each run's history and flat config,
     hyperband's thresholds, parameter kinds and importance."""
     s = summarize(folder)

@@ -9,15 +9,15 @@ from typing import Any
 from ..agent import sweep_status
 from ..agent.liveness import end_silent_runs
 from ..runs import Run, RunState
-from ..store import SweepFolder, heartbeat_timeout
+from ..store import Sweep, heartbeat_timeout
 
 
-def _value(folder: SweepFolder, run: Run) -> float | None:
+def _value(folder: Sweep, run: Run) -> float | None:
     m = folder.config.metric
     return run.best(m.goal) if m else None
 
 
-def best_run(folder: SweepFolder) -> Run | None:
+def best_run(folder: Sweep) -> Run | None:
     """The run with the best value (ties: the earliest)."""
     m = folder.config.metric
     if m is None or folder.config.multi:
@@ -30,7 +30,7 @@ def best_run(folder: SweepFolder) -> Run | None:
     return best
 
 
-def summarize(folder: SweepFolder, mark_stale: bool = True,
+def summarize(folder: Sweep, mark_stale: bool = True,
               say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Everything ``--print`` shows, as plain data (``--json`` prints it as is).
 
@@ -108,7 +108,7 @@ def summarize(folder: SweepFolder, mark_stale: bool = True,
                        "config": folder.base_config.raw}]
                      + [{"revision": r["rev"], "at": r["t"], "config": r["config"]}
                         for r in state.revisions],
-        "journal_lines_skipped": folder.journal.skipped + folder.state.skipped,
+        "journal_lines_skipped": folder.skipped_lines,
     }
     if cfg.multi:  # several objectives: each run's value of each, and the front
         from ..pareto import front, values_of

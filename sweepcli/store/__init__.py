@@ -1,6 +1,7 @@
 """The store: the sweep folder on shared disk, or PostgreSQL. It keeps data; it decides
 nothing. Both are the protocol of ``protocol.py``; ``open_store`` picks one."""
 
+import importlib
 import os
 from pathlib import Path
 
@@ -29,37 +30,48 @@ from .files import (
     write_json_atomic,
 )
 from .journal import Journal
+from .protocol import SweepStore
 from .lock import LockLost, LockTimeout, SoftLock, SweepLock, transient
 from .settings import DEFAULT_HEARTBEAT_TIMEOUT, SettingError, check_environment, heartbeat_timeout
+from .files import KEPT_END
+from .sweep import Sweep, SweepUnreadable
 from .sweep_folder import (
-    KEPT_END,
     AmbiguousSweep,
     JournalDamaged,
     Store,
-    SweepFolder,
     SweepNotFound,
-    SweepUnreadable,
     agent_name,
 )
 
 
-def open_store(root: str | Path | None = None, url: str | None = None) -> Store:
-    """The folder store under ``root`` (``--dir``/``SWEEPCLI_DIR``/``./sweeps``), or the
-    PostgreSQL store at ``url`` (``--store``/``SWEEPCLI_STORE``; runs' folders still go
-    under ``root``)."""
-    url = url or os.environ.get("SWEEPCLI_STORE") or None
-    if url:
-        from .postgres import PgStore, is_url
+#: the stores that are not the folder, by their URL's scheme: (module, class), imported
+#: when one is used. A store is one module and one line here (see docs/ARCHITECTURE.md).
+STORES = {
+    "postgresql": ("postgres", "PgStore"),
+    "postgres": ("postgres", "PgStore"),
+}
 
-        if not is_url(url):
-            raise SettingError("SWEEPCLI_STORE/--store: expected a PostgreSQL URL "
-                               "(postgresql://USER@HOST:PORT/DATABASE)")
-        return PgStore(url, root)  # type: ignore[return-value]
-    return Store(root)
+
+def open_store(root: str | Path | None = None, url: str | None = None) -> SweepStore:
+    """The folder store under ``root`` (``--dir``/``SWEEPCLI_DIR``/``./sweeps``), or the
+    store at ``url`` (``--store``/``SWEEPCLI_STORE``; runs' folders still go under
+    ``root``), picked by the URL's scheme."""
+    url = url or os.environ.get("SWEEPCLI_STORE") or None
+    if not url:
+        return Store(root)
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in STORES:
+        raise SettingError("SWEEPCLI_STORE/--store: expected a PostgreSQL URL "
+                           "(postgresql://USER@HOST:PORT/DATABASE)")
+    module, name = STORES[scheme]
+    store: SweepStore = getattr(importlib.import_module(f".{module}", __name__), name)(url, root)
+    return store
 
 
 __all__ = [
     "open_store",
+    "STORES",
+    "SweepStore",
     "DEFAULT_HEARTBEAT_TIMEOUT",
     "KEPT_END",
     "AmbiguousSweep",
@@ -73,7 +85,7 @@ __all__ = [
     "SettingError",
     "SoftLock",
     "Store",
-    "SweepFolder",
+    "Sweep",
     "SweepLock",
     "SweepNotFound",
     "SweepState",

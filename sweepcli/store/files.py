@@ -19,6 +19,10 @@ ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_RE = re.compile(r"^[a-z0-9]{8}$")
 
 
+#: a run's last events, kept in its folder by an agent that could not write them in time
+KEPT_END = "end.json"
+
+
 class InvalidId(UsageError, ValueError):
     """A sweep ID, run ID or project name that is not of the allowed form."""
 

@@ -45,7 +45,8 @@ from .events import SweepState
 from .files import ID_RE, check_project, new_id, parse_sweep_ref
 from .lock import DEFAULT_TIMEOUT, LockLost, LockTimeout, ReentrantLock
 from .settings import SettingError
-from .sweep_folder import SweepFolder, SweepUnreadable, the_one
+from .sweep import Sweep, SweepUnreadable
+from .sweep_folder import the_one
 
 SCHEMA_VERSION = 1
 #: the schema, version by version: a newer sweepcli runs the steps an older one lacks
@@ -272,7 +273,7 @@ class PgLock(ReentrantLock):
     process (its threads take turns), exclusive across every agent on every host. What is
     appended while it is held commits when it is released, or not at all."""
 
-    def __init__(self, sweep: PgSweep, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, sweep: PgEvents, timeout: float = DEFAULT_TIMEOUT):
         super().__init__(timeout)
         self.sweep = sweep
         self._conn: Any = None
@@ -342,36 +343,35 @@ class PgLock(ReentrantLock):
             self.sweep.forget()  # appended events were rolled back
 
 
-class _Journal:
-    """What readers ask of the folder store's journal object."""
+class PgEvents:
+    """One sweep's events in PostgreSQL (``protocol.Events``): its rows of
+    ``sweepcli_events`` read from a cursor (``seq``), appended in the lock's transaction,
+    and heartbeats stamped by the server's clock."""
 
-    def __init__(self, where: str):
-        self.path = where
-        self.skipped = 0
+    #: the store's address, and libpq's variables that hold or point to a credential: the
+    #: store's, not the program's
+    hidden_from_programs: tuple[str, ...] = ("SWEEPCLI_STORE", "PGPASSWORD", "PGPASSFILE", "PGSERVICE",
+                            "PGSERVICEFILE", "PGSSLKEY", "PGSSLCERT", "PGSSLPASSWORD",
+                            "PGKRBSRVNAME", "PGGSSLIB")
 
-
-class PgSweep(SweepFolder):
-    """One sweep in PostgreSQL (``protocol.Sweep``): its lock, its events, its heartbeats;
-    its runs' folders on this host under ``--dir``."""
-
-    lock: PgLock  # type: ignore[assignment]  # (the folder's lock is a SweepLock)
-    #: libpq's variables that hold or point to a credential: the store's, not the program's
-    hidden_from_programs = (*SweepFolder.hidden_from_programs, "PGPASSWORD", "PGPASSFILE",
-                            "PGSERVICE", "PGSERVICEFILE", "PGSSLKEY", "PGSSLCERT",
-                            "PGSSLPASSWORD", "PGKRBSRVNAME", "PGGSSLIB")
-
-    def __init__(self, store: PgStore, sweep_id: str, project: str | None, meta: dict[str, Any]):
-        super().__init__(store.root / project / sweep_id if project else store.root / sweep_id,
-                         sweep_id, project)
+    def __init__(self, store: PgStore, key: str, meta: dict[str, Any]):
         self.store = store
-        self.key = _sweep_key(project, sweep_id)
-        self.lock = PgLock(self)  # type: ignore[assignment]
-        self.journal = _Journal(f"{safe_url(store.url)} (sweepcli_events of {self.key})")  # type: ignore[assignment]
+        self.key = key
+        self.lock = PgLock(self)
+        self.where = f"{safe_url(store.url)} (sweepcli_events of {key})"
+        self.skipped = 0  # (rows are JSON the server checked: none is unreadable)
+        self.sweep: Sweep
         self._meta = meta
         self._seq = 0
         self._appended = False
 
-    def sibling(self, ref: str) -> PgSweep:
+    def bind(self, sweep: Sweep) -> None:
+        self.sweep = sweep
+
+    def meta(self) -> dict[str, Any]:
+        return self._meta
+
+    def sibling(self, ref: str) -> Sweep:
         """Another sweep of the same database."""
         return self.store.open(ref)
 
@@ -379,38 +379,37 @@ class PgSweep(SweepFolder):
         self._appended = False
 
     def forget(self) -> None:
-        """Drop the in-memory state: the next refresh replays the events from the server."""
+        """Drop the in-memory state: the next read replays the events from the server."""
         if self._appended:
-            self.state = SweepState()
+            self.sweep.state = SweepState()
             self._seq = 0
             self._appended = False
 
     # ---- events ------------------------------------------------------------------------
-    def refresh(self) -> SweepState:
+    def read(self) -> None:
         psycopg = _driver()
-        with self.lock.threads:
-            held = self.lock._conn is not None
-            if held:  # read inside the lock's transaction: what it appended is ours
-                try:
-                    rows = self.lock.connection.execute(_EVENTS_SINCE,
-                                                        (self.key, self._seq)).fetchall()
-                except psycopg.Error as exc:
-                    raise LockLost(f"lost the connection to {safe_url(self.store.url)} "
-                                   f"while holding the sweep lock: {exc}") from None
-            else:
-                rows = _run(self.store.conns, lambda conn: conn.execute(
-                    _EVENTS_SINCE, (self.key, self._seq)).fetchall())
-            for seq, event in rows:
-                self.state.apply(event)
-                self._seq = seq
-        return self.state
+        held = self.lock._conn is not None
+        if held:  # read inside the lock's transaction: what it appended is ours
+            try:
+                rows = self.lock.connection.execute(_EVENTS_SINCE,
+                                                    (self.key, self._seq)).fetchall()
+            except psycopg.Error as exc:
+                raise LockLost(f"lost the connection to {safe_url(self.store.url)} "
+                               f"while holding the sweep lock: {exc}") from None
+        else:
+            rows = _run(self.store.conns, lambda conn: conn.execute(
+                _EVENTS_SINCE, (self.key, self._seq)).fetchall())
+        state = self.sweep.state
+        for seq, event in rows:
+            state.apply(event)
+            self._seq = seq
 
-    def append(self, *events: dict[str, Any]) -> None:
+    def append(self, events: list[dict[str, Any]]) -> None:
         """Append events (the lock must be held): they commit with the lock's release."""
         psycopg = _driver()
         stamped = [{"t": round(time.time(), 3), **e} for e in events]
         texts = [json.dumps(e, allow_nan=False) for e in stamped]
-        self.refresh()
+        self.sweep.refresh()
         self.lock.check()
         try:
             with self.lock.connection.cursor() as cur:
@@ -430,7 +429,7 @@ class PgSweep(SweepFolder):
                            "nothing of it was written)") from None
         self._appended = True
         for text, seq in zip(texts, seqs):
-            self.state.apply(json.loads(text))
+            self.sweep.state.apply(json.loads(text))
             self._seq = max(self._seq, seq)
 
     def write_snapshot(self, force: bool = False) -> bool:
@@ -439,27 +438,12 @@ class PgSweep(SweepFolder):
     def check_complete(self) -> None:
         return  # runs' folders are on many hosts: the database alone is the record
 
-    # ---- runs --------------------------------------------------------------------------
-    def new_run_id(self) -> str:
-        while True:
-            rid = new_id()
-            if rid not in self.state.runs:
-                return rid
-
-    def make_run_dir(self, run_id: str) -> Path:
-        path = self.run_dir(run_id)
-        path.mkdir(parents=True, exist_ok=True)
-        self.heartbeat(run_id)
-        return path
-
+    # ---- heartbeats, by the server's clock -----------------------------------------------
     def heartbeat(self, run_id: str) -> None:
         _run(self.store.conns, lambda conn: conn.execute(
             "INSERT INTO sweepcli_beats (sweep, run, at) VALUES (%s, %s, clock_timestamp()) "
             "ON CONFLICT (sweep, run) DO UPDATE SET at = EXCLUDED.at", (self.key, run_id)),
             tries=2)
-
-    def server_now(self) -> float:
-        return self.beats([])[0]
 
     def beats(self, run_ids: list[str]) -> tuple[float, dict[str, float | None]]:
         """The server's clock and the runs' heartbeats by it, in one round trip."""
@@ -488,6 +472,10 @@ class PgStore:
     def __str__(self) -> str:
         return safe_url(self.url)
 
+    def _sweep(self, sweep_id: str, project: str | None, meta: dict[str, Any]) -> Sweep:
+        path = self.root / project / sweep_id if project else self.root / sweep_id
+        return Sweep(path, sweep_id, project, PgEvents(self, _sweep_key(project, sweep_id), meta))
+
     def _schema(self) -> None:
         if not self._ready:
             _ensure_schema(self.conns)
@@ -495,7 +483,7 @@ class PgStore:
 
     def create(self, config: SweepConfig, name: str | None = None, project: str | None = None,
                events: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
-               sweep_id: str | None = None, meta: dict[str, Any] | None = None) -> PgSweep:
+               sweep_id: str | None = None, meta: dict[str, Any] | None = None) -> Sweep:
         """A new sweep with a fresh ID (or ``sweep_id``, for ``copy``), its first events
         with it, in one transaction."""
         psycopg = _driver()
@@ -532,9 +520,9 @@ class PgStore:
                                           safe_url(self.url)) from None
                 continue
             self.conns.drop("schema")
-            return PgSweep(self, sid, project, full)
+            return self._sweep(sid, project, full)
 
-    def open(self, ref: str) -> PgSweep:
+    def open(self, ref: str) -> Sweep:
         project, sweep_id = parse_sweep_ref(ref)
         self._schema()
         if project is not None:
@@ -549,7 +537,7 @@ class PgStore:
         meta, found = the_one([(m, p or None) for p, m in rows], project, sweep_id, where)
         if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
             raise SweepUnreadable(f"sweep {sweep_id} in {where} has no sweep config")
-        return PgSweep(self, sweep_id, found or None, meta)
+        return self._sweep(sweep_id, found or None, meta)
 
     def list(self) -> list[str]:
         self._schema()

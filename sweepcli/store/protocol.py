@@ -1,7 +1,9 @@
-"""The store's protocol: what the agent, ``--print``, the report and the Python API ask of a
-store. Two implementations: the folder (``sweep_folder.Store``/``SweepFolder``) and
-PostgreSQL (``postgres.PgStore``/``PgSweep``). Everything that decides (search, hyperband,
-the claim, who is dead: ``agent/liveness.py``) is above this line and the same for both.
+"""The store's seam: what a store must give. A store (``SweepStore``) creates, opens and
+lists sweeps; each sweep is one ``sweep.Sweep`` over the store's ``Events`` for it. Two
+stores: the folder (``sweep_folder.Store``/``FolderEvents``) and PostgreSQL
+(``postgres.PgStore``/``PgEvents``), picked by ``open_store`` from the URL's scheme.
+Everything that decides (search, the stopping rules, the claim, who is dead:
+``agent/liveness.py``) is above this line and the same for both.
 
 A sweep is an append-only list of events (``events.py``) and the state replayed from them;
 the store keeps the events, serialises writers (the sweep lock), stamps heartbeats with
@@ -15,7 +17,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import SweepConfig
-from .events import SweepState
 
 
 class SweepLockLike(Protocol):
@@ -23,8 +24,10 @@ class SweepLockLike(Protocol):
     in-process part alone). Folder: flock + an exclusive-create file; PostgreSQL: a
     transaction holding the sweep's advisory lock (what was appended commits with it)."""
 
-    threads: Any
-    timeout: float
+    @property
+    def threads(self) -> Any: ...
+    @property
+    def timeout(self) -> float: ...
 
     def __enter__(self) -> Any: ...
     def __exit__(self, *exc: Any) -> None: ...
@@ -33,50 +36,43 @@ class SweepLockLike(Protocol):
         """Before a write: LockLost if the lock was lost meanwhile."""
 
 
-class Sweep(Protocol):
-    sweep_id: str
-    project: str | None
-    path: Path  # this host's folder of the sweep: runs/RUN_ID/ live under it
-    lock: SweepLockLike
-    state: SweepState
-    notices: list[str]  # what a person should hear of (a restored journal)
-    hidden_from_programs: tuple[str, ...]  # environment variables a program is not given
+class Events(Protocol):
+    """What a store keeps of one sweep, and how (``sweep.Sweep`` is the rest, the same for
+    every store): the lock, the events read from a cursor and appended, heartbeats on the
+    store's clock. The folder's is ``sweep_folder.FolderEvents``, PostgreSQL's
+    ``postgres.PgEvents``."""
 
     @property
-    def ref(self) -> str: ...
+    def lock(self) -> SweepLockLike: ...
     @property
-    def meta(self) -> dict[str, Any]: ...
+    def where(self) -> str:
+        """Where the events are, for messages."""
     @property
-    def base_config(self) -> SweepConfig: ...
+    def skipped(self) -> int:
+        """Records it could not read."""
     @property
-    def config(self) -> SweepConfig: ...
+    def hidden_from_programs(self) -> tuple[str, ...]:
+        """The environment variables a training program is not given."""
 
-    def refresh(self) -> SweepState:
-        """Apply the events written since the last look (every event is idempotent)."""
-    def append(self, *events: dict[str, Any]) -> None:
-        """With the lock held: write events (in order, after every earlier one) and apply
-        them."""
+    def bind(self, sweep: Any) -> None:
+        """The sweep whose state ``read`` and ``append`` apply events to."""
+    def meta(self) -> dict[str, Any]:
+        """What the sweep was created with (``config``, ``name``, ``project``, ``created``)."""
+    def read(self) -> None:
+        """Apply the events written since the last read to the sweep's state."""
+    def append(self, events: list[dict[str, Any]]) -> None:
+        """With the lock held: write events after every earlier one and apply them; LockLost
+        when the lock was lost meanwhile and nothing of them counts."""
     def check_complete(self) -> None:
         """With the lock held: refuse to decide from a record that lost runs."""
     def write_snapshot(self, force: bool = False) -> bool:
-        """A cache of the replayed state, if the store wants one."""
-    def sibling(self, ref: str) -> Sweep:
+        """A cache of the replayed state, if the store keeps one."""
+    def sibling(self, ref: str) -> Any:
         """Another sweep of the same store."""
-    def new_run_id(self) -> str: ...
-    def run_dir(self, run_id: str) -> Path: ...
-    def make_run_dir(self, run_id: str) -> Path:
-        """The run's folder on this host, with its first heartbeat."""
-    def keep_end(self, run_id: str, events: list[dict[str, Any]]) -> None:
-        """Keep a run's last events in its folder, for whoever finds it silent to record."""
-    def drop_kept_end(self, run_id: str) -> None: ...
     def heartbeat(self, run_id: str) -> None:
-        """Mark the run alive, stamped by the store's clock (file server; database server)."""
-    def server_now(self) -> float:
-        """The store's clock, that heartbeats are judged against."""
+        """Mark a run alive, stamped by the store's clock."""
     def beats(self, run_ids: list[str]) -> tuple[float, dict[str, float | None]]:
         """The store's clock now and each run's last heartbeat by it (None: none yet)."""
-    def kept_end(self, run: Any) -> list[dict[str, Any]]:
-        """The last events a run's agent kept in its folder for its attempt ([]: none)."""
 
 
 class SweepStore(Protocol):
@@ -84,6 +80,6 @@ class SweepStore(Protocol):
 
     def create(self, config: SweepConfig, name: str | None = None, project: str | None = None,
                events: Any = (), sweep_id: str | None = None,
-               meta: dict[str, Any] | None = None) -> Sweep: ...
-    def open(self, ref: str) -> Sweep: ...
+               meta: dict[str, Any] | None = None) -> Any: ...
+    def open(self, ref: str) -> Any: ...
     def list(self) -> list[str]: ...

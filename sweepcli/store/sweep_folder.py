@@ -16,7 +16,6 @@ The sweep's state is never read-modify-written: it is replayed from the journal.
 
 from __future__ import annotations
 
-import copy
 import errno
 import json
 import os
@@ -24,13 +23,11 @@ import shutil
 import stat
 import socket
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import SweepcliError
-from ..config import ConfigError, SweepConfig, validate
-from ..runs import Run
+from ..config import SweepConfig
 from .events import SweepState, fence_event
 from .files import (
     FILE_MODE,
@@ -45,14 +42,12 @@ from .files import (
     touch,
     write_json_atomic,
 )
-from .. import jsonline
 from . import snapshot
 from .journal import Journal, JournalChanged, complete_lines
 from .lock import LockLost, SweepLock
+from .sweep import Sweep, SweepUnreadable
 from .settings import DEFAULT_SNAPSHOT_EVERY, SettingError, snapshot_every
 
-#: a run's last events, kept in its folder by an agent that could not write them in time
-KEPT_END = "end.json"
 
 
 class SweepNotFound(SweepcliError, LookupError):
@@ -63,10 +58,6 @@ class AmbiguousSweep(InvalidId):
     """A reference that names more than one sweep (exit 2: the user must say which)."""
 
 
-class SweepUnreadable(SweepcliError, RuntimeError):
-    """A sweep folder whose sweep.json cannot be trusted or read."""
-
-
 class JournalDamaged(SweepcliError, RuntimeError):
     """The journal lost events that the run folders prove existed."""
 
@@ -75,83 +66,67 @@ def agent_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class SweepFolder:
-    """One sweep's folder: its lock, its journal, its runs' folders."""
+class FolderEvents:
+    """The folder store's events of one sweep (``protocol.Events``): ``journal.jsonl``
+    under the sweep lock (flock and ``lock.soft``), snapshots, heartbeat files, and the
+    restore of a journal truncated or replaced under running agents."""
 
     #: the agent's environment variables a training program is not given: the store's
-    #: address (it may carry a password the program has no use for) and its credentials
+    #: address (it may carry a password the program has no use for)
     hidden_from_programs: tuple[str, ...] = ("SWEEPCLI_STORE",)
 
-    def __init__(self, path: Path, sweep_id: str, project: str | None):
+    def __init__(self, path: Path, root: Path):
         self.path = path
-        self.sweep_id = sweep_id
-        self.project = project
+        self.root = root  # where the sweep's siblings are
         self.lock = SweepLock(path, on_break=self._fence)
         self.journal = Journal(path / "journal.jsonl")
-        self.state = SweepState()
-        #: what happened to the journal that a person should hear of (restores)
-        self.notices: list[str] = []
+        self.sweep: Sweep
         self._meta: dict[str, Any] | None = None
-        self._config: SweepConfig | None = None
         self._checked_complete = False
-        self._started = False  # the first refresh starts from the newest matching snapshot
+        self._started = False  # the first read starts from the newest matching snapshot
         self._snapshot_at = 0  # the journal offset the newest snapshot we know covers
 
-    @property
-    def ref(self) -> str:
-        return f"{self.project}/{self.sweep_id}" if self.project else self.sweep_id
+    def bind(self, sweep: Sweep) -> None:
+        self.sweep = sweep
 
     @property
+    def where(self) -> str:
+        return str(self.journal.path)
+
+    @property
+    def skipped(self) -> int:
+        return self.journal.skipped
+
     def meta(self) -> dict[str, Any]:
         if self._meta is None:
             self._meta = read_meta(self.path)
         return self._meta
 
-    @property
-    def base_config(self) -> SweepConfig:
-        """The config the sweep was created with (sweep.json), revision 0."""
-        if self._config is None:
-            try:
-                config = validate(self.meta["config"])
-            except ConfigError as exc:  # (sweep.json of another version, or edited by hand)
-                raise SweepUnreadable(f"the config of sweep {self.ref} is no longer valid: "
-                                      f"{exc}") from None
-            self._config = replace(config, salt=self.sweep_id)
-        return self._config
-
-    @property
-    def config(self) -> SweepConfig:
-        """The sweep's config now: the latest ``--update`` read from the journal, else the
-        one it was created with (salted with the sweep's ID, either way)."""
-        updated = self.state.config
-        if updated is None:
-            return self.base_config
-        if updated.salt != self.sweep_id:
-            updated = self.state.config = replace(updated, salt=self.sweep_id)
-        return updated
+    def sibling(self, ref: str) -> Sweep:
+        return Store(self.root).open(ref)
 
     # ---- the journal -------------------------------------------------------------------------
-    def refresh(self) -> SweepState:
-        """Apply the journal's new events to the in-memory state (thread-safe). The first
-        call starts from the newest snapshot that still matches the journal."""
-        with self.lock.threads:
-            if not self._started:
-                self._started = True
-                self._start_from_snapshot()
-            try:
-                for events in self.journal.chunks():
-                    for event in events:
-                        self.state.apply(event)
-            except JournalChanged as changed:
-                for event in self._restore(changed.current):
-                    self.state.apply(event)
-        return self.state
+    def read(self) -> None:
+        """Apply the journal's new events to the sweep's state (with its in-process lock
+        held). The first read starts from the newest snapshot that still matches."""
+        state = self.sweep.state
+        if not self._started:
+            self._started = True
+            self._start_from_snapshot()
+            state = self.sweep.state
+        try:
+            for events in self.journal.chunks():
+                for event in events:
+                    state.apply(event)
+        except JournalChanged as changed:
+            for event in self._restore(changed.current):
+                self.sweep.state.apply(event)
 
     def _start_from_snapshot(self) -> None:
         snap = snapshot.load(self.path, self.journal.path)
         if snap is None:
             return  # none, or one that does not check out in every way: replay it all
-        self.state = snap.state
+        self.sweep.state = snap.state
         self.journal.start_at(snap.offset, snap.tail)
         self.journal.skipped = snap.skipped
         self._snapshot_at = snap.offset
@@ -164,6 +139,7 @@ class SweepFolder:
         holds now (written since by others). Every event is idempotent, so what is in both
         counts once; readers that knew more repeat this in turn, and the file converges.
         """
+        sweep = self.sweep
         with self.lock:
             try:
                 return self.journal.read_new()  # someone may have restored it already
@@ -174,17 +150,17 @@ class SweepFolder:
             fresh = SweepState()
             for event in events:
                 fresh.apply(event)
-            if fresh.covers(self.state):
-                self.state = fresh  # restored by another reader: read on from its end
+            if fresh.covers(sweep.state):
+                sweep.state = fresh  # restored by another reader: read on from its end
                 self.journal.start_at(end, current[:end])
                 return []
-            self.journal.rewrite(list(self.state.compact()), current)
+            self.journal.rewrite(list(sweep.state.compact()), current)
             # what we restored may still lack what another agent alone had read: claim
             # nothing until every run folder is accounted for again
             self._checked_complete = False
-            self.notices.append(
+            sweep.notices.append(
                 f"{self.journal.path} had been truncated or replaced; restored it from the "
-                f"{len(self.state.runs)} run(s) this process knew"
+                f"{len(sweep.state.runs)} run(s) this process knew"
                 + (f", followed by {len(events)} event(s) written since" if events else ""))
         return events
 
@@ -205,41 +181,35 @@ class SweepFolder:
             self._snapshot_at = max(self._snapshot_at, newest)
             if offset <= newest or (not force and offset - newest < every):
                 return False  # someone else wrote one meanwhile
+            state = self.sweep.state
             try:
-                snapshot.write(self.path, offset, self.journal.tail, self.state.compact_count(),
-                               self.state.compact(), self.journal.skipped + self.state.skipped)
+                snapshot.write(self.path, offset, self.journal.tail, state.compact_count(),
+                               state.compact(), self.journal.skipped + state.skipped)
             except OSError:
                 return False  # a full disk, a read-only mount: the journal is still whole
             self._snapshot_at = offset
             return True
 
-    def append(self, *events: dict[str, Any]) -> None:
+    def append(self, events: list[dict[str, Any]]) -> None:
         """Append events (the lock must be held) and apply them. Each carries the token of
         the ``lock.soft`` it was written under: if that lock was broken while this process
         stalled between its check and its write, the breaker's fence came first, nobody
         counts these events, and :class:`LockLost` says so."""
+        sweep = self.sweep
         token = self.lock.token
         stamp = {"t": round(time.time(), 3)}
         stamped = [{**stamp, **e, **({"lk": token} if token else {})} for e in events]
-        self.refresh()
+        sweep.refresh()
         self.lock.check()
         if self.journal.append_seen(stamped):
             for event in stamped:  # as a reader will see it (JSON round trip), not re-read
-                self.state.apply(json.loads(json.dumps(event)))
+                sweep.state.apply(json.loads(json.dumps(event)))
         else:
-            self.refresh()
-            if token in self.state.fenced:
-                raise LockLost(f"{self.lock_path} was broken while this process held it (it "
-                               "stalled past the stale time); what it wrote then was fenced "
-                               "off and counts for no one")
-
-    def sibling(self, ref: str) -> SweepFolder:
-        """Another sweep of the same store (a prior run's, named by its reference)."""
-        return Store(self.path.parent.parent if self.project else self.path.parent).open(ref)
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path / "lock.soft"
+            sweep.refresh()
+            if token in sweep.state.fenced:
+                raise LockLost(f"{self.path / 'lock.soft'} was broken while this process held "
+                               "it (it stalled past the stale time); what it wrote then was "
+                               "fenced off and counts for no one")
 
     def _fence(self, token: str) -> None:
         """Before a stale ``lock.soft`` is broken (by its breaker, who alone may write now
@@ -258,7 +228,7 @@ class SweepFolder:
             names = os.listdir(self.path / "runs")
         except FileNotFoundError:
             names = []
-        lost = sorted(n for n in names if ID_RE.match(n) and n not in self.state.runs)
+        lost = sorted(n for n in names if ID_RE.match(n) and n not in self.sweep.state.runs)
         if lost:
             shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
             raise JournalDamaged(
@@ -268,78 +238,17 @@ class SweepFolder:
                 "backup) before starting agents, or they would run those points again")
         self._checked_complete = True
 
-    # ---- runs ------------------------------------------------------------------------------
-    def new_run_id(self) -> str:
-        while True:
-            rid = new_id()
-            if rid not in self.state.runs and not os.path.lexists(self.path / "runs" / rid):
-                return rid
-
-    def run_dir(self, run_id: str) -> Path:
-        return self.path / "runs" / check_id(run_id, "run ID")
-
-    def make_run_dir(self, run_id: str) -> Path:
-        """The run's folder with its first heartbeat (after its claim is in the journal)."""
-        path = self.run_dir(run_id)
-        path.mkdir(parents=True, exist_ok=True)
-        touch(path / "heartbeat")
-        return path
-
-    def keep_end(self, run_id: str, events: list[dict[str, Any]]) -> None:
-        """Keep a run's last events (its last metric values and its end) in its folder,
-        for when its agent cannot write them to the journal now: whoever finds the run's
-        heartbeat silent records them instead of calling it crashed."""
-        write_json_atomic(self.run_dir(run_id) / KEPT_END, {"events": events})
-
-    def drop_kept_end(self, run_id: str) -> None:
-        try:
-            os.unlink(self.run_dir(run_id) / KEPT_END)
-        except OSError:
-            pass  # (a kept end of an attempt that has ended is never read)
-
-    def kept_end(self, run: Run) -> list[dict[str, Any]]:
-        """The events a run's agent kept in its folder for its current attempt, checked
-        (its metric values and its end, nothing else, of this run and attempt); [] if none."""
-        try:
-            fd = open_nofollow(self.run_dir(run.run_id) / KEPT_END, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError:
-            return []
-        try:
-            with os.fdopen(fd, "rb", closefd=False) as f:
-                kept = jsonline.parse(f.read(64 << 20), allow_nan=False)
-        except (OSError, ValueError):
-            return []
-        finally:
-            os.close(fd)
-        events = kept.get("events") if isinstance(kept, dict) else None
-        if not (isinstance(events, list) and events and all(
-                isinstance(e, dict) and e.get("op") in ("metric", "end")
-                and e.get("run") == run.run_id and e.get("attempt", 1) == run.attempt
-                for e in events) and events[-1].get("op") == "end"):
-            return []
-        probe = SweepState(runs={run.run_id: copy.deepcopy(run)})
-        if not all(probe.apply(dict(e)) for e in events):
-            return []  # not events we write: call it crashed, as without the file
-        return [{k: v for k, v in e.items() if k != "t"} for e in events]
-
+    # ---- heartbeats: file mtimes, set and read by the file server ----------------------------
     def heartbeat(self, run_id: str) -> None:
-        """Mark a run alive (its heartbeat file's mtime, set by the file server)."""
-        touch(self.run_dir(run_id) / "heartbeat")
-
-    def server_now(self) -> float:
-        """The file server's clock: heartbeats are compared with it, not with ours."""
-        return touch(self.path / "clock")
+        touch(self.path / "runs" / run_id / "heartbeat")
 
     def beats(self, run_ids: list[str]) -> tuple[float, dict[str, float | None]]:
-        """The store's clock now and each run's last heartbeat by it (None: none yet): the
-        file server's, so no host's clock is compared with another's."""
-        now = self.server_now()
+        now = touch(self.path / "clock")  # the file server's clock, not this host's
         return now, {rid: self._beat_time(rid) for rid in run_ids}
 
     def _beat_time(self, run_id: str) -> float | None:
-        """When the run last beat, by the store's clock (None: no heartbeat yet)."""
         try:
-            return fresh_mtime(self.run_dir(run_id) / "heartbeat")
+            return fresh_mtime(self.path / "runs" / check_id(run_id, "run ID") / "heartbeat")
         except FileNotFoundError:
             return None  # its agent died right after the claim: silent since first seen so
 
@@ -379,7 +288,7 @@ class Store:
 
     def create(self, config: SweepConfig, name: str | None = None, project: str | None = None,
                events: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
-               sweep_id: str | None = None, meta: dict[str, Any] | None = None) -> SweepFolder:
+               sweep_id: str | None = None, meta: dict[str, Any] | None = None) -> Sweep:
         """Make a new sweep folder with a fresh ID (or ``sweep_id`` and ``meta``: a copy of
         a sweep from another store), whole or not at all: it is built under a temporary
         name and renamed into place, so no reader sees a sweep without its sweep.json (a
@@ -433,7 +342,7 @@ class Store:
                     continue  # ENOTEMPTY: somebody made that ID between our look and rename
                 raise
             break
-        return SweepFolder(parent / sweep_id, sweep_id, project)
+        return _sweep(parent / sweep_id, sweep_id, project, self.root)
 
     def _candidates(self, sweep_id: str) -> list[tuple[Path, str | None]]:
         found: list[tuple[Path, str | None]] = []
@@ -448,7 +357,7 @@ class Store:
                 found.append((self.root / name / sweep_id, name))
         return found
 
-    def open(self, ref: str) -> SweepFolder:
+    def open(self, ref: str) -> Sweep:
         """Open ``ID``, ``PROJECT/ID`` or ``ENTITY/PROJECT/ID``. A bare ID is looked for at
         the top and in every project, and must name one sweep: where several folders hold
         it (anyone who can write the root could plant one), it is refused, listing them."""
@@ -462,7 +371,7 @@ class Store:
         path, project = the_one(found, project, sweep_id, self.root, hint=(
             f" (the folder of sweeps: --dir, else SWEEPCLI_DIR, else ./sweeps; this is "
             f"{self.root.resolve()}: give --dir DIR, or run where the sweep was created)"))
-        folder = SweepFolder(path, sweep_id, project)
+        folder = _sweep(path, sweep_id, project, self.root)
         _ = folder.meta  # read now: a planted or broken sweep.json is refused before anything runs
         return folder
 
@@ -501,3 +410,7 @@ def _is_project(name: str) -> bool:
     except InvalidId:
         return False
     return True
+
+
+def _sweep(path: Path, sweep_id: str, project: str | None, root: Path) -> Sweep:
+    return Sweep(path, sweep_id, project, FolderEvents(path, root))
