@@ -56,8 +56,9 @@ def test_sigkill_of_an_agent_crashes_its_run_and_the_point_runs_again(env) -> No
     os.killpg(int(pid_file.read_text()), signal.SIGKILL)  # its orphan, as the README says
     assert json.loads(env.cli("sweep", "--print", sweep_id, "--json", env=hb).stdout
                       )["counts"]["running"] == 1  # its heartbeat was fresh a moment ago
-    time.sleep(2.5)
-    look = env.cli("sweep", "--print", sweep_id, "--json", env=hb)  # silent past the timeout
+    beat = env.root / sweep_id / "runs" / run_id / "heartbeat"
+    env.wait_for(lambda: time.time() - beat.stat().st_mtime > 2.5)  # silent past the timeout
+    look = env.cli("sweep", "--print", sweep_id, "--json", env=hb)
     assert json.loads(look.stdout)["counts"]["crashed"] == 1 and "watching" in look.stderr
     env.program(PROGRAM.replace('float(cfg.get("sleep", 0))', "0"))
     survivor = env.agent(sweep_id, env=hb)

@@ -110,8 +110,9 @@ def test_a_crashed_run_resumes_with_every_line_once_and_a_torn_line_left_alone(e
     pgid = int((run_dir(env, sweep_id, run_id) / "pid").read_text())
     os.killpg(victim.pid, signal.SIGKILL)  # the agent dies; its program lives on, orphaned
     victim.wait()
-    time.sleep(2.5)
-    env.cli("sweep", "--print", sweep_id, env=hb)  # silent past the timeout: crashed
+    beat = run_dir(env, sweep_id, run_id) / "heartbeat"
+    env.wait_for(lambda: time.time() - beat.stat().st_mtime > 2.5)  # silent past the timeout
+    env.cli("sweep", "--print", sweep_id, env=hb)  # so a look calls it crashed
     os.killpg(pgid, 0)  # still there
     resumer = env.watched_agent(sweep_id, env=hb)
     assert resumer.wait(timeout=60) == 0

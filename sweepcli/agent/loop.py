@@ -16,7 +16,7 @@ import numpy as np
 
 from ..child import SIGNALED
 from ..config import SweepConfig
-from ..errors import SweepcliError, describe
+from ..errors import describe
 from ..runs import RunState
 from ..store import (
     JournalDamaged,
@@ -38,16 +38,12 @@ from .liveness import Silence
 from .policy import failed_in_a_row, flapping_disabled, is_flapping, nothing_fits, run_limit
 from .process import RunProcess
 from .runfolder import resume_folder, stop_leftover_program
+from .retry import AgentError, Retry
 from .watch import LOCK_WAIT, Heartbeat, RunWatch
 
 WAIT_POLL = 1.0  # seconds between looks while paused or waiting (contract: at most 2)
 WATCH_POLL = 0.1  # seconds between looks at a running program
-IO_RETRY_FOR = 600.0  # a full or failing disk: keep trying this long before giving up
 DAMAGE_GRACE = 15.0  # a journal that lost runs: wait this long for a running agent to restore it
-
-
-class AgentError(SweepcliError, RuntimeError):
-    """The agent stops with exit status 1 (flapping, no program, ...)."""
 
 
 @dataclass
@@ -96,6 +92,8 @@ class Agent:
             render_command(self.config.command, self.config.program, {}, {}, "")  # fail early
         self.display = display or make_display(count, len(self.gpus), live=False)
         self.say = self.display.say
+        #: what a full or failing disk, or a lock held elsewhere, refuses: tried again
+        self.retry = Retry(self.say, lambda: self._preempt.is_set() or bool(self._interrupts))
         self.timeout = heartbeat_timeout()
         self.hb_interval = min(10.0, self.timeout / 4)
         #: -t/--term-timeout: the SIGTERM -> SIGKILL grace of every stop, cancel and preemption
@@ -317,39 +315,6 @@ class Agent:
         raise AgentError(f"{why} The end of run {last}'s output ({log_path}):\n{shown}")
 
     # ---- retrying what a full or failing disk refuses -----------------------------------------
-    def retry(self, what: str, action: Callable[[], Any], kept: Callable[[], str | None] = lambda: None
-              ) -> Any:
-        """``action()``, tried again while it fails with a transient error (a full disk, an
-        I/O error, the lock held or lost), for up to :data:`IO_RETRY_FOR` seconds.
-
-        ``kept()``: where what the action writes is kept meanwhile, once it is (None until
-        then). What is kept is never lost, so then a sweep lock held elsewhere (a process
-        stopped while it holds it) is waited out for as long as it takes, and a preemption
-        or Ctrl-C hands over: the action is left to whoever takes the lock next (None)."""
-        start, delay, said, last_said = time.monotonic(), 0.05, False, 0.0
-        while True:
-            try:
-                result = action()
-            except (OSError, LockTimeout, LockLost) as exc:
-                where = kept()
-                waited = time.monotonic() - start
-                patient = where is not None and isinstance(exc, (LockTimeout, LockLost))
-                if not transient(exc) or (waited > IO_RETRY_FOR and not patient):
-                    raise AgentError(f"cannot {what}: {describe(exc)}"
-                                     + (f"; {where}" if where else "")) from None
-                if where is not None and (self._preempt.is_set() or self._interrupts):
-                    self.say(f"cannot {what} now ({describe(exc)}); {where}")
-                    return None
-                if not said or waited - last_said > IO_RETRY_FOR:
-                    self.say(f"cannot {what} yet ({describe(exc)}); "
-                             + (f"{where}; waiting" if where else "retrying"))
-                    said, last_said = True, waited
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if said:
-                self.say(f"{what}: done")
-            return result
 
     # ---- one run -------------------------------------------------------------------------
     def _prepare(self, claim: Claim, gpu: str | None) -> tuple[Path, dict[str, Any], dict[str, str]]:
