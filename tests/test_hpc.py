@@ -30,6 +30,9 @@ with sweepcli.init() as run:
         open(ckpt + ".tmp", "w").write(str(step + 1))
         os.replace(ckpt + ".tmp", ckpt)
         run.log({"loss": 100.0 - step, "step": step})
+        if step + 1 == int(os.environ.get("HOLD_AT", 0)):
+            while not run.should_stop:  # held here until the test preempts it
+                time.sleep(0.05)
         if run.should_stop:
             break
 """
@@ -110,9 +113,8 @@ def test_a_crashed_run_resumes_with_every_line_once_and_a_torn_line_left_alone(e
     pgid = int((run_dir(env, sweep_id, run_id) / "pid").read_text())
     os.killpg(victim.pid, signal.SIGKILL)  # the agent dies; its program lives on, orphaned
     victim.wait()
-    beat = run_dir(env, sweep_id, run_id) / "heartbeat"
-    env.wait_for(lambda: time.time() - beat.stat().st_mtime > 2.5)  # silent past the timeout
-    env.cli("sweep", "--print", sweep_id, env=hb)  # so a look calls it crashed
+    env.wait_for(lambda: json.loads(env.cli("sweep", "--print", sweep_id, "--json", env=hb).stdout)
+                 ["counts"]["crashed"] == 1)  # a look calls it crashed once it is silent
     os.killpg(pgid, 0)  # still there
     resumer = env.watched_agent(sweep_id, env=hb)
     assert resumer.wait(timeout=60) == 0
@@ -147,12 +149,12 @@ def test_hyperband_judges_the_whole_history_of_a_resumed_run(env) -> None:
                            "early_terminate": {"type": "hyperband", "min_iter": 6, "eta": 2}},
                           "--prior", strong)
     assert env.status(sweep_id)["prior_runs"] == 2
-    first = env.agent(sweep_id)
-    env.wait_for(lambda: checkpoint_of(env, sweep_id) >= 3)
+    first = env.agent(sweep_id, env={"HOLD_AT": "4"})  # its program waits at its 4th value
+    env.wait_for(lambda: checkpoint_of(env, sweep_id) >= 4)
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0
     (run,) = [r for r in env.status(sweep_id)["runs"] if not r["prior"]]
-    assert run["state"] == "preempted" and 3 <= run["steps"] < 6
+    assert run["state"] == "preempted" and run["steps"] == 4
     assert env.agent(sweep_id).wait(timeout=60) == 0
     (run,) = [r for r in env.status(sweep_id)["runs"] if not r["prior"]]
     assert run["state"] == "stopped" and run["attempt"] == 2

@@ -6,7 +6,6 @@ import os
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,9 @@ from .liveness import Silence
 from .policy import failed_in_a_row, flapping_disabled, is_flapping, nothing_fits, run_limit
 from .process import RunProcess
 from .runfolder import resume_folder, stop_leftover_program
+from .inprocess import run_function
 from .retry import AgentError, Retry
+from .signals import Signals
 from .watch import LOCK_WAIT, Heartbeat, RunWatch
 
 WAIT_POLL = 1.0  # seconds between looks while paused or waiting (contract: at most 2)
@@ -92,15 +93,15 @@ class Agent:
             render_command(self.config.command, self.config.program, {}, {}, "")  # fail early
         self.display = display or make_display(count, len(self.gpus), live=False)
         self.say = self.display.say
+        self.signals = Signals()  # SIGTERM/SIGUSR1 preempt, Ctrl-C counts
         #: what a full or failing disk, or a lock held elsewhere, refuses: tried again
-        self.retry = Retry(self.say, lambda: self._preempt.is_set() or bool(self._interrupts))
+        self.retry = Retry(self.say, lambda: self.signals.stopping)
         self.timeout = heartbeat_timeout()
         self.hb_interval = min(10.0, self.timeout / 4)
         #: -t/--term-timeout: the SIGTERM -> SIGKILL grace of every stop, cancel and preemption
         self.term_timeout = term_timeout
         self.forward_signals = forward_signals
         self.max_consecutive_failures = max_consecutive_failures
-        self._signal = signal.SIGTERM  # the signal that preempted us (forwarded with -f)
         self.max_initial = max_initial_failures()
         #: --time-limit: seconds from now this agent may use (None: no limit)
         self.deadline = time.monotonic() + time_limit if time_limit is not None else None
@@ -110,8 +111,6 @@ class Agent:
         self.rng = np.random.default_rng()
         self.silence = Silence()  # the running runs' heartbeats as seen at earlier claims
         self.report = AgentReport()
-        self._preempt = threading.Event()
-        self._interrupts = 0
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._reserved = 0  # runs started or being claimed, against --count
@@ -160,33 +159,11 @@ class Agent:
         return self.folder.config
 
     # ---- signals -----------------------------------------------------------------------
-    def _install_signals(self) -> Callable[[], None]:
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
-
-        def preempt(signum: int, frame: Any) -> None:
-            self._signal = signal.Signals(signum)
-            self._preempt.set()
-
-        def interrupt(signum: int, frame: Any) -> None:
-            self._interrupts += 1  # only a flag: the loop announces it (no I/O in a handler)
-
-        signal.signal(signal.SIGTERM, preempt)
-        signal.signal(signal.SIGUSR1, preempt)
-        if self.function is None:  # in-process runs get Python's usual KeyboardInterrupt
-            signal.signal(signal.SIGINT, interrupt)
-
-        def restore() -> None:
-            for s, h in previous.items():
-                signal.signal(s, h)
-
-        return restore
 
     # ---- the loop ------------------------------------------------------------------------
     def run(self) -> AgentReport:
         """Take and run runs until the sweep or ``count`` says stop."""
-        restore = self._install_signals()
+        restore = self.signals.install(catch_sigint=self.function is None)
         self.display.start()
         try:
             if len(self.gpus) == 1:
@@ -211,7 +188,7 @@ class Agent:
             self._loop(slot, gpu)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self._error = exc
-            self._preempt.set()  # the other slots wind down (their runs are requeued)
+            self.signals.preempt.set()  # the other slots wind down (their runs are requeued)
 
     def _reserve(self) -> bool:
         with self._lock:
@@ -255,10 +232,10 @@ class Agent:
         while True:
             if self._error is not None:
                 return
-            if self._preempt.is_set():
+            if self.signals.preempt.is_set():
                 self.report.reason = "preempted"
                 return
-            if self._interrupts:
+            if self.signals.interrupts:
                 self.report.reason = "interrupted"
                 self.report.interrupted = True
                 return
@@ -289,7 +266,7 @@ class Agent:
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not self._preempt.is_set() and not self._interrupts:
+        while time.monotonic() < deadline and not self.signals.preempt.is_set() and not self.signals.interrupts:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def _check_flapping(self) -> None:
@@ -422,13 +399,13 @@ class Agent:
             proc.finish()
             raise
         code = proc.finish()
-        if outcome is None and (code == -signal.SIGTERM or self._preempt.is_set()
+        if outcome is None and (code == -signal.SIGTERM or self.signals.preempt.is_set()
                                 or os.path.lexists(run_dir / SIGNALED)):
             # sent SIGTERM by someone else (a batch system signals the whole job, the program
             # often first, and this agent too): it stopped short of its end, whatever its
             # status says
             outcome = RunState.PREEMPTED
-            watch.reason = ("the agent was preempted as its program ended" if self._preempt.is_set()
+            watch.reason = ("the agent was preempted as its program ended" if self.signals.preempt.is_set()
                             else "the program was sent SIGTERM, not by its agent")
             self.say(f"run {claim.run_id}: {watch.reason}, before its end; its point goes back "
                      "to the queue")
@@ -440,17 +417,17 @@ class Agent:
                        ) -> RunState | None:
         """Follow the program until it ends; the state to record if we ended it."""
         outcome: RunState | None = None
-        interrupts_seen = self._interrupts
+        interrupts_seen = self.signals.interrupts
         while not proc.ended.wait(WATCH_POLL):
             verdict = watch.tick()
             if outcome is None and verdict is None:
                 verdict = self._limits(watch)
-            if self._interrupts != interrupts_seen:
-                interrupts_seen = self._interrupts
+            if self.signals.interrupts != interrupts_seen:
+                interrupts_seen = self.signals.interrupts
                 outcome = self._on_interrupt(proc) or outcome
             if outcome is not None:
                 continue
-            if self._preempt.is_set() and verdict != Ending.WALLTIME:
+            if self.signals.preempt.is_set() and verdict != Ending.WALLTIME:
                 verdict = Ending.PREEMPTED
             if verdict is not None:
                 outcome = self._end(Ending(verdict), claim, proc, watch, run_dir)
@@ -459,7 +436,7 @@ class Agent:
     def _on_interrupt(self, proc: RunProcess) -> RunState | None:
         """Ctrl-C at the agent: once, no new runs (or, with -f, the run's own SIGINT);
         twice, terminate the run; three times, kill it. The state it ends in, if it does."""
-        n, forward = self._interrupts, self.forward_signals
+        n, forward = self.signals.interrupts, self.forward_signals
         if n >= 3 or (forward and n >= 2):
             self.say("Ctrl-C: killing the current run")
             proc.signal_group(signal.SIGKILL)
@@ -488,7 +465,7 @@ class Agent:
             watch.reason = rule.reason
         # -f passes the very signal on (SLURM's SIGUSR1 reaches a program that checkpoints
         # on it); else the run gets SIGTERM
-        sig = self._signal if rule.forwards and self.forward_signals else signal.SIGTERM
+        sig = self.signals.received if rule.forwards and self.forward_signals else signal.SIGTERM
         self.say(f"run {claim.run_id}: " + rule.message.format(
             reason=f"hyperband stops it ({watch.reason})" if ending == Ending.RULE else "",
             limit=self.run_timeout() or 0.0, signal=signal.Signals(sig).name))
@@ -502,45 +479,13 @@ class Agent:
                              daemon=True).start()
         return rule.state
 
-    def _run_function(
-        self, claim: Claim, env: dict[str, str], watch: RunWatch
-    ) -> tuple[RunState, int | None]:
-        from .. import child
+    def _run_function(self, claim: Claim, env: dict[str, str], watch: RunWatch
+                      ) -> tuple[RunState, int | None]:
+        def judge() -> RunState | None:
+            verdict = watch.tick() or self._limits(watch)
+            return self._end(Ending(verdict), claim, None, watch, watch.run_dir) if verdict else None
 
-        saved = dict(os.environ)
-        os.environ.update({k: v for k, v in env.items() if k.startswith("SWEEPCLI_")})
-        child.reset()
-        done = threading.Event()
-        ended: list[RunState] = []
-
-        def watcher() -> None:
-            while not done.wait(WATCH_POLL):
-                verdict = watch.tick() or self._limits(watch)
-                if verdict is not None and not ended:
-                    ended.append(self._end(Ending(verdict), claim, None, watch, watch.run_dir))
-
-        thread = threading.Thread(target=watcher, daemon=True)
-        thread.start()
-        try:
-            assert self.function is not None
-            self.function()
-            state = RunState.FINISHED
-        except Exception:
-            traceback.print_exc()
-            try:
-                with RunProcess.open_log(watch.run_dir / "output.log") as f:
-                    f.write(traceback.format_exc().encode())
-            except OSError:
-                pass
-            state = RunState.FAILED
-        finally:
-            done.set()
-            thread.join()
-            child.finish_current()
-            os.environ.clear()
-            os.environ.update(saved)
-        if ended:
-            state = ended[0]
-        return state, None
+        assert self.function is not None
+        return run_function(self.function, env, watch, judge), None
 
 
