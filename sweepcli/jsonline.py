@@ -14,12 +14,16 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: made once: json.loads with any keyword builds a decoder at every call
+_STRICT = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def parse(text: str | bytes, allow_nan: bool = True) -> Any:
     """``json.loads`` that fails only with ValueError. ``allow_nan=False``: ``NaN``,
     ``Infinity`` and ``-Infinity`` are refused too (what we write never holds them)."""
     try:
         if allow_nan:
             return json.loads(text)
-        return json.loads(text, parse_constant=_no_constant)
+        return _STRICT.decode(text.decode() if isinstance(text, bytes) else text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
