@@ -358,7 +358,6 @@ class PgEvents:
         self.store = store
         self.key = key
         self.lock = PgLock(self)
-        self.where = f"{safe_url(store.url)} (sweepcli_events of {key})"
         self.skipped = 0  # (rows are JSON the server checked: none is unreadable)
         self.sweep: Sweep
         self._meta = meta

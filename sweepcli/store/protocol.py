@@ -45,9 +45,6 @@ class Events(Protocol):
     @property
     def lock(self) -> SweepLockLike: ...
     @property
-    def where(self) -> str:
-        """Where the events are, for messages."""
-    @property
     def skipped(self) -> int:
         """Records it could not read."""
     @property

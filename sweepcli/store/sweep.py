@@ -64,11 +64,6 @@ class Sweep:
         return self.events.skipped + self.state.skipped
 
     @property
-    def where(self) -> str:
-        """Where the sweep's events are, for messages."""
-        return self.events.where
-
-    @property
     def ref(self) -> str:
         return f"{self.project}/{self.sweep_id}" if self.project else self.sweep_id
 

@@ -90,10 +90,6 @@ class FolderEvents:
         self.sweep = sweep
 
     @property
-    def where(self) -> str:
-        return str(self.journal.path)
-
-    @property
     def skipped(self) -> int:
         return self.journal.skipped
 
