@@ -300,6 +300,9 @@ def _print(folder: Sweep, as_json: bool, last: int) -> None:
     config_text = ("revision " + ", ".join(
         f"{r['revision']} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(r['at']))})"
         if r["at"] else str(r["revision"]) for r in revisions)) if len(revisions) > 1 else ""
+    budget_text = "; ".join(
+        f"{b['spent']:,g} of {b['budget']:,g} {unit} spent, {b['left']:,g} left"
+        for unit, b in (s["budget"] or {}).items())
     skipped = s["journal_lines_skipped"]
     journal_text = (f"{skipped} line(s) skipped: damaged, or not events of ours"
                     if skipped else "")
@@ -320,6 +323,8 @@ def _print(folder: Sweep, as_json: bool, last: int) -> None:
         click.echo(f"method  {s['method']}")
         click.echo(f"metric  {metric_text}")
         click.echo(f"runs    {counts}")
+        if budget_text:
+            click.echo(f"budget  {budget_text}")
         if queue_text:
             click.echo(f"queue   {queue_text}")
         if config_text:
@@ -349,7 +354,7 @@ def _print(folder: Sweep, as_json: bool, last: int) -> None:
     # every cell is a Text: a value is never read as rich markup
     for label, value in [("sweep", folder.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
                          ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
-                         ("runs", counts), ("queue", queue_text), ("config", config_text),
+                         ("runs", counts), ("budget", budget_text), ("queue", queue_text), ("config", config_text),
                          ("journal", journal_text),
                          ("best", "" if "pareto" in s else best_text),
                          ("pareto", f"{len(front)} run(s) on the front" if "pareto" in s else ""),

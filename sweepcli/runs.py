@@ -23,6 +23,9 @@ class RunState(str, Enum):
     STOPPED = "stopped"
     KILLED = "killed"
     PREEMPTED = "preempted"
+    #: stopped at a rung by the stopping rule, folder and checkpoint kept: resumed (its
+    #: next attempt) when the rule promotes it
+    PAUSED = "paused"
 
     def __str__(self) -> str:
         return self.value
@@ -68,6 +71,8 @@ class Run:
     attempt: int = 1
     #: when the current attempt started (``started_at`` is the first's)
     attempt_started_at: float = 0.0
+    #: how many values its history held when the current attempt started (0: the first)
+    attempt_from: int = 0
     #: the attempts before the current one: attempt, state, agent, started_at, ended_at,
     #: exit_code, reason
     attempts: list[dict[str, Any]] = field(default_factory=list)

@@ -3,12 +3,15 @@ claim itself, made under the sweep's lock."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..budget import budget_spent, no_improvement
 from ..config import SweepConfig
+from ..early_stop import promotion
 from ..runs import REQUEUED_STATES, Run, RunState
 from ..search import Suggestion, suggest
 from ..store import Control, Sweep, SweepState, agent_name, attempt_event, claim_event
@@ -58,8 +61,10 @@ def queued_points(config: SweepConfig, state: SweepState) -> list[tuple[str, dic
     return [(pid, p) for pid, p in state.queue.items() if config.space.holds(p)]
 
 
-def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> Decision:
-    """The next step for an agent, given everything the journal says."""
+def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
+           now: float | None = None) -> Decision:
+    """The next step for an agent, given everything the journal says (and the time, for
+    budgets in hours: ``now``, else the clock's)."""
     if state.control == Control.CANCELED:
         return Decision("done", "the sweep was canceled")
     if state.control == Control.STOPPED:
@@ -71,10 +76,19 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator) -> 
     if reached is not None and config.metric is not None:
         return Decision("done", f"run {reached.run_id} reached metric.target "
                                 f"({config.metric.name} = {reached.best(config.metric.goal):g})")
+    now = time.time() if now is None else now
+    spent = budget_spent(config, state, now) or no_improvement(config, runs, now)
+    if spent is not None:
+        return Decision("done", spent)
     retry = retry_queue(config, state)
     if retry:  # resumed: the next attempt of the same run, in its own folder
         r = retry[0]
         return Decision("run", f"resuming {r.state} run {r.run_id} (attempt {r.attempt + 1})",
+                        Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
+    promoted = promotion(config, runs)
+    if promoted is not None:  # paused at a rung, and now among the best there: resumed
+        r, why = promoted
+        return Decision("run", f"resuming paused run {r.run_id} (attempt {r.attempt + 1}): {why}",
                         Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
     queued = queued_points(config, state)
     if queued:  # asked for by name: before the search, and whatever run_cap says
@@ -174,6 +188,11 @@ def sweep_status(config: SweepConfig, state: SweepState) -> str:
         return "running"
     if target_reached(config, runs) is not None:  # as decide(): nothing more starts then
         return "finished"
+    now = time.time()
+    if budget_spent(config, state, now) or no_improvement(config, runs, now):
+        return "finished"
+    if promotion(config, runs) is not None:
+        return "running"
     if retry_queue(config, state) or queued_points(config, state):
         return "running"
     if config.run_cap is not None and state.new_points >= config.run_cap:

@@ -17,7 +17,9 @@ PREEMPT_GRACE = 10.0  # SIGTERM from the batch system: its own SIGKILL follows s
 class Ending(str, Enum):
     """Why the agent ends a run (the value is the verdict a watch returns)."""
 
-    RULE = "stop"  # the sweep's stopping rule (hyperband): the run is worse than its peers
+    RULE = "stop"  # the sweep's stopping rule: the run is worse than its peers
+    PAUSE = "pause"  # the stopping rule pauses it at a rung (asha): resumed if promoted
+    BUDGET = "budget"  # the sweep's budget is spent
     TIMEOUT = "timeout"  # it outlived its run_timeout
     WALLTIME = "walltime"  # the agent's own time limit is near
     PREEMPTED = "preempted"  # the agent got SIGTERM/SIGUSR1 from the batch system
@@ -42,7 +44,12 @@ class EndingRule:
 
 
 ENDINGS: dict[Ending, EndingRule] = {
-    Ending.RULE: EndingRule(RunState.STOPPED, None, None, "{reason}", stop_file=True),
+    Ending.RULE: EndingRule(RunState.STOPPED, None, None, "{rule} stops it ({reason})",
+                            stop_file=True),
+    Ending.PAUSE: EndingRule(RunState.PAUSED, None, None, "{rule} pauses it ({reason}); its "
+                             "folder is kept for when it is promoted", stop_file=True),
+    Ending.BUDGET: EndingRule(RunState.STOPPED, None, None, "{reason}; stopping it",
+                              stop_file=True),
     Ending.TIMEOUT: EndingRule(RunState.STOPPED, None, "timeout",
                                "still going after its run_timeout ({limit:g} s); stopping it"),
     Ending.WALLTIME: EndingRule(RunState.PREEMPTED, PREEMPT_GRACE, "the agent's time limit",

@@ -467,7 +467,7 @@ class Agent:
         # on it); else the run gets SIGTERM
         sig = self.signals.received if rule.forwards and self.forward_signals else signal.SIGTERM
         self.say(f"run {claim.run_id}: " + rule.message.format(
-            reason=f"hyperband stops it ({watch.reason})" if ending == Ending.RULE else "",
+            reason=watch.reason or "", rule=self.config.early_stop.type if self.config.early_stop else "",
             limit=self.run_timeout() or 0.0, signal=signal.Signals(sig).name))
         if rule.stop_file or proc is None:
             try:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import goals
-from ..early_stop import stop_reasons
+from ..budget import budget_spent
+from ..early_stop import judge
 from ..errors import describe
 from ..runs import Run, RunState, fold_extremes
 from ..store import (
@@ -163,20 +164,26 @@ class RunWatch:
         return verdict
 
     def _flush(self) -> str | None:
-        """Send new metric values to the journal and apply hyperband with the sweep's runs."""
+        """Send new metric values to the journal; then the sweep's budget and its stopping
+        rule say whether the run goes on."""
         with self.folder.lock.waiting_at_most(LOCK_WAIT):
             self.folder.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
                                             self.more))
             self.unsent = []
             self.more = {}
-            if self.folder.config.hyperband is None:
-                return None
+            config = self.folder.config
             runs: list[Run] = list(self.folder.state.runs.values())
-        why = stop_reasons(self.folder.config, runs).get(self.run_id)
-        if why is None:
+        spent = budget_spent(config, self.folder.state, time.time())
+        if spent is not None:
+            self.reason = spent
+            return "budget"
+        if config.early_stop is None:
             return None
-        self.reason = why
-        return "stop"
+        verdict = judge(config, runs).get(self.run_id)
+        if verdict is None:
+            return None
+        self.reason = verdict.reason
+        return verdict.action
 
     def _at(self) -> int | None:
         """How many values the run's history holds in the journal: where the values sent

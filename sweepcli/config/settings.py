@@ -20,6 +20,31 @@ def _number(v: Any) -> bool:
             and math.isfinite(float(v)))
 
 
+def _amounts(v: Any) -> bool:
+    """{steps: N} and/or {hours: H}, or {runs: N} and/or {hours: H}: at least one."""
+    if not isinstance(v, dict) or not v:
+        return False
+    for k, x in v.items():
+        if k in ("steps", "runs"):
+            if not (_int(x) and x >= 1):
+                return False
+        elif k == "hours":
+            if not (_number(x) and x > 0):
+                return False
+        else:
+            return False
+    return True
+
+
+def _budget(v: Any) -> bool:
+    return _amounts(v) and "runs" not in v
+
+
+def _stop_when(v: Any) -> bool:
+    return (isinstance(v, dict) and set(v) == {"no_improvement"}
+            and _amounts(v["no_improvement"]) and "steps" not in v["no_improvement"])
+
+
 @dataclass(frozen=True)
 class Settings:
     """A config's ``sweepcli:`` settings, defaults filled (``conditions`` is the space's)."""
@@ -30,6 +55,8 @@ class Settings:
     stop_grace_seconds: float = 30.0
     run_timeout: float | None = None
     max_retries: int = 3
+    budget: dict[str, Any] | None = None
+    stop_when: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_retries", "an integer >= 0: how many times a run whose agent vanished "
             "(crashed) is resumed before it is failed instead: 0, failed at its first crash; "
             "3, at its fourth (preemptions do not count)", lambda v: _int(v) and v >= 0),
+    Setting("budget", "a mapping {steps: N} (metric lines across all runs, N an integer >= 1) "
+            "and/or {hours: H} (run-hours across agents, H a number > 0): the sweep ends when "
+            "either is spent, running runs stopped gracefully", _budget),
+    Setting("stop_when", "a mapping {no_improvement: {runs: N}} and/or {no_improvement: "
+            "{hours: H}}: the sweep ends when its best has not improved over the last N ended "
+            "runs, or for H hours", _stop_when),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 #: the default of each setting (None: unset)

@@ -16,6 +16,7 @@ from typing import Any, TypeGuard
 
 from .. import goals
 from ..errors import UsageError
+from ..early_stop.hyperband import Hyperband
 from .settings import BY_KEY, Settings, described
 from .space import DEPRECATED, DISTRIBUTIONS, GRID_DISTRIBUTIONS, MAX_EXACT_INT, Param, Space, is_number
 
@@ -54,7 +55,6 @@ LAUNCH_KEYS = {
 }
 IMPUTES_WHILE_RUNNING = ("false", "latest", "best", "worst")
 GOALS = ("minimize", "maximize")
-MAX_BANDS = 1000  # hyperband bands: more is a typo (eta a hair above 1), not a schedule
 IMPUTES = ("worst", "best", "latest")
 
 #: the settings of each distribution: (required keys, {optional key: default})
@@ -143,13 +143,6 @@ class Metric:
 
 
 @dataclass(frozen=True)
-class Hyperband:
-    bands: tuple[int, ...]
-    eta: float
-    strict: bool = True
-
-
-@dataclass(frozen=True)
 class SweepConfig:
     """A validated sweep config with its defaults filled in."""
 
@@ -157,7 +150,8 @@ class SweepConfig:
     method: str
     space: Space
     metric: Metric | None = None
-    hyperband: Hyperband | None = None
+    #: the stopping rule (``early_terminate``): a config of one of ``early_stop.RULES``
+    early_stop: Any = None
     run_cap: int | None = None
     program: str | None = None
     command: tuple[str, ...] | None = None
@@ -173,6 +167,12 @@ class SweepConfig:
     #: what makes a sweep's own draws differ from another's made from the same config when
     #: ``sweepcli.seed`` is not given (its store sets the sweep's ID here)
     salt: str = ""
+
+    @property
+    def hyperband(self) -> Hyperband | None:
+        """W&B's hyperband, when it is the sweep's stopping rule."""
+        es = self.early_stop
+        return es if isinstance(es, Hyperband) else None
 
     @property
     def multi(self) -> bool:
@@ -443,62 +443,10 @@ class _Checker:
             out.append(got)
         return tuple(out)
 
-    def early_terminate(self, e: Any) -> Hyperband | None:
-        if not isinstance(e, dict):
-            self.add("early_terminate", f"must be a mapping with type: hyperband, got {_describe(e)}")
-            return None
-        allowed = ("type", "min_iter", "max_iter", "s", "eta", "strict")
-        before = len(self.problems)
-        for k in e:
-            if k not in allowed:
-                self.add(f"early_terminate.{k}", _unknown(k, allowed))
-        if e.get("type") != "hyperband":
-            self.add("early_terminate.type", f"must be 'hyperband', got {_describe(e.get('type'))}")
-        eta = e.get("eta", 3)
-        if not (is_number(eta) and eta > 1):
-            self.add("early_terminate.eta", f"must be a number > 1, got {_describe(eta)}")
-        strict = e.get("strict", True)
-        if not isinstance(strict, bool):
-            self.add("early_terminate.strict", f"must be true or false, got {_describe(strict)}")
-        # every key given is checked; W&B's engine takes max_iter with s first, else min_iter
-        if "min_iter" in e and not (_whole(e["min_iter"]) and e["min_iter"] >= 1):
-            self.add("early_terminate.min_iter", f"must be an integer >= 1, got {_describe(e['min_iter'])}")
-        if "max_iter" in e and not _whole(e["max_iter"]):
-            self.add("early_terminate.max_iter", f"must be an integer, got {_describe(e['max_iter'])}")
-        if "s" in e and not (_whole(e["s"]) and e["s"] >= 1):
-            self.add("early_terminate.s", f"must be an integer >= 1, got {_describe(e['s'])}")
-        by_max = "max_iter" in e and "s" in e
-        if not by_max and "min_iter" not in e:
-            self.add("early_terminate", "needs min_iter, or max_iter and s")
-        elif not by_max and ("max_iter" in e or "s" in e):
-            given = "max_iter" if "max_iter" in e else "s"
-            self.add(f"early_terminate.{given}", "needs both max_iter and s (W&B's engine takes "
-                     "max_iter with s before min_iter): give the other, or remove it")
-        if len(self.problems) > before:
-            return None
-        if not by_max:
-            bands, band = [], float(e["min_iter"])
-            for _ in range(100):
-                bands.append(int(band))
-                band *= eta
-                if band > 2**40:
-                    break
-        else:
-            bands, band = [], float(e["max_iter"])
-            for _ in range(int(min(e["s"], MAX_BANDS + 1))):
-                band /= eta
-                if band < 1:
-                    break
-                bands.append(int(band))
-            if len(bands) > MAX_BANDS:
-                self.add("early_terminate.s", f"gives more than {MAX_BANDS} bands (s {e['s']:g}, "
-                         f"eta {eta:g}): use a smaller s or a larger eta")
-                return None
-            if not bands:
-                self.add("early_terminate", f"max_iter {e['max_iter']} / eta {eta} is below 1: no "
-                         "band to stop at; raise max_iter or lower eta")
-                return None
-        return Hyperband(tuple(sorted(set(bands))), float(eta), strict)
+    def early_terminate(self, e: Any) -> Any:
+        from ..early_stop import parse
+
+        return parse(e, self.add)
 
     def extension(self, x: Any) -> dict[str, Any]:
         if not isinstance(x, dict):
@@ -689,9 +637,9 @@ def _validate(raw: Any) -> SweepConfig:
                   f"gives {len(p.grid_axis()):,} grid values from {p.spec['min']!r} to "
                   f"{p.spec['max']!r}: at most {MAX_GRID_AXIS:,} (a larger q, or random or bayes)")
     metric = c.metric(raw["metric"]) if "metric" in raw else (metrics[0] if metrics else None)
-    hyperband = c.early_terminate(raw["early_terminate"]) if "early_terminate" in raw else None
-    if hyperband is not None and metric is None and "metric" not in raw and "metrics" not in raw:
-        c.add("early_terminate", "hyperband needs a metric: add metric.name")
+    early_stop = c.early_terminate(raw["early_terminate"]) if "early_terminate" in raw else None
+    if early_stop is not None and metric is None and "metric" not in raw and "metrics" not in raw:
+        c.add("early_terminate", f"{early_stop.type} needs a metric: add metric.name")
     if method == "bayes" and "metric" not in raw and "metrics" not in raw:
         c.add("metric", "bayes needs a metric to optimise: add metric.name (and goal)")
     run_cap = raw.get("run_cap")
@@ -726,7 +674,7 @@ def _validate(raw: Any) -> SweepConfig:
         space=Space(tuple(params), conditions),
         metric=metric,
         metrics=metrics,
-        hyperband=hyperband,
+        early_stop=early_stop,
         run_cap=run_cap,
         program=raw.get("program"),
         command=tuple(str(t) for t in command) if command else None,

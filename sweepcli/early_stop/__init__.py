@@ -1,5 +1,93 @@
-"""Early termination: pure rules that say which running runs to stop."""
+"""Early termination: one pure rule per file, one registry, one answer for the agent.
 
-from .hyperband import band_thresholds, runs_to_stop, stop_reasons
+A rule is a module with
 
-__all__ = ["band_thresholds", "runs_to_stop", "stop_reasons"]
+* ``KEYS`` (its ``early_terminate`` keys) and ``parse(e, add) -> config | None``: the
+  checked config of the rule (``add(path, message)`` collects a problem with its key path);
+* ``judge(rule, metric, runs) -> {run_id: Verdict}``: the running runs to stop or pause
+  now, each with why in words (what ``--json`` shows as the run's ``reason``);
+* optionally ``promote(rule, metric, runs) -> (run, why) | None``: a paused run to resume
+  before any new point is claimed (ASHA's promotion).
+
+The agent applies a verdict in one place (``Agent._end``); the journal, ``--print``, the
+API and the report show the reason the rule gave. Nothing here reads a file or a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from . import asha, hyperband, median
+from .hyperband import band_thresholds
+
+if TYPE_CHECKING:
+    from ..config import SweepConfig
+    from ..runs import Run
+
+#: ``early_terminate.type`` -> its rule
+RULES: dict[str, ModuleType] = {"hyperband": hyperband, "asha": asha, "median": median}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``stop`` (for good) or ``pause`` (kept, to be resumed if promoted), and why."""
+
+    action: str
+    reason: str
+
+
+def rule_of(config: SweepConfig) -> ModuleType | None:
+    es = config.early_stop
+    return RULES[es.type] if es is not None else None
+
+
+def judge(config: SweepConfig, runs: list[Run]) -> dict[str, Verdict]:
+    """The running runs the sweep's stopping rule stops or pauses now."""
+    rule = rule_of(config)
+    if rule is None or config.metric is None:
+        return {}
+    return {rid: Verdict(*v) for rid, v in rule.judge(config.early_stop, config.metric,
+                                                      runs).items()}
+
+
+def promotion(config: SweepConfig, runs: list[Run]) -> tuple[Run, str] | None:
+    """A paused run the rule promotes now (resumed before any new point), and why."""
+    rule = rule_of(config)
+    if rule is None or config.metric is None or not hasattr(rule, "promote"):
+        return None
+    got: tuple[Run, str] | None = rule.promote(config.early_stop, config.metric, runs)
+    return got
+
+
+def stop_reasons(config: SweepConfig, runs: list[Run]) -> dict[str, str]:
+    """The running runs to end now (stopped or paused), each with its reason."""
+    return {rid: v.reason for rid, v in judge(config, runs).items()}
+
+
+def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
+    return list(stop_reasons(config, runs))
+
+
+def parse(e: Any, add: Any) -> Any:
+    """``early_terminate``, checked by its rule (None and problems added when wrong)."""
+    names = ", ".join(RULES)
+    if not isinstance(e, dict):
+        add("early_terminate", f"must be a mapping with a type ({names}), got {e!r:.60}")
+        return None
+    kind = e.get("type")
+    rule = RULES.get(kind) if isinstance(kind, str) else None
+    if rule is None:
+        add("early_terminate.type", f"must be one of {names}, got {kind!r:.60}")
+        return None
+    for k in e:
+        if k != "type" and k not in rule.KEYS:
+            from ..config.validate import _unknown
+
+            add(f"early_terminate.{k}", _unknown(k, ("type",) + tuple(rule.KEYS)))
+    return rule.parse(e, add)
+
+
+__all__ = ["RULES", "Verdict", "band_thresholds", "judge", "parse", "promotion",
+           "runs_to_stop", "stop_reasons"]

@@ -14,10 +14,79 @@ threshold.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ..config import Hyperband, SweepConfig
 from ..runs import Run, RunState
+
+MAX_BANDS = 1000  # more is a typo (eta a hair above 1), not a schedule
+KEYS = ("min_iter", "max_iter", "s", "eta", "strict")
+
+
+@dataclass(frozen=True)
+class Hyperband:
+    bands: tuple[int, ...]
+    eta: float
+    strict: bool = True
+    type = "hyperband"
+
+
+def parse(e: dict[str, Any], add: Callable[[str, str], None]) -> Hyperband | None:
+    """W&B's keys: ``min_iter``, or ``max_iter`` with ``s``; ``eta``; ``strict`` (ours)."""
+    from ..config.validate import _describe, _whole, is_number
+
+    before: list[str] = []
+
+    def problem(path: str, message: str) -> None:
+        before.append(path)
+        add(path, message)
+
+    eta = e.get("eta", 3)
+    if not (is_number(eta) and eta > 1):
+        problem("early_terminate.eta", f"must be a number > 1, got {_describe(eta)}")
+    strict = e.get("strict", True)
+    if not isinstance(strict, bool):
+        problem("early_terminate.strict", f"must be true or false, got {_describe(strict)}")
+    # every key given is checked; W&B's engine takes max_iter with s first, else min_iter
+    if "min_iter" in e and not (_whole(e["min_iter"]) and e["min_iter"] >= 1):
+        problem("early_terminate.min_iter", f"must be an integer >= 1, got {_describe(e['min_iter'])}")
+    if "max_iter" in e and not _whole(e["max_iter"]):
+        problem("early_terminate.max_iter", f"must be an integer, got {_describe(e['max_iter'])}")
+    if "s" in e and not (_whole(e["s"]) and e["s"] >= 1):
+        problem("early_terminate.s", f"must be an integer >= 1, got {_describe(e['s'])}")
+    by_max = "max_iter" in e and "s" in e
+    if not by_max and "min_iter" not in e:
+        problem("early_terminate", "needs min_iter, or max_iter and s")
+    elif not by_max and ("max_iter" in e or "s" in e):
+        given = "max_iter" if "max_iter" in e else "s"
+        problem(f"early_terminate.{given}", "needs both max_iter and s (W&B's engine takes "
+                "max_iter with s before min_iter): give the other, or remove it")
+    if before:
+        return None
+    if not by_max:
+        bands, band = [], float(e["min_iter"])
+        for _ in range(100):
+            bands.append(int(band))
+            band *= eta
+            if band > 2**40:
+                break
+    else:
+        bands, band = [], float(e["max_iter"])
+        for _ in range(int(min(e["s"], MAX_BANDS + 1))):
+            band /= eta
+            if band < 1:
+                break
+            bands.append(int(band))
+        if len(bands) > MAX_BANDS:
+            add("early_terminate.s", f"gives more than {MAX_BANDS} bands (s {e['s']:g}, "
+                f"eta {eta:g}): use a smaller s or a larger eta")
+            return None
+        if not bands:
+            add("early_terminate", f"max_iter {e['max_iter']} / eta {eta} is below 1: no "
+                "band to stop at; raise max_iter or lower eta")
+            return None
+    return Hyperband(tuple(sorted(set(bands))), float(eta), strict)
 
 
 def band_thresholds(hb: Hyperband, histories: list[Any], sign: float = 1.0
@@ -35,12 +104,7 @@ def band_thresholds(hb: Hyperband, histories: list[Any], sign: float = 1.0
     return out
 
 
-def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
-    """IDs of the running runs that hyperband says to stop now (see :func:`stop_reasons`)."""
-    return list(stop_reasons(config, runs))
-
-
-def stop_reasons(config: SweepConfig, runs: list[Run]) -> dict[str, str]:
+def judge(hb: Hyperband, metric: Any, runs: list[Run]) -> dict[str, tuple[str, str]]:
     """The running runs that hyperband says to stop now, each with why in words (the band
     and the value that stopped it, for ``--json``'s ``reason``).
 
@@ -48,15 +112,12 @@ def stop_reasons(config: SweepConfig, runs: list[Run]) -> dict[str, str]:
     only by a summary (a prior run from a results file: one value, not a history) take no
     part: their value is no band's.
     """
-    hb, metric = config.hyperband, config.metric
-    if hb is None or metric is None:
-        return {}
     sign = metric.sign
     judged = [r for r in runs if r.history and not r.summary_only]
     if not any(r.state == RunState.RUNNING for r in judged):
         return {}
     thresholds = band_thresholds(hb, [r.history for r in judged], sign)
-    stop = {}
+    stop: dict[str, tuple[str, str]] = {}
     for run in judged:
         if run.state != RunState.RUNNING:
             continue
@@ -68,6 +129,6 @@ def stop_reasons(config: SweepConfig, runs: list[Run]) -> dict[str, str]:
         value = sign * (h[band - 1] if hb.strict else run.best_value(metric.goal))
         if value > threshold:
             what = f"{metric.name} {sign * value:g}" + ("" if hb.strict else " (its best)")
-            stop[run.run_id] = (f"hyperband band {band} (step {band}): {what} worse than the "
+            stop[run.run_id] = ("stop", f"hyperband band {band} (step {band}): {what} worse than the "
                                 f"band's threshold {sign * threshold:g}")
     return stop

@@ -45,7 +45,7 @@ MANY_POINTS = 2000  # markers drawn with WebGL past this many runs
 ALL_POINTS = 150_000  # points of all curves together (more curves: fewer points each)
 STATE_COLOURS = {"finished": "#2c7fb8", "running": "#27ae60", "stopped": "#e67e22",
                  "failed": "#c0392b", "crashed": "#8e1b10", "killed": "#7f8c8d",
-                 "preempted": "#8e44ad"}
+                 "preempted": "#8e44ad", "paused": "#f1c40f"}
 
 
 def available() -> bool:
@@ -96,6 +96,10 @@ def report_data(folder: Sweep) -> dict[str, Any]:
                 r["stop_note"] = (f"stopped by hyperband after line {len(n)}: at band {b['band']} "
                                   f"its value {fmt(n[b['band'] - 1])} is worse than the band's "
                                   f"threshold {fmt(b['threshold'])} (today's)")
+    for r in s["runs"]:  # every other rule (asha, median, the budget) says why in its reason
+        if r["state"] in (RunState.STOPPED.value, RunState.PAUSED.value) and r["reason"] \
+                and "stop_note" not in r:
+            r["stop_note"] = f"{r['state']} after line {r['steps']}: {r['reason']}"
     s["bands"] = bands
     s["eta"] = hb.eta if hb else None
     names = [p.name for p in cfg.space.params if p.searchable]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import errno
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..agent import sweep_status
 from ..agent.liveness import end_silent_runs
+from ..budget import spending
 from ..runs import Run, RunState
 from ..store import Sweep, heartbeat_timeout
 
@@ -109,6 +111,8 @@ def summarize(folder: Sweep, mark_stale: bool = True,
                      + [{"revision": r["rev"], "at": r["t"], "config": r["config"]}
                         for r in state.revisions],
         "journal_lines_skipped": folder.skipped_lines,
+        #: sweepcli.budget: {"steps"|"hours": {"budget", "spent", "left"}} (None: no budget)
+        "budget": spending(cfg, runs, time.time()),
     }
     if cfg.multi:  # several objectives: each run's value of each, and the front
         from ..pareto import front, values_of

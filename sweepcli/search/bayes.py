@@ -62,6 +62,7 @@ is given is chosen here:
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from typing import Any
 
@@ -249,11 +250,18 @@ def run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | 
     pending: list[Run] = []
     to_impute: list[Run] = []
     live: list[Run] = []
+    whole = Partial(runs, sign) if PARTIAL != "best" else None
     for r in runs:
         if r.state == RunState.RUNNING:
             (live if m.impute_while_running != "false" and r.history else pending).append(r)
         elif r.state == RunState.PREEMPTED:
             continue
+        elif whole is not None and whole.is_partial(r):
+            y = whole.predict(r)
+            if y is None:
+                pending.append(r)  # nothing to say yet what it would have reached
+            else:
+                observed.append((r, y))
         elif r.state in _IMPUTED or not r.history:
             to_impute.append(r)
         else:
@@ -282,6 +290,56 @@ def run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | 
             continue
         observed.append((r, y))
     return [r for r, _ in observed], [y for _, y in observed], pending
+
+
+#: how a run stopped or paused before its end enters the model (``SWEEPCLI_BAYES_PARTIAL``,
+#: for benchmarks): ``delta`` (default), ``rank``, ``pending`` or ``best`` (its best so far,
+#: as W&B does and sweepcli did)
+PARTIAL = os.environ.get("SWEEPCLI_BAYES_PARTIAL", "delta")
+
+
+class Partial:
+    """What a run ended before its last step would have reached: its best value so far at
+    its step ``s``, plus how much the runs that went the whole way improved after step
+    ``s`` (the median of their final best minus their best at ``s``: ``delta``), or the
+    final value of the whole runs at the same rank as it held among them at ``s``
+    (``rank``). A stopped run's epoch-3 value is not an epoch-52 one: told as it is, it
+    teaches the model that the regions stopped early are bad."""
+
+    def __init__(self, runs: list[Run], sign: float):
+        from ..early_stop.rungs import full_length
+
+        self.sign = sign
+        self.length = full_length(runs)
+        self.whole = [r for r in runs if r.state == RunState.FINISHED and not r.summary_only
+                      and self.length is not None and len(r.history) >= self.length]
+        self.finals = np.array([sign * r.best_value(("minimize" if sign > 0 else "maximize"))
+                                for r in self.whole])
+        self._at: dict[int, np.ndarray] = {}
+
+    def is_partial(self, run: Run) -> bool:
+        return (run.state in (RunState.STOPPED, RunState.PAUSED) and bool(run.history)
+                and not run.summary_only and (self.length is None or len(run.history) < self.length))
+
+    def _losses_at(self, step: int) -> np.ndarray:
+        got = self._at.get(step)
+        if got is None:
+            got = np.array([min(self.sign * v for v in r.history[:step]) for r in self.whole])
+            self._at[step] = got
+        return got
+
+    def predict(self, run: Run) -> float | None:
+        if len(self.whole) < 2:
+            return None
+        step = len(run.history)
+        mine = min(self.sign * v for v in run.history)
+        at = self._losses_at(step)
+        if PARTIAL == "rank":
+            q = (np.sum(at < mine) + 0.5 * np.sum(at == mine)) / len(at)
+            return float(np.quantile(self.finals, min(1.0, max(0.0, q))))
+        if PARTIAL == "pending":
+            return None
+        return float(mine + np.median(self.finals - at))
 
 
 def _cap_history(runs: list[Run], ys: list[float], cap: int, rng: np.random.Generator

@@ -349,7 +349,8 @@ class SweepState:
         run, attempt, rev = self.runs.get(e.get("run")), e.get("attempt"), e.get("rev", 0)  # type: ignore[arg-type]
         if (run is None or run.prior is not None or not _is_int(attempt)
                 or attempt != run.attempt + 1
-                or run.state not in (RunState.CRASHED, RunState.PREEMPTED, RunState.FAILED)
+                or run.state not in (RunState.CRASHED, RunState.PREEMPTED, RunState.FAILED,
+                                     RunState.PAUSED)
                 or not (_is_int(rev) and rev >= 0)):
             return False
         run.attempts.append({"attempt": run.attempt, "state": run.state.value,
@@ -358,6 +359,7 @@ class SweepState:
                              "reason": run.reason})
         t, hb, agent = e.get("t", 0.0), e.get("hb"), e.get("agent", "")
         run.attempt = attempt
+        run.attempt_from = len(run.history)
         run.state = RunState.RUNNING
         run.agent = agent if isinstance(agent, str) else ""
         run.attempt_started_at = float(t) if is_number(t) else 0.0
@@ -466,7 +468,7 @@ def _ahead(a: Run, b: Run) -> bool:
 
 _RECORD_FIELDS = ("params", "grid_index", "retry_of", "agent", "started_at", "ended_at",
                   "exit_code", "requeued", "heartbeat_timeout", "revision", "prior",
-                  "summary_only", "queued", "attempt", "attempt_started_at", "attempts",
+                  "summary_only", "queued", "attempt", "attempt_started_at", "attempts", "attempt_from",
                   "crashes", "reason", "extremes")
 
 
@@ -524,7 +526,7 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
     for key in ("retry_of", "queued"):
         if record.get(key) is not None and not _is_id(record[key]):
             raise ValueError(key)
-    for key in ("attempt", "crashes", "revision"):
+    for key in ("attempt", "crashes", "revision", "attempt_from"):
         if not (_is_int(record.get(key, 0)) and record.get(key, 0) >= 0):
             raise ValueError(key)
     grid = record.get("grid_index")
@@ -548,7 +550,8 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
                prior=text("prior"), summary_only=record.get("summary_only") is True,
                queued=record.get("queued"), attempt=max(1, record.get("attempt", 1)),
                attempt_started_at=number("attempt_started_at") or 0.0, attempts=attempts,
-               crashes=record.get("crashes", 0), reason=text("reason"))
+               crashes=record.get("crashes", 0), reason=text("reason"),
+               attempt_from=record.get("attempt_from", 0))
     extremes = record.get("extremes", {})
     if extremes:
         if not _extremes_ok(extremes):

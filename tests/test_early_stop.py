@@ -1,0 +1,199 @@
+"""Stopping rules, pausing and budgets as pure functions over hand-made sweep states
+(``judge``, ``promotion``, ``decide``, the bayes model's values), no process or clock."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sweepcli.agent import decide
+from sweepcli.budget import hours_spent, no_improvement, steps_spent
+from sweepcli.config import ConfigError, validate
+from sweepcli.early_stop import RULES, judge, promotion
+from sweepcli.early_stop.asha import rungs
+from sweepcli.runs import RunState
+from sweepcli.search.bayes import run_values
+from sweepcli.store import SweepState, attempt_event, claim_event, end_event, metric_event
+
+RNG = np.random.default_rng(0)
+
+
+def config(early=None, **extension):
+    raw = {"method": "random", "metric": {"name": "acc", "goal": "maximize"},
+           "parameters": {"x": {"min": 0.0, "max": 1.0}}}
+    if early is not None:
+        raw["early_terminate"] = early
+    if extension:
+        raw["sweepcli"] = extension
+    return validate(raw)
+
+
+class Sweep:
+    """A sweep's state built from events, as the journal's reader builds it."""
+
+    def __init__(self) -> None:
+        self.state = SweepState()
+        self.n = 0
+
+    def apply(self, e: dict) -> None:
+        assert self.state.apply(json.loads(json.dumps(e))), e
+
+    def run(self, values, state=RunState.FINISHED, t=0.0, end=None) -> str:
+        self.n += 1
+        rid = f"run{self.n:05d}"
+        self.apply(claim_event(rid, {"x": self.n / 1000}, None, None, "h:1", 60.0) | {"t": t})
+        values = [float(v) for v in values]
+        if values:
+            self.apply(metric_event(rid, values, 1, 0))
+        if state != RunState.RUNNING:
+            self.apply(end_event(rid, state, 0) | {"t": t + 1 if end is None else end})
+        return rid
+
+    @property
+    def runs(self):
+        return list(self.state.runs.values())
+
+
+def test_every_rule_is_one_file_in_the_registry() -> None:
+    assert set(RULES) == {"hyperband", "asha", "median"}
+    for name, rule in RULES.items():
+        assert rule.__name__.endswith(f"early_stop.{name}")
+        assert callable(rule.parse) and callable(rule.judge)
+
+
+def test_asha_rungs_wait_for_a_whole_run_then_follow_its_length() -> None:
+    c = config({"type": "asha"})
+    s = Sweep()
+    s.run([50.0] * 3, RunState.RUNNING)
+    assert rungs(c.early_stop, s.runs) == []  # no yardstick yet: nothing judged
+    assert judge(c, s.runs) == {}
+    s.run([60.0] * 52)
+    assert rungs(c.early_stop, s.runs) == [6, 18]  # 52 / 9 ~ 6, then 18 (< 52)
+    assert rungs(config({"type": "asha", "min_iter": 1, "max_iter": 27}).early_stop, []) == [1, 3, 9]
+    assert rungs(config({"type": "asha", "max_iter": 81, "s": 3}).early_stop, []) == [3, 9, 27]
+
+
+def test_asha_pauses_a_run_below_the_best_third_of_its_rung_then_promotes_it() -> None:
+    c = config({"type": "asha", "min_iter": 2, "max_iter": 18})  # rungs 2, 6
+    s = Sweep()
+    for v in (90.0, 80.0, 70.0):
+        s.run([v] * 18)  # three whole runs: at rung 2 the best third is the 90
+    low = s.run([75.0, 75.0], RunState.RUNNING)
+    verdict = judge(c, s.runs)[low]
+    assert verdict.action == "pause"
+    assert "asha rung 1 (step 2)" in verdict.reason and "3rd of the 4" in verdict.reason
+    s.apply(end_event(low, RunState.PAUSED, 0, reason=verdict.reason))
+    for _ in range(5):
+        assert promotion(c, s.runs) is None  # 3rd of 4..8: the best 8 // 3 = 2 at most
+        s.run([10.0] * 2, RunState.STOPPED)  # one more reaches the rung, below it
+    got = promotion(c, s.runs)
+    assert got is not None and got[0].run_id == low  # 3rd of 9: among the best 3
+    assert "promoted at asha rung 1 (step 2)" in got[1]
+    d = decide(c, s.state, RNG)
+    assert d.action == "run" and d.retry_of == low and "resuming paused run" in d.reason
+    s.apply(attempt_event(low, 2, "h:2", 60.0))
+    run = s.state.runs[low]
+    assert run.state == RunState.RUNNING and run.attempt == 2 and run.attempt_from == 2
+    assert low not in judge(c, s.runs)  # promoted past rung 1: not judged there again
+
+
+def test_asha_without_promotion_stops_instead() -> None:
+    c = config({"type": "asha", "min_iter": 2, "max_iter": 18, "promote": False})
+    s = Sweep()
+    for v in (90.0, 80.0, 70.0):
+        s.run([v] * 18)
+    low = s.run([60.0, 60.0], RunState.RUNNING)
+    good = s.run([95.0, 95.0], RunState.RUNNING)
+    verdicts = judge(c, s.runs)
+    assert verdicts[low].action == "stop" and good not in verdicts
+    assert promotion(c, s.runs) is None
+
+
+def test_the_median_rule_waits_for_min_runs_and_min_iter() -> None:
+    c = config({"type": "median", "min_iter": 3, "min_runs": 3})
+    s = Sweep()
+    s.run([10.0, 20.0, 30.0, 40.0])
+    s.run([12.0, 22.0, 32.0, 42.0])
+    low = s.run([5.0, 6.0, 7.0], RunState.RUNNING)
+    assert judge(c, s.runs) == {}  # two ended runs: fewer than min_runs
+    s.run([14.0, 24.0, 34.0, 44.0])
+    verdict = judge(c, s.runs)[low]
+    assert verdict.action == "stop" and "median rule at step 3" in verdict.reason
+    assert "median 32" in verdict.reason
+    early = s.run([1.0, 1.0], RunState.RUNNING)
+    assert early not in judge(c, s.runs)  # before min_iter
+
+
+def test_a_budget_of_steps_ends_the_sweep_and_says_what_is_spent() -> None:
+    c = config(None, budget={"steps": 10})
+    s = Sweep()
+    s.run([1.0] * 6)
+    assert decide(c, s.state, RNG).action == "run"
+    s.run([1.0] * 4, RunState.STOPPED)
+    assert steps_spent(s.runs) == 10
+    d = decide(c, s.state, RNG)
+    assert d.action == "done" and "budget of 10 steps is spent" in d.reason
+
+
+def test_a_budget_of_hours_counts_every_attempt_and_the_running_ones() -> None:
+    s = Sweep()
+    s.run([1.0], RunState.FINISHED, t=200.0, end=2000.0)
+    rid = s.run([1.0], RunState.PREEMPTED, t=2000.0, end=2900.0)
+    s.apply(attempt_event(rid, 2, "h:2", 60.0) | {"t": 3000.0})
+    assert hours_spent(s.runs, now=3900.0) == pytest.approx(1.0)
+    c = config(None, budget={"hours": 1})
+    assert decide(c, s.state, RNG, now=3899.0).action == "run"
+    assert decide(c, s.state, RNG, now=3901.0).action == "done"
+
+
+def test_no_improvement_over_the_last_runs_ends_the_sweep() -> None:
+    c = config(None, stop_when={"no_improvement": {"runs": 3}})
+    s = Sweep()
+    for i, v in enumerate((5.0, 9.0, 1.0, 2.0)):
+        s.run([v], t=10.0 * i)
+    assert no_improvement(c, s.runs, 100.0) is None  # two since the best
+    s.run([8.0], t=50.0)
+    assert "no improvement in the last 3 runs" in no_improvement(c, s.runs, 100.0)
+    hours = config(None, stop_when={"no_improvement": {"hours": 1}})
+    assert no_improvement(hours, s.runs, 11.0 + 3599.0) is None
+    assert no_improvement(hours, s.runs, 11.0 + 3601.0) is not None
+
+
+def test_bayes_does_not_take_a_stopped_runs_early_value_as_final() -> None:
+    """Two whole runs climb from 10-20 to 80-90 by step 10; a run stopped at step 2 with 15
+    is told as what such runs reach (about 85 - 0 + ...), not as 15."""
+    c = validate({"method": "bayes", "metric": {"name": "acc", "goal": "maximize"},
+                  "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    s = Sweep()
+    s.run(np.linspace(10, 80, 10))
+    s.run(np.linspace(20, 90, 10))
+    stopped = s.run([15.0, 25.0], RunState.STOPPED)
+    runs, ys, pending = run_values(c, s.runs)
+    told = dict(zip((r.run_id for r in runs), ys))
+    # best at step 2: 17.8 and 27.8 -> final 80 and 90: +62.2 each; 25 + 62.2 = 87.2
+    assert -told[stopped] == pytest.approx(87.2, abs=0.1)
+    paused = s.run([15.0], RunState.PAUSED)
+    runs, ys, pending = run_values(c, s.runs)
+    assert paused in {r.run_id for r in runs}
+
+
+def test_bayes_treats_partial_runs_as_pending_until_a_run_finishes_whole() -> None:
+    c = validate({"method": "bayes", "metric": {"name": "acc", "goal": "maximize"},
+                  "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    s = Sweep()
+    stopped = s.run([15.0, 25.0], RunState.STOPPED)
+    runs, ys, pending = run_values(c, s.runs)
+    assert stopped in {r.run_id for r in pending}
+
+
+@pytest.mark.parametrize("early, path", [
+    ({"type": "asha", "s": 2, "min_iter": 1}, "early_terminate.s"),
+    ({"type": "asha", "max_iter": 0}, "early_terminate.max_iter"),
+    ({"type": "median", "min_iter": 0.5}, "early_terminate.min_iter"),
+])
+def test_rule_keys_are_checked_with_their_path(early, path) -> None:
+    with pytest.raises(ConfigError) as e:
+        config(early)
+    assert path in str(e.value)
