@@ -85,3 +85,41 @@ def no_improvement(config: Any, runs: Iterable[Run], now: float) -> str | None:
         return (f"no improvement for {rule['hours']:g} hours ({metric.name} best {best:g}, "
                 f"run {ended[best_at].run_id})")
     return None
+
+
+def endgame(config: Any, runs: list[Run]) -> tuple[int, int] | None:
+    """With a budget of steps, once a new run could no longer finish within it: (steps
+    left once the running runs have finished, the steps of a whole run); else None. The
+    running runs are counted as going the whole way (a rule may stop them sooner)."""
+    budget = config.settings.budget
+    if not budget or "steps" not in budget:
+        return None
+    from .early_stop.rungs import full_length
+
+    whole = full_length(runs)
+    if whole is None:
+        return None
+    left = budget["steps"] - steps_spent(runs) - sum(
+        max(0, whole - len(r.history)) for r in runs if r.state == RunState.RUNNING)
+    return (left, whole) if left < whole else None
+
+
+def last_promotion(config: Any, runs: list[Run], left: int) -> Run | None:
+    """In the endgame: the paused run expected to end best (its value so far and what the
+    whole runs gained after that step) among those that can finish in the ``left`` steps."""
+    metric = config.metric
+    if metric is None:
+        return None
+    from .search.bayes import Partial
+
+    model = Partial(runs, metric.sign)
+    best: tuple[float, Run] | None = None
+    for r in runs:
+        if r.state != RunState.PAUSED or model.length is None:
+            continue
+        if model.length - len(r.history) > left:
+            continue
+        y = model.predict(r, "delta")
+        if y is not None and (best is None or y < best[0]):
+            best = (y, r)
+    return best[1] if best else None

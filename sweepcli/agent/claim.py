@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..budget import budget_spent, no_improvement
+from ..budget import budget_spent, endgame, last_promotion, no_improvement
 from ..config import SweepConfig
 from ..early_stop import promotion
 from ..runs import REQUEUED_STATES, Run, RunState
@@ -86,6 +86,14 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
         return Decision("run", f"resuming {r.state} run {r.run_id} (attempt {r.attempt + 1})",
                         Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
     promoted = promotion(config, runs)
+    short = endgame(config, runs)
+    if promoted is None and short is not None:
+        # a new run could not finish within the budget: the paused run that promises most
+        # and can finish is taken instead
+        last = last_promotion(config, runs, short[0])
+        if last is not None:
+            promoted = (last, f"the budget left ({short[0]} steps) cannot finish a new run "
+                              f"({short[1]} steps); this one can")
     if promoted is not None:  # paused at a rung, and now among the best there: resumed
         r, why = promoted
         return Decision("run", f"resuming paused run {r.run_id} (attempt {r.attempt + 1}): {why}",
@@ -97,17 +105,34 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
                         Suggestion(dict(params), _grid_index(config, params)), queued=pid)
     running = [r for r in runs if r.state == RunState.RUNNING]
     if config.run_cap is not None and state.new_points >= config.run_cap:
+        resumed = _last_promotion(config, runs)
+        if resumed is not None:
+            return resumed
         if running:
             return Decision("wait", f"run_cap {config.run_cap} reached; waiting for "
                                     f"{len(running)} running run(s) in case one must be re-run")
         return Decision("done", f"run_cap {config.run_cap} reached")
     suggestion = suggest(config, runs, rng)
     if suggestion is None:
+        resumed = _last_promotion(config, runs)
+        if resumed is not None:
+            return resumed
         if running:
             return Decision("wait", f"every grid point is taken; waiting for {len(running)} "
                                     "running run(s) in case one must be re-run")
         return Decision("done", "every grid point has run")
     return Decision("run", "", suggestion)
+
+
+def _last_promotion(config: SweepConfig, runs: list[Run]) -> Decision | None:
+    """No new point can start: a paused run the rule still promotes, resumed."""
+    got = promotion(config, runs, exhausted=True)
+    if got is None:
+        return None
+    r, why = got
+    return Decision("run", f"resuming paused run {r.run_id} (attempt {r.attempt + 1}), no new "
+                           f"point being left: {why}", Suggestion(dict(r.params), r.grid_index),
+                    retry_of=r.run_id)
 
 
 def _grid_index(config: SweepConfig, params: dict[str, Any]) -> int | None:
@@ -191,7 +216,7 @@ def sweep_status(config: SweepConfig, state: SweepState) -> str:
     now = time.time()
     if budget_spent(config, state, now) or no_improvement(config, runs, now):
         return "finished"
-    if promotion(config, runs) is not None:
+    if promotion(config, runs, exhausted=True) is not None:
         return "running"
     if retry_queue(config, state) or queued_points(config, state):
         return "running"

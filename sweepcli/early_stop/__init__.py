@@ -52,12 +52,15 @@ def judge(config: SweepConfig, runs: list[Run]) -> dict[str, Verdict]:
                                                       runs).items()}
 
 
-def promotion(config: SweepConfig, runs: list[Run]) -> tuple[Run, str] | None:
-    """A paused run the rule promotes now (resumed before any new point), and why."""
+def promotion(config: SweepConfig, runs: list[Run], exhausted: bool = False
+              ) -> tuple[Run, str] | None:
+    """A paused run the rule promotes now (resumed before any new point), and why.
+    ``exhausted``: no new point can start any more (the rule may then be less strict)."""
     rule = rule_of(config)
     if rule is None or config.metric is None or not hasattr(rule, "promote"):
         return None
-    got: tuple[Run, str] | None = rule.promote(config.early_stop, config.metric, runs)
+    got: tuple[Run, str] | None = rule.promote(config.early_stop, config.metric, runs,
+                                               exhausted)
     return got
 
 

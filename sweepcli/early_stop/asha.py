@@ -151,9 +151,12 @@ def judge(rule: Asha, metric: Any, runs: list[Run]) -> dict[str, tuple[str, str]
     return out
 
 
-def promote(rule: Asha, metric: Any, runs: list[Run]) -> tuple[Run, str] | None:
+def promote(rule: Asha, metric: Any, runs: list[Run], exhausted: bool = False
+            ) -> tuple[Run, str] | None:
     """The paused run to resume now: among the best ``n // eta`` at its rung, the best of
-    the highest rung first."""
+    the highest rung first. ``exhausted``: no new point can start (grid done, run_cap,
+    the budget's end), so no more runs will reach the rungs: the best ``ceil(n / eta)``
+    then (a run alone at a rung goes on; the others stay paused, listed as such)."""
     if not rule.promote:
         return None
     runs = judged(runs)
@@ -166,7 +169,7 @@ def promote(rule: Asha, metric: Any, runs: list[Run]) -> tuple[Run, str] | None:
     for k in range(len(marks) - 1, -1, -1):
         rung = marks[k]
         at = table[rung]
-        keep = math.floor(len(at) / rule.eta)
+        keep = (math.ceil if exhausted else math.floor)(len(at) / rule.eta)
         for rank, (loss, rid) in enumerate(at[:keep]):
             run = by_id.get(rid)
             if run is not None and _rung_of(marks, run) == rung:

@@ -328,16 +328,17 @@ class Partial:
             self._at[step] = got
         return got
 
-    def predict(self, run: Run) -> float | None:
+    def predict(self, run: Run, how: str | None = None) -> float | None:
+        how = how or PARTIAL
         if len(self.whole) < 2:
             return None
         step = len(run.history)
         mine = min(self.sign * v for v in run.history)
         at = self._losses_at(step)
-        if PARTIAL == "rank":
+        if how == "rank":
             q = (np.sum(at < mine) + 0.5 * np.sum(at == mine)) / len(at)
             return float(np.quantile(self.finals, min(1.0, max(0.0, q))))
-        if PARTIAL == "pending":
+        if how == "pending":
             return None
         return float(mine + np.median(self.finals - at))
 
