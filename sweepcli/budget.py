@@ -119,7 +119,7 @@ def last_promotion(config: Any, runs: list[Run], left: int) -> Run | None:
             continue
         if model.length - len(r.history) > left:
             continue
-        y = model.predict(r, "delta")
+        y = model.predict(r)
         if y is not None and (best is None or y < best[0]):
             best = (y, r)
     return best[1] if best else None

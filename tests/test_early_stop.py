@@ -172,8 +172,14 @@ def test_bayes_does_not_take_a_stopped_runs_early_value_as_final() -> None:
     stopped = s.run([15.0, 25.0], RunState.STOPPED)
     runs, ys, pending = run_values(c, s.runs)
     told = dict(zip((r.run_id for r in runs), ys))
-    # best at step 2: 17.8 and 27.8 -> final 80 and 90: +62.2 each; 25 + 62.2 = 87.2
-    assert -told[stopped] == pytest.approx(87.2, abs=0.1)
+    # before step 3, by delta: best at step 2 17.8 and 27.8 -> final 80 and 90, +62.2 each
+    assert -told[stopped] == pytest.approx(25 + 62.2, abs=0.1)
+    ranked = s.run([15.0, 25.0, 30.0], RunState.STOPPED)
+    runs, ys, pending = run_values(c, s.runs)
+    told = dict(zip((r.run_id for r in runs), ys))
+    # from step 3, by rank: 30 lies between the whole runs' 25.6 and 35.6 at step 3, so
+    # it is told as the middle of their final values, 85
+    assert -told[ranked] == pytest.approx(85.0, abs=0.1)
     paused = s.run([15.0], RunState.PAUSED)
     runs, ys, pending = run_values(c, s.runs)
     assert paused in {r.run_id for r in runs}
