@@ -70,9 +70,11 @@ def test_asha_rungs_wait_for_a_whole_run_then_follow_its_length() -> None:
     assert rungs(c.early_stop, s.runs) == []  # no yardstick yet: nothing judged
     assert judge(c, s.runs) == {}
     s.run([60.0] * 52)
-    assert rungs(c.early_stop, s.runs) == [6, 18]  # 52 / 9 ~ 6, then 18 (< 52)
+    assert rungs(c.early_stop, s.runs) == [17]  # one rung, at 52 / 3
+    assert rungs(config({"type": "asha", "s": 2}).early_stop, s.runs) == [6, 17]
     assert rungs(config({"type": "asha", "min_iter": 1, "max_iter": 27}).early_stop, []) == [1, 3, 9]
     assert rungs(config({"type": "asha", "max_iter": 81, "s": 3}).early_stop, []) == [3, 9, 27]
+    assert rungs(config({"type": "asha", "max_iter": 81}).early_stop, []) == [27]
 
 
 def test_asha_pauses_a_run_below_the_best_third_of_its_rung_then_promotes_it() -> None:
