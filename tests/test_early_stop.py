@@ -205,3 +205,33 @@ def test_rule_keys_are_checked_with_their_path(early, path) -> None:
     with pytest.raises(ConfigError) as e:
         config(early)
     assert path in str(e.value)
+
+
+def test_the_bayes_model_runs_on_one_blas_thread(monkeypatch) -> None:
+    """On a busy machine OpenBLAS's threads wait on each other: a claim's model took
+    seconds under 8 agents. The suggestion limits BLAS to one thread for the call only."""
+    import sweepcli.search.bayes as bayes
+    from sweepcli.search import suggest
+    from threadpoolctl import ThreadpoolController
+
+    seen: list[list[int]] = []
+    real = bayes.suggest
+
+    def watching(*args):
+        seen.append([lib["num_threads"] for lib in ThreadpoolController().info()
+                     if lib["user_api"] == "blas"])
+        return real(*args)
+
+    monkeypatch.setattr(bayes, "suggest", watching)
+    c = validate({"method": "bayes", "metric": {"name": "acc"},
+                  "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    import scipy.linalg  # noqa: F401 - its OpenBLAS loaded, as in an agent
+
+    def threads() -> list[int]:
+        return [lib["num_threads"] for lib in ThreadpoolController().info()
+                if lib["user_api"] == "blas"]
+
+    before = threads()
+    suggest(c, [], np.random.default_rng(0))
+    assert seen and seen[0] and all(n == 1 for n in seen[0]), seen
+    assert threads() == before  # for the call only: a training function keeps its threads
