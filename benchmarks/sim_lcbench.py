@@ -113,11 +113,18 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--agents", type=int, default=8)
     ap.add_argument("--rule", nargs="+", default=list(RULES), choices=list(RULES))
+    ap.add_argument("--early", help="an early_terminate as JSON, instead of --rule")
+    ap.add_argument("--first-seed", type=int, default=1)
     args = ap.parse_args()
+    if args.early:
+        import json
+
+        RULES["custom"] = json.loads(args.early)
+        args.rule = ["custom"]
     for rule in args.rule:
         row = []
         for task in args.tasks:
-            got = [simulate(task, RULES[rule], s, args.agents) for s in range(1, args.seeds + 1)]
+            got = [simulate(task, RULES[rule], s, args.agents) for s in range(args.first_seed, args.first_seed + args.seeds)]
             row.append(statistics.median(g["best52"] for g in got))
             print(f"  {rule:10s} {task:>7s} " + " ".join(f"{g['best52']:.2f}" for g in got)
                   + f"  runs {statistics.median(g['runs'] for g in got):.0f}"

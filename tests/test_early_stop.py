@@ -70,15 +70,19 @@ def test_asha_rungs_wait_for_a_whole_run_then_follow_its_length() -> None:
     assert rungs(c.early_stop, s.runs) == []  # no yardstick yet: nothing judged
     assert judge(c, s.runs) == {}
     s.run([60.0] * 52)
-    assert rungs(c.early_stop, s.runs) == [17]  # one rung, at 52 / 3
-    assert rungs(config({"type": "asha", "s": 2}).early_stop, s.runs) == [6, 17]
-    assert rungs(config({"type": "asha", "min_iter": 1, "max_iter": 27}).early_stop, []) == [1, 3, 9]
-    assert rungs(config({"type": "asha", "max_iter": 81, "s": 3}).early_stop, []) == [3, 9, 27]
-    assert rungs(config({"type": "asha", "max_iter": 81}).early_stop, []) == [27]
+    assert rungs(c.early_stop, s.runs) == [26]  # one rung, at 52 / 2
+    assert rungs(config({"type": "asha", "s": 2}).early_stop, s.runs) == [13, 26]
+    assert rungs(config({"type": "asha", "eta": 3, "s": 2}).early_stop, s.runs) == [6, 17]
+    assert rungs(config({"type": "asha", "min_iter": 1, "max_iter": 27, "eta": 3}).early_stop,
+                 []) == [1, 3, 9]
+    assert rungs(config({"type": "asha", "min_iter": 1, "max_iter": 27}).early_stop,
+                 []) == [1, 2, 4, 8, 16]
+    assert rungs(config({"type": "asha", "max_iter": 81, "eta": 3, "s": 3}).early_stop, []) == [3, 9, 27]
+    assert rungs(config({"type": "asha", "max_iter": 81, "eta": 3}).early_stop, []) == [27]
 
 
 def test_asha_pauses_a_run_below_the_best_third_of_its_rung_then_promotes_it() -> None:
-    c = config({"type": "asha", "min_iter": 2, "max_iter": 18})  # rungs 2, 6
+    c = config({"type": "asha", "min_iter": 2, "max_iter": 18, "eta": 3})  # rungs 2, 6
     s = Sweep()
     for v in (90.0, 80.0, 70.0):
         s.run([v] * 18)  # three whole runs: at rung 2 the best third is the 90
@@ -102,7 +106,7 @@ def test_asha_pauses_a_run_below_the_best_third_of_its_rung_then_promotes_it() -
 
 
 def test_asha_without_promotion_stops_instead() -> None:
-    c = config({"type": "asha", "min_iter": 2, "max_iter": 18, "promote": False})
+    c = config({"type": "asha", "min_iter": 2, "max_iter": 18, "eta": 3, "promote": False})
     s = Sweep()
     for v in (90.0, 80.0, 70.0):
         s.run([v] * 18)

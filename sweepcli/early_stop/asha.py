@@ -14,12 +14,14 @@ otherwise
 
 Defaults that need no knowledge of the program: ``max_iter`` is the number of values of
 the longest run that finished by itself (until one has, nothing is judged: the first
-runs run whole, as a yardstick), and one rung, at ``max_iter / eta`` (52 epochs, eta 3:
-17). Measured on LCBench (README, Measured): runs' order at step 1 says almost nothing
-of their order at the end, at 6 a little more, at 17 most; a sweep with rungs at 6 and 17
-ended below one with the rung at 17 alone. W&B-style ``s``: ``s`` rungs, at ``max_iter /
-eta**k`` for k = 1..s; ``min_iter`` given: rungs at ``min_iter * eta**k`` below
-``max_iter``.
+runs run whole, as a yardstick), one rung, at ``max_iter / eta``, and ``eta`` 2 (52
+epochs: one rung at 26, where half the runs go on). Measured on LCBench (README,
+Measured; ``benchmarks/sim_lcbench.py``, 6 tasks): runs' order at step 1 says almost
+nothing of their order at the end, at 6 a little more, at 17 most; rungs at 6 and 17
+with eta 3 lost up to 1 point against no early stopping, the rung at 17 alone with eta 3
+lost 1.0 on one task, the rung at 26 with eta 2 never more than 0.1. W&B-style ``s``:
+``s`` rungs, at ``max_iter / eta**k`` for k = 1..s; ``min_iter`` given: rungs at
+``min_iter * eta**k`` below ``max_iter``.
 """
 
 from __future__ import annotations
@@ -38,9 +40,13 @@ MAX_RUNGS = 60
 DEFAULT_S = 1
 
 
+#: the default keeps half of the runs at the rung (``bench``: LCBench, below)
+DEFAULT_ETA = 2.0
+
+
 @dataclass(frozen=True)
 class Asha:
-    eta: float = 3.0
+    eta: float = DEFAULT_ETA
     #: None: max_iter / eta**2
     min_iter: int | None = None
     #: None: the length of the longest run that finished by itself
@@ -60,7 +66,7 @@ def parse(e: dict[str, Any], add: Callable[[str, str], None]) -> Asha | None:
         bad.append(path)
         add(path, message)
 
-    eta = e.get("eta", 3)
+    eta = e.get("eta", DEFAULT_ETA)
     if not (is_number(eta) and eta > 1):
         problem("early_terminate.eta", f"must be a number > 1, got {_describe(eta)}")
     for key in ("min_iter", "max_iter", "s"):
