@@ -46,7 +46,8 @@ def main() -> None:
     space = validate(sweep_config()).space
     print(f"{'step':>4s} {'option':>6s} {'MAE all':>8s} {'MAE worst third':>16s} {'spearman':>9s}")
     for step in args.steps:
-        rows: dict[str, list[tuple[float, float, float]]] = {"best": [], "delta": [], "rank": []}
+        rows: dict[str, list[tuple[float, float, float]]] = {
+            "best": [], "delta": [], "rank": [], "shrunk": []}
         for task in args.tasks:
             for seed in range(args.seeds):
                 rng = np.random.default_rng(seed)

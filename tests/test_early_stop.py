@@ -168,27 +168,30 @@ def test_no_improvement_over_the_last_runs_ends_the_sweep() -> None:
 
 
 def test_bayes_does_not_take_a_stopped_runs_early_value_as_final() -> None:
-    """Two whole runs climb from 10-20 to 80-90 by step 10; a run stopped at step 2 with 15
-    is told as what such runs reach (about 85 - 0 + ...), not as 15."""
+    """Four whole runs climb to 70, 80, 90, 100 in the order they started in: a run stopped
+    at step 2 between the second and third is told as what runs ranked there reach (85),
+    not as its 25. A run stopped at a step whose order says nothing of the final order is
+    told as the whole runs' median final value."""
     c = validate({"method": "bayes", "metric": {"name": "acc", "goal": "maximize"},
                   "parameters": {"x": {"min": 0.0, "max": 1.0}}})
     s = Sweep()
-    s.run(np.linspace(10, 80, 10))
-    s.run(np.linspace(20, 90, 10))
-    stopped = s.run([15.0, 25.0], RunState.STOPPED)
+    for start, end in ((0, 70), (10, 80), (20, 90), (30, 100)):
+        s.run(np.linspace(start, end, 10))
+    stopped = s.run([15.0, 25.0], RunState.STOPPED)  # at step 2: between 17.8 and 27.8
     runs, ys, pending = run_values(c, s.runs)
     told = dict(zip((r.run_id for r in runs), ys))
-    # before step 3, by delta: best at step 2 17.8 and 27.8 -> final 80 and 90, +62.2 each
-    assert -told[stopped] == pytest.approx(25 + 62.2, abs=0.1)
-    ranked = s.run([15.0, 25.0, 30.0], RunState.STOPPED)
-    runs, ys, pending = run_values(c, s.runs)
-    told = dict(zip((r.run_id for r in runs), ys))
-    # from step 3, by rank: 30 lies between the whole runs' 25.6 and 35.6 at step 3, so
-    # it is told as the middle of their final values, 85
-    assert -told[ranked] == pytest.approx(85.0, abs=0.1)
+    assert -told[stopped] == pytest.approx(85.0, abs=0.01)
     paused = s.run([15.0], RunState.PAUSED)
     runs, ys, pending = run_values(c, s.runs)
     assert paused in {r.run_id for r in runs}
+
+    t = Sweep()  # the order at step 1 is the reverse of the final order
+    for first, end in ((40, 70), (30, 80), (20, 90), (10, 100)):
+        t.run([first] + list(np.linspace(first, end, 9)))
+    early = t.run([45.0], RunState.STOPPED)  # the best at step 1
+    runs, ys, pending = run_values(c, t.runs)
+    told = dict(zip((r.run_id for r in runs), ys))
+    assert -told[early] == pytest.approx(85.0, abs=0.01)  # the median of 70..100: no news
 
 
 def test_bayes_treats_partial_runs_as_pending_until_a_run_finishes_whole() -> None:
