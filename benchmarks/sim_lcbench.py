@@ -124,7 +124,8 @@ def main() -> None:
     for rule in args.rule:
         row = []
         for task in args.tasks:
-            got = [simulate(task, RULES[rule], s, args.agents) for s in range(args.first_seed, args.first_seed + args.seeds)]
+            seeds = range(args.first_seed, args.first_seed + args.seeds)
+            got = [simulate(task, RULES[rule], s, args.agents) for s in seeds]
             row.append(statistics.median(g["best52"] for g in got))
             print(f"  {rule:10s} {task:>7s} " + " ".join(f"{g['best52']:.2f}" for g in got)
                   + f"  runs {statistics.median(g['runs'] for g in got):.0f}"
