@@ -414,11 +414,15 @@ _sweep_command("create", "The same as 'sweep': create a sweep from CONFIG, or co
 @click.option("--max-consecutive-failed-runs", "max_failures", type=click.IntRange(min=1),
               metavar="N", help="Stop (exit 1, showing the last run's output) after N runs "
                                 "in a row failed.")
+@click.option("--wandb", "wandb_mode", type=click.Choice(["shim", "offline", "off"]),
+              help="What `import wandb` is in the programs: sweepcli's helper with W&B's names "
+                   "(shim, the default: W&B scripts run unchanged), or the program's own wandb "
+                   "left alone (off). Overrides sweepcli.wandb.")
 @dir_option
 def agent(sweep_id: str, count: int | None, project: str | None, entity: str | None,
           gpus: str | None, runs_per_gpu: int, gpus_per_run: int, time_limit: str | None,
           run_timeout: float | None, forward_signals: bool, term_timeout: float | None,
-          max_failures: int | None, root_dir: str | None) -> None:
+          max_failures: int | None, wandb_mode: str | None, root_dir: str | None) -> None:
     """Run runs of sweep ID (or PROJECT/ID, ENTITY/PROJECT/ID) one after another until it
     is done.
 
@@ -450,7 +454,7 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     report = Agent(folder, count=count, display=display, gpus=gpu_list,
                    term_timeout=term_timeout, forward_signals=forward_signals,
                    max_consecutive_failures=max_failures, time_limit=limit,
-                   run_timeout=run_timeout).run()
+                   run_timeout=run_timeout, wandb=wandb_mode).run()
     n = len(report.runs)
     click.echo(f"sweepcli: agent done after {n} run(s) in {time.monotonic() - started:.1f} s: "
                f"{report.reason}", err=True)

@@ -30,7 +30,7 @@ from ..store import (
 )
 from ..store.settings import max_initial_failures
 from .claim import Claim, Decision, claim_next_run
-from .command import render_command
+from .command import render_command, wandb_env
 from .display import Display, make_display
 from .endings import CANCEL_GRACE, ENDINGS, PREEMPT_GRACE, Ending
 from .liveness import Silence
@@ -81,6 +81,7 @@ class Agent:
         max_consecutive_failures: int | None = None,
         time_limit: float | None = None,
         run_timeout: float | None = None,
+        wandb: str | None = None,
     ):
         self.folder = folder
         self.count = count
@@ -106,6 +107,7 @@ class Agent:
         #: --time-limit: seconds from now this agent may use (None: no limit)
         self.deadline = time.monotonic() + time_limit if time_limit is not None else None
         self._run_timeout = run_timeout
+        self._wandb = wandb
         # unseeded: this agent's own stream; with sweepcli.seed each claim is seeded from the
         # sweep (claim_rng), so agents started together still draw different points
         self.rng = np.random.default_rng()
@@ -320,6 +322,7 @@ class Agent:
             "SWEEPCLI_ATTEMPT": str(claim.attempt),
             "SWEEPCLI_RESUME": "1" if claim.attempt > 1 else "0",
         }
+        wandb_env(env, self._wandb or self.config.settings.wandb)
         return run_dir, nested, env
 
     def _run_one(self, claim: Claim, slot: int = 0, gpu: str | None = None) -> RunResult:
