@@ -28,6 +28,7 @@ from .errors import SweepcliError, describe
 from .priors import MAX_FILE
 from .store import (
     Control,
+    LockLost,
     LockTimeout,
     Store,
     SweepStore,
@@ -460,6 +461,32 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
                f"{report.reason}", err=True)
     if report.interrupted:
         sys.exit(130)
+    if report.time_up:
+        left = _work_left(folder)
+        if left:
+            click.echo(f"sweepcli: exit status 3: this agent's time is up and the sweep has "
+                       f"work left ({left}); requeue the job (examples/slurm/agent.sbatch does)",
+                       err=True)
+            sys.exit(3)
+
+
+def _work_left(folder: Sweep) -> str:
+    """What the sweep still has to do, in words ('' when it is done)."""
+    from .agent import sweep_status
+
+    try:
+        state = folder.refresh()
+    except (OSError, LockTimeout, LockLost):
+        return "its state could not be read"
+    status = sweep_status(folder.config, state)
+    if status in ("finished", "canceled"):
+        return ""
+    counts: dict[str, int] = {}
+    for r in state.runs.values():
+        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+    parts = [f"{n} {k}" for k, n in counts.items() if k in ("running", "preempted", "crashed",
+                                                           "paused")]
+    return f"sweep {status}" + (f": {', '.join(parts)}" if parts else "")
 
 
 def _setting(text: str) -> tuple[str, Any]:

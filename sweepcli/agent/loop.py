@@ -63,6 +63,9 @@ class AgentReport:
     reason: str = ""
     #: stopped by Ctrl-C (the CLI exits 130, as a shell expects of SIGINT)
     interrupted: bool = False
+    #: stopped because its time was up (``--time-limit``, walltime) or it was preempted:
+    #: the CLI exits 3 if the sweep still has work, so a batch script requeues the job
+    time_up: bool = False
 
 
 class Agent:
@@ -236,6 +239,7 @@ class Agent:
                 return
             if self.signals.preempt.is_set():
                 self.report.reason = "preempted"
+                self.report.time_up = True
                 return
             if self.signals.interrupts:
                 self.report.reason = "interrupted"
@@ -244,6 +248,7 @@ class Agent:
             why = self._nothing_fits()
             if why is not None:
                 self.report.reason = f"no run fits: {why}"
+                self.report.time_up = True
                 return
             if not self._reserve():
                 self.report.reason = f"{self.count} run(s) done"
