@@ -30,7 +30,7 @@ from .config import ConfigError, Problem, SweepConfig, validate
 from .config import flat_names
 from .config.validate import check_point
 from .runs import RunState
-from .reporting.status import summarize
+from .reporting.status import read_summary, summarize
 from .store import (
     Control,
     InvalidId,
@@ -367,6 +367,8 @@ class ApiRun:
             out.update(row)
         if self._metric is not None:
             out[f"{self._metric}.best"] = self.value
+        if self.dir is not None:  # what the program set itself (run.summary[...] = ...)
+            out.update(read_summary(self.dir))
         return out
 
 

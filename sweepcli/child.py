@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,37 +22,72 @@ from typing import Any
 SIGNALED = "signaled"
 
 
-class Config(Mapping[str, Any]):
-    """Read-only parameters with attribute, item and nested access."""
+_NOTED: set[str] = set()
 
-    def __init__(self, data: dict[str, Any]):
-        object.__setattr__(self, "_data", data)
 
-    def __getitem__(self, key: str) -> Any:
-        value = self._data[key]
-        return Config(value) if isinstance(value, dict) else value
+def note_once(what: str, message: str) -> None:
+    """One quiet line on stderr, once per kind, for what a W&B script asks that means
+    nothing here (the program goes on)."""
+    if what not in _NOTED:
+        _NOTED.add(what)
+        print(f"sweepcli: {message}", file=sys.stderr, flush=True)
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict) and not isinstance(value, Config):
+        return Config(value)
+    return value
+
+
+class Config(dict):  # type: ignore[type-arg]
+    """The run's parameters, as W&B's ``wandb.config``: item and attribute access (nested
+    values too), a plain ``dict`` to ``json.dumps``, ``update()`` and assignment for keys
+    the sweep does not set (a key the sweep sets keeps the sweep's value: noted once)."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None, sweep_keys: Any = ()):
+        super().__init__({str(k): _wrap(v) for k, v in (data or {}).items()})
+        object.__setattr__(self, "_sweep_keys", frozenset(sweep_keys))
 
     def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
         try:
             return self[key]
         except KeyError:
-            raise AttributeError(f"no parameter {key!r} (have: {', '.join(self._data)})") from None
+            raise AttributeError(f"no parameter {key!r} (have: {', '.join(self)})") from None
 
     def __setattr__(self, key: str, value: Any) -> None:
-        raise AttributeError("the sweep's parameters are read-only")
+        self[key] = value
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in self._sweep_keys and key in self:
+            if self[key] != value:
+                note_once(f"config:{key}", f"config.{key} is the sweep's ({self[key]!r}); the "
+                          f"program's {value!r} is ignored")
+            return
+        super().__setitem__(str(key), _wrap(value))
 
-    def __len__(self) -> int:
-        return len(self._data)
+    def update(self, other: Any = (), /, allow_val_change: bool | None = None,  # type: ignore[override]
+               **more: Any) -> None:
+        """W&B's ``config.update(d, allow_val_change=...)``: a key the sweep sets keeps its
+        value whatever ``allow_val_change`` says."""
+        for k, v in dict(other, **more).items():
+            self[k] = v
+
+    def setdefaults(self, d: Mapping[str, Any]) -> None:
+        for k, v in d.items():
+            if k not in self:
+                self[k] = v
 
     def __repr__(self) -> str:
-        return f"Config({self._data!r})"
+        return f"Config({dict(self)!r})"
 
     def as_dict(self) -> dict[str, Any]:
         """A plain (nested) dict copy."""
-        return json.loads(json.dumps(self._data))
+        return json.loads(json.dumps(self, default=_jsonable))
+
+    def keys_set_by_sweep(self) -> frozenset[str]:
+        return self._sweep_keys  # type: ignore[no-any-return]
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -101,12 +136,66 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
+class Summary(dict):  # type: ignore[type-arg]
+    """W&B's ``run.summary``: the last value of every key logged, and what the program
+    sets itself (``summary["final_acc"] = x``, ``update()``), which wins. Kept in the run's
+    folder (``summary.json``) as it is set: ``--json``, the API and the report show it."""
+
+    def __init__(self, run: Run):
+        super().__init__()
+        object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_set", {})
+
+    def _logged(self, record: Mapping[str, Any]) -> None:
+        for k, v in record.items():
+            if k not in self._set:
+                super().__setitem__(k, v)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._set[str(key)] = value
+        super().__setitem__(str(key), value)
+        self._run._write_summary()
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def update(self, other: Any = (), /, **more: Any) -> None:  # type: ignore[override]
+        for k, v in dict(other, **more).items():
+            self._set[str(k)] = v
+            super().__setitem__(str(k), v)
+        self._run._write_summary()
+
+    def explicit(self) -> dict[str, Any]:
+        return dict(self._set)
+
+
 class Run:
     """The current run, as seen from inside the training program."""
 
-    def __init__(self, defaults: dict[str, Any] | None = None):
-        defaults = dict(defaults or {})
+    def __init__(self, defaults: dict[str, Any] | None = None, name: str | None = None,
+                 tags: Any = None, notes: str | None = None, **kwargs: Any):
+        defaults = dict(defaults) if isinstance(defaults, Mapping) else {}
         self.id = os.environ.get("SWEEPCLI_RUN_ID")
+        #: W&B's ``run.name`` (``init(name=...)``, else the run's ID)
+        self.name = name or self.id
+        self.tags = tuple(tags or ())
+        self.notes = notes
+        self.group = kwargs.get("group")
+        self.job_type = kwargs.get("job_type")
+        self.project = kwargs.get("project")
+        self.entity = kwargs.get("entity")
+        kept = ("group", "job_type", "project", "entity")
+        ignored = sorted(k for k in kwargs if kwargs[k] is not None and k not in kept)
+        if ignored and os.environ.get("SWEEPCLI_RUN_ID"):
+            note_once("init", f"init({', '.join(k + '=' for k in ignored)}) means nothing under a "
+                      "sweepcli agent (the agent sets the run's ID, folder and resumption); "
+                      "ignored")
         self.sweep_id = os.environ.get("SWEEPCLI_SWEEP_ID")
         self.dir = Path(os.environ["SWEEPCLI_RUN_DIR"]) if "SWEEPCLI_RUN_DIR" in os.environ else None
         try:
@@ -123,10 +212,15 @@ class Run:
                 values = json.load(f)
         else:
             values = _cli_overrides(sys.argv[1:], defaults)
-        self.config = Config(_merge(defaults, values))
+        self.config = Config(_merge(defaults, values), sweep_keys=values if config_file else ())
         metrics = os.environ.get("SWEEPCLI_METRICS_FILE")
         self._fd = os.open(metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if metrics else None
         self.history: list[dict[str, Any]] = []
+        #: W&B's step: the index of the next metric line (``log(step=...)`` moves it on)
+        self.step = 0
+        self._row: dict[str, Any] = {}
+        self._stepped = False
+        self.summary = Summary(self)
         self._stop_requested = False
         self._polled = False
         self._install_sigterm()
@@ -171,25 +265,58 @@ class Run:
             self._stop_requested = True
         return self._stop_requested
 
-    def log(self, data: Mapping[str, Any]) -> None:
-        """Append one step of history (one metric line); written and flushed at once."""
+    def log(self, data: Mapping[str, Any], step: int | None = None,
+            commit: bool | None = None, sync: bool | None = None) -> None:
+        """Log one step of history (one metric line, written and flushed at once), as W&B's
+        ``log``: ``commit=False`` keeps adding to the same step until a call commits it;
+        ``step=N`` logs at step N (a larger N first commits what is pending; values given
+        with a step are committed when a later step comes, or with ``commit=True``, or at
+        ``finish()``); a step below the current one is ignored, as W&B ignores it."""
         if not isinstance(data, Mapping):
             raise TypeError(f"log() takes a dict of metrics, got {type(data).__name__}")
-        record = {str(k): v for k, v in data.items()}
+        if step is not None:
+            if not isinstance(step, int) or isinstance(step, bool):
+                raise TypeError(f"log(step=...) takes an integer, got {type(step).__name__}")
+            self._stepped = True
+            if step < self.step:
+                note_once("step", f"log(step={step}) is below the current step {self.step}: "
+                          "ignored (steps must increase, as in W&B)")
+                return
+            if step > self.step:
+                self._commit()
+                self.step = step
+        self._row.update({str(k): v for k, v in data.items()})
+        if commit is True or (commit is None and step is None):
+            self._commit()
+
+    def _commit(self) -> None:
+        if not self._row:
+            return
+        record = self._row
+        if self._stepped:
+            record = {**record, "_step": self.step}
+        self._row = {}
+        self.step += 1
         self.history.append(record)
+        self.summary._logged(record)
         if self._fd is not None:
             line = json.dumps(record, default=_jsonable, allow_nan=True) + "\n"
             os.write(self._fd, line.encode())  # one write of one whole line
 
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The last value of every key logged."""
-        out: dict[str, Any] = {}
-        for rec in self.history:
-            out.update(rec)
-        return out
+    def _write_summary(self) -> None:
+        if self.dir is None:
+            return
+        try:
+            tmp = self.dir / ".summary.json.tmp"
+            tmp.write_text(json.dumps(self.summary.explicit(), default=_jsonable, allow_nan=True))
+            os.replace(tmp, self.dir / "summary.json")
+        except OSError:
+            pass  # the run goes on; its summary is shown when the folder can be written
 
-    def finish(self) -> None:
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        """End the run: what is pending is logged. ``exit_code`` (W&B's) other than 0
+        ends the program with that status (the run is then ``failed``)."""
+        self._commit()
         if self._fd is not None:
             try:
                 os.fsync(self._fd)
@@ -197,6 +324,40 @@ class Run:
                 pass
             os.close(self._fd)
             self._fd = None
+        if exit_code:
+            raise SystemExit(exit_code)
+
+    # W&B's methods that mean nothing here: accepted so a script or an integration runs on
+    def define_metric(self, *args: Any, **kwargs: Any) -> None:
+        note_once("define_metric", "define_metric: the sweep's metric is its config's; ignored")
+
+    def watch(self, *args: Any, **kwargs: Any) -> None:
+        note_once("watch", "watch (gradients, parameters) is not kept by sweepcli; ignored")
+
+    def unwatch(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        note_once("save", "save: files stay in the run's folder (SWEEPCLI_RUN_DIR); ignored")
+
+    def alert(self, *args: Any, **kwargs: Any) -> None:
+        note_once("alert", "alert: sweepcli sends no alerts; ignored")
+
+    def log_artifact(self, *args: Any, **kwargs: Any) -> None:
+        note_once("artifact", "artifacts are not kept by sweepcli; ignored")
+
+    use_artifact = log_artifact
+    log_model = log_artifact
+
+    def log_code(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def mark_preempting(self) -> None:
+        pass  # the agent resumes a preempted run by itself
+
+    @property
+    def url(self) -> None:
+        return None
 
     def __enter__(self) -> Run:
         return self
@@ -211,11 +372,14 @@ class Run:
 _current: Run | None = None
 
 
-def init(config: dict[str, Any] | None = None) -> Run:
-    """Start (or return) this process's run. ``config`` holds defaults; the sweep's win."""
+def init(config: dict[str, Any] | None = None, **kwargs: Any) -> Run:
+    """Start (or return) this process's run. ``config`` holds defaults; the sweep's win.
+    W&B's other keywords are accepted: ``name``, ``tags``, ``notes``, ``group``,
+    ``job_type`` are kept on the run; the rest (``project``, ``resume``, ``mode``, ...)
+    mean nothing under an agent, which says so once."""
     global _current
     if _current is None:
-        _current = Run(config)
+        _current = Run(config, **kwargs)
     return _current
 
 
@@ -223,9 +387,19 @@ def current() -> Run:
     return _current if _current is not None else init()
 
 
-def log(data: Mapping[str, Any]) -> None:
+def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None,
+        sync: bool | None = None) -> None:
     """``sweepcli.log({...})``: log to the current run (started on first use)."""
-    current().log(data)
+    current().log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """W&B's ``finish()``: end the current run (a later ``init`` starts the same one again
+    in this process, as sweepcli has one run per program)."""
+    global _current
+    if _current is not None:
+        run, _current = _current, None
+        run.finish(exit_code)
 
 
 def reset() -> None:

@@ -28,6 +28,7 @@ from .errors import SweepcliError, describe
 from .priors import MAX_FILE
 from .store import (
     Control,
+    LockLost,
     LockTimeout,
     Store,
     SweepStore,
@@ -414,11 +415,15 @@ _sweep_command("create", "The same as 'sweep': create a sweep from CONFIG, or co
 @click.option("--max-consecutive-failed-runs", "max_failures", type=click.IntRange(min=1),
               metavar="N", help="Stop (exit 1, showing the last run's output) after N runs "
                                 "in a row failed.")
+@click.option("--wandb", "wandb_mode", type=click.Choice(["shim", "offline", "off"]),
+              help="What `import wandb` is in the programs: sweepcli's helper with W&B's names "
+                   "(shim, the default: W&B scripts run unchanged), or the program's own wandb "
+                   "left alone (off). Overrides sweepcli.wandb.")
 @dir_option
 def agent(sweep_id: str, count: int | None, project: str | None, entity: str | None,
           gpus: str | None, runs_per_gpu: int, gpus_per_run: int, time_limit: str | None,
           run_timeout: float | None, forward_signals: bool, term_timeout: float | None,
-          max_failures: int | None, root_dir: str | None) -> None:
+          max_failures: int | None, wandb_mode: str | None, root_dir: str | None) -> None:
     """Run runs of sweep ID (or PROJECT/ID, ENTITY/PROJECT/ID) one after another until it
     is done.
 
@@ -450,12 +455,38 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     report = Agent(folder, count=count, display=display, gpus=gpu_list,
                    term_timeout=term_timeout, forward_signals=forward_signals,
                    max_consecutive_failures=max_failures, time_limit=limit,
-                   run_timeout=run_timeout).run()
+                   run_timeout=run_timeout, wandb=wandb_mode).run()
     n = len(report.runs)
     click.echo(f"sweepcli: agent done after {n} run(s) in {time.monotonic() - started:.1f} s: "
                f"{report.reason}", err=True)
     if report.interrupted:
         sys.exit(130)
+    if report.time_up:
+        left = _work_left(folder)
+        if left:
+            click.echo(f"sweepcli: exit status 3: this agent's time is up and the sweep has "
+                       f"work left ({left}); requeue the job (examples/slurm/agent.sbatch does)",
+                       err=True)
+            sys.exit(3)
+
+
+def _work_left(folder: Sweep) -> str:
+    """What the sweep still has to do, in words ('' when it is done)."""
+    from .agent import sweep_status
+
+    try:
+        state = folder.refresh()
+    except (OSError, LockTimeout, LockLost):
+        return "its state could not be read"
+    status = sweep_status(folder.config, state)
+    if status in ("finished", "canceled"):
+        return ""
+    counts: dict[str, int] = {}
+    for r in state.runs.values():
+        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+    parts = [f"{n} {k}" for k, n in counts.items() if k in ("running", "preempted", "crashed",
+                                                           "paused")]
+    return f"sweep {status}" + (f": {', '.join(parts)}" if parts else "")
 
 
 def _setting(text: str) -> tuple[str, Any]:

@@ -107,7 +107,7 @@ def test_an_agent_waiting_for_a_held_lock_still_obeys_signals(env) -> None:
         agent = env.watched_agent(sweep_id)
         agent.wait_for_text("the sweep lock is held elsewhere")
         agent.send_signal(signal.SIGTERM)  # the batch system's time is up
-        assert agent.wait(timeout=20) == 0, agent.text()
+        assert agent.wait(timeout=20) == 3, agent.text()
     assert env.status(sweep_id)["runs"] == []
 
 
@@ -796,7 +796,7 @@ def test_a_finished_runs_end_is_never_lost_while_the_lock_is_held_elsewhere(env,
             agent.wait(timeout=30)
         elif then == "is preempted":  # it hands over, and says so
             agent.send_signal(signal.SIGTERM)
-            assert agent.wait(timeout=30) == 0, agent.text()
+            assert agent.wait(timeout=30) == 3, agent.text()
             assert "cannot record the end of run" in agent.text()
     if then == "waits":
         assert agent.wait(timeout=60) == 0, agent.text()

@@ -66,7 +66,7 @@ def test_a_preempted_run_resumes_in_its_folder_and_its_history_continues(env) ->
     first = env.agent(sweep_id)
     env.wait_for(lambda: checkpoint(env, sweep_id) >= 4)
     first.send_signal(signal.SIGTERM)  # the batch system takes the node
-    assert first.wait(timeout=30) == 0
+    assert first.wait(timeout=30) == 3  # its time is up (preempted) with work left
     (run,) = env.status(sweep_id)["runs"]
     assert run["state"] == "preempted"
     stopped_at = checkpoint(env, sweep_id)
@@ -152,7 +152,7 @@ def test_hyperband_judges_the_whole_history_of_a_resumed_run(env) -> None:
     first = env.agent(sweep_id, env={"HOLD_AT": "4"})  # its program waits at its 4th value
     env.wait_for(lambda: checkpoint_of(env, sweep_id) >= 4)
     first.send_signal(signal.SIGTERM)
-    assert first.wait(timeout=30) == 0
+    assert first.wait(timeout=30) == 3
     (run,) = [r for r in env.status(sweep_id)["runs"] if not r["prior"]]
     assert run["state"] == "preempted" and run["steps"] == 4
     assert env.agent(sweep_id).wait(timeout=60) == 0
@@ -219,7 +219,7 @@ def test_preemptions_do_not_count_against_max_retries(env) -> None:
         agent = env.agent(sweep_id)
         env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
         agent.send_signal(signal.SIGTERM)
-        assert agent.wait(timeout=30) == 0
+        assert agent.wait(timeout=30) == 3
     (run,) = env.status(sweep_id)["runs"]
     assert run["state"] == "preempted" and run["attempt"] == 3
 
@@ -264,8 +264,9 @@ def test_time_limit_starts_no_run_that_cannot_finish(env) -> None:
     sweep_id = durations_sweep(env, 3.0)
     env.cli("agent", sweep_id, "--count", "1")  # one finished run: a run takes about 3 s
     # -t 0.5: stopping takes 0.5 + 5 s of margin, so 7 s leave 1.5 s: 3 s do not fit
-    proc = env.cli("agent", sweep_id, "--time-limit", "7", "-t", "0.5")
-    assert proc.returncode == 0 and "no run fits" in proc.stderr and "about 3 s" in proc.stderr
+    proc = env.cli("agent", sweep_id, "--time-limit", "7", "-t", "0.5", check=False)
+    assert proc.returncode == 3 and "no run fits" in proc.stderr and "about 3 s" in proc.stderr
+    assert "exit status 3" in proc.stderr and "work left" in proc.stderr
     assert len(env.status(sweep_id)["runs"]) == 1
     proc = env.cli("agent", sweep_id, "--time-limit", "12", "-t", "0.5", "--count", "1")
     assert len(env.status(sweep_id)["runs"]) == 2  # 6.5 s left: it fits
@@ -279,7 +280,8 @@ def test_time_limit_stops_the_running_run_before_the_end_to_resume_it_later(env)
     started = time.monotonic()
     # no finished run yet: the first run starts whatever the limit; it is stopped 5.5 s
     # before the agent's end, as a preemption (not SLURM's SIGKILL)
-    proc = env.cli("agent", sweep_id, "--time-limit", "8", "-t", "0.5")
+    proc = env.cli("agent", sweep_id, "--time-limit", "8", "-t", "0.5", check=False)
+    assert proc.returncode == 3, proc.stderr  # its time is up, the run is left to resume
     took = time.monotonic() - started
     assert 2 <= took <= 7.5, took
     (run,) = env.status(sweep_id)["runs"]
@@ -299,13 +301,14 @@ def test_time_limit_auto_reads_the_slurm_jobs_end(env, tmp_path) -> None:
     sweep_id = durations_sweep(env, 3.0)
     env.cli("agent", sweep_id, "--count", "1")
     end = time.time() + 7
-    proc = env.cli("agent", sweep_id, "--time-limit", "auto", "-t", "0.5",
+    proc = env.cli("agent", sweep_id, "--time-limit", "auto", "-t", "0.5", check=False,
                    env={"SLURM_JOB_END_TIME": str(int(end))})
+    assert proc.returncode == 3, proc.stderr
     assert "no run fits" in proc.stderr and "SLURM_JOB_END_TIME" in proc.stderr
     # an older SLURM: squeue tells the end, in local time
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 7))
     path = stand_in(tmp_path, "squeue", f'[ "$*" = "-h -j 4242 -o %e" ] && echo {stamp}\n')
-    proc = env.cli("agent", sweep_id, "--time-limit", "auto", "-t", "0.5",
+    proc = env.cli("agent", sweep_id, "--time-limit", "auto", "-t", "0.5", check=False,
                    env={**path, "SLURM_JOB_ID": "4242"})
     assert "no run fits" in proc.stderr and "squeue" in proc.stderr
     assert len(env.status(sweep_id)["runs"]) == 1
@@ -431,3 +434,13 @@ def test_a_run_takes_the_median_running_time_of_the_finished_runs() -> None:
     runs = [finished(100, 110), finished(100, 130), finished(200, 210, [(100, 150)])]
     assert median_duration(runs) == 30  # 10, 30 and 50 + 10
     assert median_duration(runs[:2]) == 20
+
+
+def test_an_agent_whose_time_is_up_exits_0_when_the_sweep_is_done(env) -> None:
+    """Exit 3 means 'requeue me': only while the sweep has work. An agent whose time is
+    up on a sweep with nothing left exits 0, so a job array ends."""
+    sweep_id = durations_sweep(env, 1.0)
+    env.cli("agent", sweep_id)  # every point finished: each took about 1 s
+    proc = env.cli("agent", sweep_id, "--time-limit", "6", "-t", "0.5", check=False)
+    assert "no run fits" in proc.stderr  # 0.5 s left: its time is up...
+    assert proc.returncode == 0, proc.stderr  # ...but nothing is left to do

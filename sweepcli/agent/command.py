@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import SweepcliError
@@ -65,3 +66,19 @@ def render_command(
     if not argv:
         raise CommandError("the command is empty")
     return argv
+
+
+#: where ``import wandb`` finds sweepcli's helper (``--wandb shim``)
+SHIM_DIR = Path(__file__).resolve().parent.parent / "shim"
+
+
+def wandb_env(env: dict[str, str], mode: str) -> None:
+    """What ``import wandb`` is in a program: ``shim`` puts sweepcli's helper first on its
+    ``PYTHONPATH`` (whether or not the real package is installed); ``off`` leaves it be."""
+    if mode == "offline":
+        raise CommandError("--wandb offline (the real wandb logging offline beside sweepcli) "
+                           "is not available yet: use shim (the default) or off")
+    env["SWEEPCLI_WANDB"] = mode
+    if mode == "shim":
+        path = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = str(SHIM_DIR) + (os.pathsep + path if path else "")

@@ -30,7 +30,7 @@ from ..store import (
 )
 from ..store.settings import max_initial_failures
 from .claim import Claim, Decision, claim_next_run
-from .command import render_command
+from .command import render_command, wandb_env
 from .display import Display, make_display
 from .endings import CANCEL_GRACE, ENDINGS, PREEMPT_GRACE, Ending
 from .liveness import Silence
@@ -63,6 +63,9 @@ class AgentReport:
     reason: str = ""
     #: stopped by Ctrl-C (the CLI exits 130, as a shell expects of SIGINT)
     interrupted: bool = False
+    #: stopped because its time was up (``--time-limit``, walltime) or it was preempted:
+    #: the CLI exits 3 if the sweep still has work, so a batch script requeues the job
+    time_up: bool = False
 
 
 class Agent:
@@ -81,6 +84,7 @@ class Agent:
         max_consecutive_failures: int | None = None,
         time_limit: float | None = None,
         run_timeout: float | None = None,
+        wandb: str | None = None,
     ):
         self.folder = folder
         self.count = count
@@ -106,6 +110,7 @@ class Agent:
         #: --time-limit: seconds from now this agent may use (None: no limit)
         self.deadline = time.monotonic() + time_limit if time_limit is not None else None
         self._run_timeout = run_timeout
+        self._wandb = wandb
         # unseeded: this agent's own stream; with sweepcli.seed each claim is seeded from the
         # sweep (claim_rng), so agents started together still draw different points
         self.rng = np.random.default_rng()
@@ -234,6 +239,7 @@ class Agent:
                 return
             if self.signals.preempt.is_set():
                 self.report.reason = "preempted"
+                self.report.time_up = True
                 return
             if self.signals.interrupts:
                 self.report.reason = "interrupted"
@@ -242,6 +248,7 @@ class Agent:
             why = self._nothing_fits()
             if why is not None:
                 self.report.reason = f"no run fits: {why}"
+                self.report.time_up = True
                 return
             if not self._reserve():
                 self.report.reason = f"{self.count} run(s) done"
@@ -320,6 +327,7 @@ class Agent:
             "SWEEPCLI_ATTEMPT": str(claim.attempt),
             "SWEEPCLI_RESUME": "1" if claim.attempt > 1 else "0",
         }
+        wandb_env(env, self._wandb or self.config.settings.wandb)
         return run_dir, nested, env
 
     def _run_one(self, claim: Claim, slot: int = 0, gpu: str | None = None) -> RunResult:

@@ -57,6 +57,7 @@ class Settings:
     max_retries: int = 3
     budget: dict[str, Any] | None = None
     stop_when: dict[str, Any] | None = None
+    wandb: str = "shim"
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stop_when", "a mapping {no_improvement: {runs: N}} and/or {no_improvement: "
             "{hours: H}}: the sweep ends when its best has not improved over the last N ended "
             "runs, or for H hours", _stop_when),
+    Setting("wandb", "shim, offline or off: what `import wandb` is in the programs (see "
+            "sweepcli agent --wandb)", lambda v: v in ("shim", "offline", "off")),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 #: the default of each setting (None: unset)
@@ -98,4 +101,7 @@ assert set(DEFAULTS) == set(BY_KEY), "a setting declared in one place only"
 def described(key: str) -> str:
     """What ``key`` takes and its default, for messages and the README."""
     default = DEFAULTS[key]
-    return BY_KEY[key].takes + ("" if default is None else f" (default {default:g})")
+    if default is None:
+        return BY_KEY[key].takes
+    return BY_KEY[key].takes + (f" (default {default})" if isinstance(default, str)
+                                else f" (default {default:g})")

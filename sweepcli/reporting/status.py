@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
 import time
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +13,24 @@ from ..agent import sweep_status
 from ..agent.liveness import end_silent_runs
 from ..budget import spending
 from ..runs import Run, RunState
-from ..store import Sweep, heartbeat_timeout
+from .. import jsonline
+from ..store import Sweep, heartbeat_timeout, open_nofollow
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """The summary a program set itself (``run.summary["k"] = v``, W&B's), kept in its
+    folder as ``summary.json``; {} when there is none (or it is not ours to read)."""
+    try:
+        fd = open_nofollow(run_dir / "summary.json", os.O_RDONLY)
+    except OSError:
+        return {}
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(1 << 20)
+    try:
+        got = jsonline.parse(data)
+    except ValueError:
+        return {}
+    return got if isinstance(got, dict) else {}
 
 
 def _value(folder: Sweep, run: Run) -> float | None:
@@ -94,6 +113,7 @@ def summarize(folder: Sweep, mark_stale: bool = True,
                 "prior": r.prior,
                 "queued": r.queued,
                 "reason": r.reason,
+                "summary": read_summary(folder.run_dir(r.run_id)) if r.prior is None else {},
                 "attempt": r.attempt,
                 "attempts": [*r.attempts, {
                     "attempt": r.attempt, "state": r.state.value, "agent": r.agent,
