@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runs import Run, RunState
+from . import rungs
 
 MAX_BANDS = 1000  # more is a typo (eta a hair above 1), not a schedule
 KEYS = ("min_iter", "max_iter", "s", "eta", "strict")
@@ -113,7 +114,7 @@ def judge(hb: Hyperband, metric: Any, runs: list[Run]) -> dict[str, tuple[str, s
     part: their value is no band's.
     """
     sign = metric.sign
-    judged = [r for r in runs if r.history and not r.summary_only]
+    judged = rungs.judged(runs)
     if not any(r.state == RunState.RUNNING for r in judged):
         return {}
     thresholds = band_thresholds(hb, [r.history for r in judged], sign)

@@ -15,8 +15,6 @@ __version__ = "0.19.0"  # what integrations check; the names below are sweepcli'
 init = _child.init
 log = _child.log
 finish = _child.finish
-Run = Run
-Config = Config
 
 
 def _current() -> Run | None:
