@@ -352,6 +352,9 @@ class Run:
     def log_code(self, *args: Any, **kwargs: Any) -> None:
         pass
 
+    def _label(self, *args: Any, **kwargs: Any) -> None:
+        pass  # W&B's integration telemetry (Hugging Face's callback calls it)
+
     def mark_preempting(self) -> None:
         pass  # the agent resumes a preempted run by itself
 
@@ -380,7 +383,23 @@ def init(config: dict[str, Any] | None = None, **kwargs: Any) -> Run:
     global _current
     if _current is None:
         _current = Run(config, **kwargs)
+        if _current.in_sweep:
+            _at_exit()
     return _current
+
+
+_EXIT_HOOKED = False
+
+
+def _at_exit() -> None:
+    """What a program logged with ``commit=False`` and never committed is written when it
+    exits without ``finish()``, as W&B writes it."""
+    global _EXIT_HOOKED
+    if not _EXIT_HOOKED:
+        import atexit
+
+        atexit.register(finish_current)
+        _EXIT_HOOKED = True
 
 
 def current() -> Run:

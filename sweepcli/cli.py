@@ -417,8 +417,9 @@ _sweep_command("create", "The same as 'sweep': create a sweep from CONFIG, or co
                                 "in a row failed.")
 @click.option("--wandb", "wandb_mode", type=click.Choice(["shim", "offline", "off"]),
               help="What `import wandb` is in the programs: sweepcli's helper with W&B's names "
-                   "(shim, the default: W&B scripts run unchanged), or the program's own wandb "
-                   "left alone (off). Overrides sweepcli.wandb.")
+                   "(shim, the default: W&B scripts run unchanged), the real wandb logging "
+                   "offline beside the sweep (offline: `wandb sync` later), or the program's "
+                   "own wandb left alone (off). Overrides sweepcli.wandb.")
 @dir_option
 def agent(sweep_id: str, count: int | None, project: str | None, entity: str | None,
           gpus: str | None, runs_per_gpu: int, gpus_per_run: int, time_limit: str | None,

@@ -70,15 +70,48 @@ def render_command(
 
 #: where ``import wandb`` finds sweepcli's helper (``--wandb shim``)
 SHIM_DIR = Path(__file__).resolve().parent.parent / "shim"
+#: the start-up hook that taps the real wandb's runs (``--wandb offline``)
+OFFLINE_DIR = SHIM_DIR / "offline"
+#: the run's parameters in W&B's sweep format, read by the real wandb's ``init`` (offline)
+WANDB_PARAMS = "wandb-sweep-params.yaml"
 
 
-def wandb_env(env: dict[str, str], mode: str) -> None:
+def wandb_env(env: dict[str, str], mode: str, run_dir: Path | None = None) -> None:
     """What ``import wandb`` is in a program: ``shim`` puts sweepcli's helper first on its
-    ``PYTHONPATH`` (whether or not the real package is installed); ``off`` leaves it be."""
-    if mode == "offline":
-        raise CommandError("--wandb offline (the real wandb logging offline beside sweepcli) "
-                           "is not available yet: use shim (the default) or off")
+    ``PYTHONPATH`` (whether or not the real package is installed); ``offline`` lets the real
+    wandb log offline (``wandb sync`` later) with the sweep's parameters as its config, and
+    taps its ``log``/``finish`` for the metric lines; ``off`` leaves it be."""
     env["SWEEPCLI_WANDB"] = mode
-    if mode == "shim":
+    first = {"shim": SHIM_DIR, "offline": OFFLINE_DIR}.get(mode)
+    if first is not None:
         path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = str(SHIM_DIR) + (os.pathsep + path if path else "")
+        env["PYTHONPATH"] = str(first) + (os.pathsep + path if path else "")
+    if mode == "offline":
+        env["WANDB_MODE"] = "offline"
+        if run_dir is not None:
+            env["WANDB_SWEEP_PARAM_PATH"] = str(run_dir / WANDB_PARAMS)
+        if "SWEEPCLI_RUN_ID" in env:
+            env.setdefault("WANDB_NAME", env["SWEEPCLI_RUN_ID"])
+        if "SWEEPCLI_SWEEP_ID" in env:
+            env.setdefault("WANDB_RUN_GROUP", env["SWEEPCLI_SWEEP_ID"])
+
+
+def wandb_params(nested: dict[str, Any]) -> str:
+    """The text of W&B's sweep parameter file (``wandb_version: 1`` then ``key: {value: v}``),
+    which the real ``wandb.init`` reads from ``WANDB_SWEEP_PARAM_PATH``: the sweep's values
+    win over the program's, as under W&B's own agent."""
+    import yaml
+
+    body = {k: {"value": v} for k, v in nested.items()}
+    return "wandb_version: 1\n\n" + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
+
+
+def real_wandb_missing() -> bool:
+    """True when this Python has no real ``wandb`` (``--wandb offline`` needs one)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("wandb")
+    except (ImportError, ValueError):
+        return True
+    return spec is None or spec.origin is None or Path(spec.origin).resolve().is_relative_to(SHIM_DIR)

@@ -30,7 +30,7 @@ from ..store import (
 )
 from ..store.settings import max_initial_failures
 from .claim import Claim, Decision, claim_next_run
-from .command import render_command, wandb_env
+from .command import WANDB_PARAMS, real_wandb_missing, render_command, wandb_env, wandb_params
 from .display import Display, make_display
 from .endings import CANCEL_GRACE, ENDINGS, PREEMPT_GRACE, Ending
 from .liveness import Silence
@@ -169,6 +169,10 @@ class Agent:
     def run(self) -> AgentReport:
         """Take and run runs until the sweep or ``count`` says stop."""
         restore = self.signals.install(catch_sigint=self.function is None)
+        if (self._wandb or self.config.settings.wandb) == "offline" and self.function is None \
+                and real_wandb_missing():
+            self.say("--wandb offline: this Python has no wandb package (pip install wandb); "
+                     "programs that import wandb will fail unless their own Python has it")
         self.display.start()
         try:
             if len(self.gpus) == 1:
@@ -304,10 +308,13 @@ class Agent:
     def _prepare(self, claim: Claim, gpu: str | None) -> tuple[Path, dict[str, Any], dict[str, str]]:
         run_dir = self.folder.run_dir(claim.run_id).resolve()
         nested = self.config.space.nest(claim.params)
+        wandb_mode = self._wandb or self.config.settings.wandb
 
         def files() -> None:
             self.folder.make_run_dir(claim.run_id)
             write_json_atomic(run_dir / "config.json", nested)
+            if wandb_mode == "offline":
+                write_atomic(run_dir / WANDB_PARAMS, wandb_params(nested))
             touch(run_dir / "metrics.jsonl")
             if claim.attempt > 1:
                 if stop_leftover_program(run_dir, claim.run_id):
@@ -327,7 +334,7 @@ class Agent:
             "SWEEPCLI_ATTEMPT": str(claim.attempt),
             "SWEEPCLI_RESUME": "1" if claim.attempt > 1 else "0",
         }
-        wandb_env(env, self._wandb or self.config.settings.wandb)
+        wandb_env(env, wandb_mode, run_dir)
         return run_dir, nested, env
 
     def _run_one(self, claim: Claim, slot: int = 0, gpu: str | None = None) -> RunResult:

@@ -10,6 +10,9 @@ from typing import Any
 from sweepcli import child as _child
 from sweepcli.child import Config, Run, note_once
 
+from . import sdk as sdk
+from . import wandb_run as wandb_run
+
 __version__ = "0.19.0"  # what integrations check; the names below are sweepcli's
 
 init = _child.init
@@ -57,6 +60,18 @@ log_artifact = _noop("log_artifact")
 use_artifact = _noop("use_artifact")
 log_model = _noop("log_model")
 mark_preempting = _noop("mark_preempting")
+
+
+def require(*args: Any, **kwargs: Any) -> None:
+    return None  # W&B's feature flags ("service", ...): nothing to turn on here
+
+
+class Api:
+    """W&B's public API reads W&B's server, which a sweepcli run never talks to."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        raise Error("wandb.Api() reads W&B's server; under a sweepcli agent the runs are "
+                    "sweepcli's: use sweepcli.Api() (or run the agent with --wandb offline)")
 
 
 def login(*args: Any, **kwargs: Any) -> bool:
