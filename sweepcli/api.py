@@ -94,8 +94,10 @@ def open_sweep(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
 def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
            dir: str | Path | None = None, name: str | None = None,  # noqa: A002
            prior: Iterable[str] = (), program: str | None = None, store: StoreRef = None,
-           ) -> tuple[Sweep, Any]:
-    """Create a sweep; returns its folder and what the prior sources gave (``Priors``)."""
+           source_dir: str | Path | None = None) -> tuple[Sweep, Any]:
+    """Create a sweep; returns its folder and what the prior sources gave (``Priors``).
+    ``source_dir``: the sweep file's folder, where agents look for a relative ``program``
+    that is not in their own working folder."""
     from .priors import gather
 
     for key, value in (("name", name), ("program", program)):
@@ -118,7 +120,8 @@ def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
         used.add(rid)
         events.append(prior_event(rid, run.params, run.state, run.values, run.source,
                                   run.summary_only))
-    folder = where.create(cfg, name=name, project=project or cfg.project_folder, events=events)
+    folder = where.create(cfg, name=name, project=project or cfg.project_folder, events=events,
+                          source_dir=None if source_dir is None else str(Path(source_dir).resolve()))
     return folder, priors
 
 

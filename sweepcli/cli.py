@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -232,7 +233,8 @@ def _create(store: SweepStore, config_file: str, name: str | None, project: str 
         config = validate({**config.raw, "program": program}, source=config_file)
     for warning in config.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
-    folder, found = api.create(config, project=project, name=name, prior=priors, store=store)
+    folder, found = api.create(config, project=project, name=name, prior=priors, store=store,
+                               source_dir=Path(config_file).resolve().parent)
     for note in found.notes:
         click.echo(f"Note: {printable(note)}", err=True)
     for skipped in found.skipped[:20]:

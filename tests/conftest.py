@@ -37,7 +37,7 @@ class Env:
     def cli(self, *args: str, check: bool = True, timeout: float = 120, **kw: Any
             ) -> subprocess.CompletedProcess:
         env = {**self.env, **kw.pop("env", {})}
-        proc = subprocess.run([*CLI, *args], cwd=self.tmp, env=env, capture_output=True,
+        proc = subprocess.run([*CLI, *args], cwd=kw.pop("cwd", self.tmp), env=env, capture_output=True,
                               text=True, timeout=timeout, **kw)
         if check and proc.returncode != 0:
             raise AssertionError(f"sweepcli {args} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")

@@ -444,3 +444,35 @@ def test_an_agent_whose_time_is_up_exits_0_when_the_sweep_is_done(env) -> None:
     proc = env.cli("agent", sweep_id, "--time-limit", "6", "-t", "0.5", check=False)
     assert "no run fits" in proc.stderr  # 0.5 s left: its time is up...
     assert proc.returncode == 0, proc.stderr  # ...but nothing is left to do
+
+
+def test_a_program_beside_the_sweep_file_runs_from_any_folder(env) -> None:
+    """A batch job starts in the submit folder, not the sweep file's: the program named
+    relative to the sweep file is found there (recorded when the sweep was created)."""
+    sub = env.tmp / "experiments" / "mlp"
+    sub.mkdir(parents=True)
+    (sub / "train.py").write_text("import sweepcli\nsweepcli.log({'loss': sweepcli.config.x})\n")
+    (sub / "sweep.yaml").write_text("program: train.py\nmethod: grid\nmetric: {name: loss}\n"
+                                    "parameters:\n  x: {values: [1, 2]}\n")
+    sweep_id = env.cli("sweep", str(sub / "sweep.yaml")).stdout.strip()
+    elsewhere = env.tmp / "jobs"
+    elsewhere.mkdir()
+    proc = env.cli("agent", sweep_id, cwd=elsewhere)
+    assert [r["state"] for r in env.status(sweep_id)["runs"]] == ["finished"] * 2, proc.stderr
+    # a program found from the agent's own folder wins (W&B's rule)
+    (elsewhere / "train.py").write_text("import sweepcli\nsweepcli.log({'loss': -1})\n")
+    sweep2 = env.cli("sweep", str(sub / "sweep.yaml")).stdout.strip()
+    env.cli("agent", sweep2, cwd=elsewhere)
+    assert [r["value"] for r in env.status(sweep2)["runs"]] == [-1, -1]
+
+
+def test_a_program_found_nowhere_spends_no_run(env) -> None:
+    sub = env.tmp / "exp"
+    sub.mkdir()
+    (sub / "sweep.yaml").write_text("program: nope.py\nmethod: grid\nmetric: {name: loss}\n"
+                                    "parameters:\n  x: {values: [1, 2]}\n")
+    sweep_id = env.cli("sweep", str(sub / "sweep.yaml")).stdout.strip()
+    proc = env.cli("agent", sweep_id, check=False)
+    assert proc.returncode == 1
+    assert "'nope.py' is neither in this folder" in proc.stderr and str(sub) in proc.stderr
+    assert env.status(sweep_id)["runs"] == []  # every point is still there to run

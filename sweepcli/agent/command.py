@@ -68,6 +68,32 @@ def render_command(
     return argv
 
 
+def resolve_program(program: str | None, source_dir: str | None, cwd: Path | None = None
+                    ) -> str | None:
+    """Where a run's ``program`` is: as given when it is absolute or found from the agent's
+    working folder (W&B's rule), else beside the sweep file the sweep was created from (so
+    an agent started in any folder, a batch job's, runs it)."""
+    if not program or os.path.isabs(program) or not source_dir:
+        return program
+    here = Path.cwd() if cwd is None else cwd
+    if (here / program).exists():
+        return program
+    beside = Path(source_dir) / program
+    return str(beside) if beside.exists() else program
+
+
+def program_missing(program: str | None, source_dir: str | None) -> str | None:
+    """What to say when a relative ``program`` is in neither place (no run is spent on it)."""
+    if not program or os.path.isabs(program) or resolve_program(program, source_dir) != program:
+        return None
+    if Path(program).exists():
+        return None
+    where = (f"neither in this folder ({Path.cwd()}) nor beside its sweep file ({source_dir})"
+             if source_dir else f"not in this folder ({Path.cwd()})")
+    return (f"the sweep's program {program!r} is {where}: no run was started; start the agent "
+            "where the program is, or create the sweep with --program /full/path")
+
+
 #: where ``import wandb`` finds sweepcli's helper (``--wandb shim``)
 SHIM_DIR = Path(__file__).resolve().parent.parent / "shim"
 #: the start-up hook that taps the real wandb's runs (``--wandb offline``)

@@ -30,7 +30,16 @@ from ..store import (
 )
 from ..store.settings import max_initial_failures
 from .claim import Claim, Decision, claim_next_run
-from .command import WANDB_PARAMS, real_wandb_missing, render_command, wandb_env, wandb_params
+from .command import (
+    DEFAULT_COMMAND,
+    WANDB_PARAMS,
+    program_missing,
+    real_wandb_missing,
+    render_command,
+    resolve_program,
+    wandb_env,
+    wandb_params,
+)
 from .display import Display, make_display
 from .endings import CANCEL_GRACE, ENDINGS, PREEMPT_GRACE, Ending
 from .liveness import Silence
@@ -93,8 +102,13 @@ class Agent:
         self.gpus: list[str | None] = list(gpus) if gpus else [None]
         if function is not None and len(self.gpus) > 1:
             raise ValueError("--gpus runs programs side by side; an in-process function cannot")
+        self.source_dir = self.folder.meta.get("source_dir")
         if function is None:
             render_command(self.config.command, self.config.program, {}, {}, "")  # fail early
+            if "${program}" in (self.config.command or DEFAULT_COMMAND):
+                missing = program_missing(self.config.program, self.source_dir)
+                if missing:
+                    raise AgentError(missing)
         self.display = display or make_display(count, len(self.gpus), live=False)
         self.say = self.display.say
         self.signals = Signals()  # SIGTERM/SIGUSR1 preempt, Ctrl-C counts
@@ -379,7 +393,8 @@ class Agent:
         self, claim: Claim, nested: dict[str, Any], env: dict[str, str], run_dir: Path,
         watch: RunWatch,
     ) -> tuple[RunState, int | None]:
-        argv = render_command(self.config.command, self.config.program, claim.params, nested,
+        program = resolve_program(self.config.program, self.source_dir)
+        argv = render_command(self.config.command, program, claim.params, nested,
                               str(run_dir / "config.json"), env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         log = self.retry(f"open the log of run {claim.run_id}",

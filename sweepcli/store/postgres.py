@@ -482,7 +482,8 @@ class PgStore:
 
     def create(self, config: SweepConfig, name: str | None = None, project: str | None = None,
                events: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
-               sweep_id: str | None = None, meta: dict[str, Any] | None = None) -> Sweep:
+               sweep_id: str | None = None, meta: dict[str, Any] | None = None,
+               source_dir: str | None = None) -> Sweep:
         """A new sweep with a fresh ID (or ``sweep_id``, for ``copy``), its first events
         with it, in one transaction."""
         psycopg = _driver()
@@ -492,6 +493,8 @@ class PgStore:
         if meta is None:
             meta = {"project": project, "name": name or config.name, "created": time.time(),
                     "config": config.raw}
+            if source_dir is not None:  # the sweep file's folder: where a relative program is
+                meta["source_dir"] = source_dir
         t = round(time.time(), 3)
         texts = [json.dumps({"t": t, **e} if "t" not in e else e, allow_nan=False) for e in events]
         while True:

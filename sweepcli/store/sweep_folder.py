@@ -284,7 +284,8 @@ class Store:
 
     def create(self, config: SweepConfig, name: str | None = None, project: str | None = None,
                events: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
-               sweep_id: str | None = None, meta: dict[str, Any] | None = None) -> Sweep:
+               sweep_id: str | None = None, meta: dict[str, Any] | None = None,
+               source_dir: str | None = None) -> Sweep:
         """Make a new sweep folder with a fresh ID (or ``sweep_id`` and ``meta``: a copy of
         a sweep from another store), whole or not at all: it is built under a temporary
         name and renamed into place, so no reader sees a sweep without its sweep.json (a
@@ -295,6 +296,8 @@ class Store:
         if meta is None:
             meta = {"project": project, "name": name or config.name, "created": time.time(),
                     "config": config.raw}
+            if source_dir is not None:  # the sweep file's folder: where a relative program is
+                meta["source_dir"] = source_dir
         meta = {k: v for k, v in meta.items() if k != "id"}
         json.dumps(meta, allow_nan=False)  # the config was validated: this cannot fail
         parent = self.root / project if project else self.root
