@@ -492,6 +492,89 @@ def _work_left(folder: Sweep) -> str:
     return f"sweep {status}" + (f": {', '.join(parts)}" if parts else "")
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("sweep_id", metavar="ID", shell_complete=_complete_sweeps)
+@click.option("--array", "array", required=True, metavar="N|SPEC",
+              help="How many agents: N array tasks (0..N-1), or SLURM's spec (0-15%4).")
+@click.option("--time", "walltime", required=True, metavar="HH:MM:SS",
+              help="Each task's walltime (SLURM's --time; 04:00:00, 90, 1-12:00:00). An agent "
+                   "starts no run it cannot finish in it and its task is requeued until the "
+                   "sweep is done.")
+@click.option("--gpus", type=click.IntRange(min=0), default=0, show_default=True,
+              help="GPUs per task (--gres=gpu:K); with more than 1, one run per GPU.")
+@click.option("--cpus", type=click.IntRange(min=1), help="CPUs per task (--cpus-per-task).")
+@click.option("--agent-args", metavar="ARGS", default="",
+              help="More options for each agent, as one string (e.g. \"-t 5 --wandb off\").")
+@click.option("--script", "script_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the batch script (default ./sweepcli-ID.sbatch).")
+@click.option("--dry-run", is_flag=True, help="Write the script; do not submit it.")
+@click.option("-p", "--project", help="The project of a bare ID.")
+@click.argument("sbatch_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SBATCH_ARGS]")
+@dir_option
+def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
+          agent_args: str, script_path: str | None, dry_run: bool, project: str | None,
+          sbatch_args: tuple[str, ...], root_dir: str | None) -> None:
+    """Submit a SLURM job array of agents for sweep ID: writes the batch script (read it,
+    keep it), submits it with sbatch, and prints the job ID. Each task runs one agent with
+    --time-limit auto; a task whose time ran out while the sweep has work is requeued, one
+    that finds the sweep done ends. Options after -- go to sbatch as they are
+    (--partition=gpu --account=me --qos=long).
+
+    \b
+      sweepcli slurm $ID --array 8 --time 04:00:00 --gpus 1 -- --partition=gpu
+    """
+    import shlex
+
+    from .slurm import JobArray, SlurmError, queued, submit
+    from .store import write_atomic
+
+    store = _store(root_dir)
+    folder = _open(store, _ref(sweep_id, project))
+    if not _work_left(folder):
+        from .agent import sweep_status
+
+        _fail(f"sweep {folder.ref} is {sweep_status(folder.config, folder.refresh())}: "
+              "no job to submit")
+    try:
+        extra = tuple(shlex.split(agent_args))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--agent-args") from None
+    try:
+        job = JobArray(folder.ref, array, walltime, gpus=gpus, cpus=cpus,
+                       root_dir=str(store.root), in_postgres=not isinstance(store, Store),
+                       agent_args=extra, sbatch_args=tuple(sbatch_args))
+    except SlurmError as e:
+        _fail(str(e))
+    path = Path(script_path) if script_path else Path.cwd() / f"{job.job_name}.sbatch"
+    try:
+        write_atomic(path, job.script())
+    except OSError as e:
+        _fail(f"cannot write the script {path}: {e.strerror or e}")
+    if dry_run:
+        click.echo(str(path))
+        click.echo(f"Wrote {path}; submit it with: sbatch {shlex.join([*sbatch_args, str(path)])}",
+                   err=True)
+        return
+    already = queued(job.job_name)
+    env = dict(os.environ)
+    url = click.get_current_context().meta.get(_STORE_URL)
+    if url:
+        env["SWEEPCLI_STORE"] = url  # to the jobs through sbatch's exported environment only
+    try:
+        job_id = submit(path, tuple(sbatch_args), env)
+    except SlurmError as e:
+        _fail(str(e))
+    click.echo(job_id)
+    click.echo(f"Submitted job array {job_id} ({job.array}, {walltime} each) for sweep "
+               f"{folder.ref}: {path}", err=True)
+    if already:
+        click.echo(f"Note: job(s) {', '.join(already)} of this sweep were already queued; "
+                   "their agents share the work with these.", err=True)
+    click.echo(f"Watch: squeue -j {job_id}; sweepcli sweep --print {folder.ref}"
+               f"{'' if str(store.root) == 'sweeps' else ' --dir ' + str(store.root)}. "
+               f"Logs: {job.output} in {job.workdir}.", err=True)
+
+
 def _setting(text: str) -> tuple[str, Any]:
     """``--set name=value``: the value read as a YAML scalar (0.01, 3, true, relu, [1, 2])."""
     name, sep, value = text.partition("=")

@@ -436,6 +436,25 @@ def test_a_run_takes_the_median_running_time_of_the_finished_runs() -> None:
     assert median_duration(runs[:2]) == 20
 
 
+def test_a_preempted_run_resumes_when_its_remainder_fits_the_time_left() -> None:
+    """A run takes 100 s; 40 s are left: no new run fits, but the preempted run that has
+    run 80 s needs 20 (it was never resumed before: each later job saw 'no run fits')."""
+    from sweepcli.agent.policy import nothing_fits
+    from sweepcli.runs import Run, RunState
+
+    runs = [Run(f"r{i}", {}, RunState.FINISHED, attempt_started_at=1.0, ended_at=101.0)
+            for i in range(3)]
+    preempted = Run("p", {}, RunState.PREEMPTED, attempt_started_at=10.0, ended_at=90.0)
+    deadline, now, margin = 1000.0, 955.0, 5.0
+    why = nothing_fits(deadline, now, margin, runs + [preempted])
+    assert why is not None and "100 s" in why and "40 s are left" in why
+    assert "less the 5 s it keeps to stop a run" in why  # the margin it subtracts, said
+    assert nothing_fits(deadline, now, margin, runs + [preempted], preempted) is None
+    early = Run("q", {}, RunState.PREEMPTED, attempt_started_at=10.0, ended_at=30.0)
+    assert nothing_fits(deadline, now, margin, runs + [early], early) is not None  # 80 s: no
+    assert "time limit is reached" in nothing_fits(deadline, 996.0, margin, runs)
+
+
 def test_an_agent_whose_time_is_up_exits_0_when_the_sweep_is_done(env) -> None:
     """Exit 3 means 'requeue me': only while the sweep has work. An agent whose time is
     up on a sweep with nothing left exits 0, so a job array ends."""
@@ -476,3 +495,88 @@ def test_a_program_found_nowhere_spends_no_run(env) -> None:
     assert proc.returncode == 1
     assert "'nope.py' is neither in this folder" in proc.stderr and str(sub) in proc.stderr
     assert env.status(sweep_id)["runs"] == []  # every point is still there to run
+
+
+def _stand_ins(bindir: Path, log: Path, queue: str = "") -> None:
+    """sbatch, scontrol and squeue that record their calls (sbatch answers job 4242)."""
+    bindir.mkdir(exist_ok=True)
+    for name, answer in (("sbatch", "echo 4242"), ("scontrol", ""),
+                         ("squeue", f"printf '{queue}'")):
+        (bindir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {log}\n{answer}\n')
+        (bindir / name).chmod(0o755)
+
+
+def test_sweepcli_slurm_submits_an_array_that_runs_the_sweep_to_its_end(env, tmp_path) -> None:
+    """`sweepcli slurm` writes the script and submits it; its tasks (run here as SLURM would,
+    two at once, each with a walltime shorter than the sweep) requeue through scontrol until
+    the sweep is done, and not after. Every point ends finished, once."""
+    import shutil
+    import subprocess
+    import sys
+
+    from .test_examples import EXAMPLES
+
+    bindir, log = tmp_path / "bin", tmp_path / "calls.log"
+    _stand_ins(bindir, log)
+    shutil.copy(EXAMPLES / "slurm" / "train.py", env.tmp / "train.py")
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"lr": {"values": [0.1, 0.2, 0.3, 0.4]},
+                                          "epoch_seconds": {"value": 0.2}}})
+    path = f"{bindir}:{os.environ['PATH']}"
+    proc = env.cli("slurm", sweep_id, "--array", "2", "--time", "00:10:00", "--gpus", "1",
+                   "--agent-args", "-t 0.5", "--", "--partition=gpu", env={"PATH": path})
+    assert proc.stdout.strip() == "4242"
+    script = env.tmp / f"sweepcli-{sweep_id}.sbatch"
+    text = script.read_text()
+    for line in ("#SBATCH --array=0-1", "#SBATCH --time=00:10:00", "#SBATCH --gres=gpu:1",
+                 "#SBATCH --open-mode=append", "#SBATCH --requeue"):
+        assert line in text, text
+    assert f"sbatch --parsable --partition=gpu {script}" in log.read_text()
+    assert "squeue" in log.read_text()  # asked whether this sweep had jobs queued already
+
+    def task(i: int) -> subprocess.Popen:
+        job_env = {**env.env, "PATH": path, "EPOCHS": "15", "SLURM_ARRAY_JOB_ID": "4242",
+                   "SLURM_ARRAY_TASK_ID": str(i), "SLURM_JOB_END_TIME": str(int(time.time()) + 10)}
+        return subprocess.Popen(["bash", str(script)], cwd=env.tmp, env=job_env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    runs = {0: 0, 1: 0}
+    live = {i: task(i) for i in runs}
+    while live:
+        i, job = next(iter(live.items()))
+        _, err = job.communicate(timeout=120)
+        del live[i]
+        runs[i] += 1
+        assert job.returncode == 0, err
+        assert runs[i] <= 15, "the array never finished"
+        requeues = log.read_text().count(f"scontrol requeue 4242_{i}")
+        if requeues == runs[i]:  # requeued: SLURM starts the task again
+            live[i] = task(i)
+        else:
+            assert requeues == runs[i] - 1  # its last run found the sweep done: no requeue
+    s = env.status(sweep_id)
+    assert s["state"] == "finished" and sum(runs.values()) >= 3, runs  # longer than a walltime
+    assert sorted(r["config"]["lr"] for r in s["runs"]) == [0.1, 0.2, 0.3, 0.4]
+    assert all(r["state"] == "finished" and r["steps"] == 15 for r in s["runs"]), s["runs"]
+
+
+def test_sweepcli_slurm_says_what_is_wrong(env, tmp_path) -> None:
+    bindir, log = tmp_path / "bin", tmp_path / "calls.log"
+    _stand_ins(bindir, log, queue="4100\\n")
+    env.program("import sweepcli\nsweepcli.log({'loss': 1})\n")
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [1]}}})
+    path = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    bad = env.cli("slurm", sweep_id, "--array", "4", "--time", "4h", check=False, env=path)
+    assert bad.returncode != 0 and "--time '4h'" in bad.stderr
+    dry = env.cli("slurm", sweep_id, "--array", "4", "--time", "1:00:00", "--dry-run",
+                  "--script", str(env.tmp / "job.sh"), env=path)
+    assert dry.stdout.strip() == str(env.tmp / "job.sh") and not log.exists()
+    again = env.cli("slurm", sweep_id, "--array", "4", "--time", "1:00:00", env=path)
+    assert "job(s) 4100 of this sweep were already queued" in again.stderr
+    no_sbatch = env.cli("slurm", sweep_id, "--array", "4", "--time", "1:00:00", check=False,
+                        env={"PATH": "/usr/bin:/bin"})
+    assert no_sbatch.returncode == 1 and "sbatch is not on PATH" in no_sbatch.stderr
+    env.cli("agent", sweep_id)
+    done = env.cli("slurm", sweep_id, "--array", "4", "--time", "1:00:00", check=False, env=path)
+    assert done.returncode == 1 and "is finished: no job to submit" in done.stderr

@@ -29,7 +29,7 @@ from ..store import (
     write_json_atomic,
 )
 from ..store.settings import max_initial_failures
-from .claim import Claim, Decision, claim_next_run
+from .claim import Claim, Decision, claim_next_run, retry_queue
 from .command import (
     DEFAULT_COMMAND,
     WANDB_PARAMS,
@@ -105,10 +105,6 @@ class Agent:
         self.source_dir = self.folder.meta.get("source_dir")
         if function is None:
             render_command(self.config.command, self.config.program, {}, {}, "")  # fail early
-            if "${program}" in (self.config.command or DEFAULT_COMMAND):
-                missing = program_missing(self.config.program, self.source_dir)
-                if missing:
-                    raise AgentError(missing)
         self.display = display or make_display(count, len(self.gpus), live=False)
         self.say = self.display.say
         self.signals = Signals()  # SIGTERM/SIGUSR1 preempt, Ctrl-C counts
@@ -166,10 +162,12 @@ class Agent:
         if self.deadline is None:
             return None
         try:
-            runs = list(self.folder.refresh().runs.values())
+            state = self.folder.refresh()
         except (OSError, LockTimeout, LockLost):
-            runs = []
-        return nothing_fits(self.deadline, time.monotonic(), self._margin(), runs)
+            return nothing_fits(self.deadline, time.monotonic(), self._margin(), [])
+        waiting = retry_queue(self.config, state)
+        return nothing_fits(self.deadline, time.monotonic(), self._margin(),
+                            list(state.runs.values()), waiting[0] if waiting else None)
 
     @property
     def config(self) -> SweepConfig:
@@ -182,6 +180,10 @@ class Agent:
     # ---- the loop ------------------------------------------------------------------------
     def run(self) -> AgentReport:
         """Take and run runs until the sweep or ``count`` says stop."""
+        if self.function is None and "${program}" in (self.config.command or DEFAULT_COMMAND):
+            missing = program_missing(self.config.program, self.source_dir)
+            if missing:  # before any point is taken: none is spent on a program not there
+                raise AgentError(missing)
         restore = self.signals.install(catch_sigint=self.function is None)
         if (self._wandb or self.config.settings.wandb) == "offline" and self.function is None \
                 and real_wandb_missing():
