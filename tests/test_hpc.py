@@ -512,7 +512,6 @@ def test_sweepcli_slurm_submits_an_array_that_runs_the_sweep_to_its_end(env, tmp
     the sweep is done, and not after. Every point ends finished, once."""
     import shutil
     import subprocess
-    import sys
 
     from .test_examples import EXAMPLES
 
