@@ -17,15 +17,18 @@ from .watch import RunWatch
 WATCH_POLL = 0.1  # seconds between looks at a running run
 
 
-def run_function(function: Callable[[], Any], env: dict[str, str], watch: RunWatch,
-                 judge: Callable[[], RunState | None]) -> RunState:
+def run_function(function: Callable[..., Any], env: dict[str, str], watch: RunWatch,
+                 judge: Callable[[], RunState | None], pass_env: bool = False) -> RunState:
     """Call ``function`` as the run; ``judge()`` (polled meanwhile) ends it early with the
-    state it returns. Its traceback goes to stderr and the run's log; the state to record."""
+    state it returns. Its traceback goes to stderr and the run's log; the state to record.
+    ``pass_env``: call ``function(env)`` with the run's ``SWEEPCLI_*`` variables and leave
+    this process's environment and helper alone (the function hands them on itself)."""
     from .. import child
 
     saved = dict(os.environ)
-    os.environ.update({k: v for k, v in env.items() if k.startswith("SWEEPCLI_")})
-    child.reset()
+    if not pass_env:
+        os.environ.update({k: v for k, v in env.items() if k.startswith("SWEEPCLI_")})
+        child.reset()
     done = threading.Event()
     ended: list[RunState] = []
 
@@ -39,7 +42,10 @@ def run_function(function: Callable[[], Any], env: dict[str, str], watch: RunWat
     thread = threading.Thread(target=watcher, daemon=True)
     thread.start()
     try:
-        function()
+        if pass_env:
+            function({k: v for k, v in env.items() if k.startswith("SWEEPCLI_")})
+        else:
+            function()
         state = RunState.FINISHED
     except Exception:
         traceback.print_exc()
@@ -52,7 +58,8 @@ def run_function(function: Callable[[], Any], env: dict[str, str], watch: RunWat
     finally:
         done.set()
         thread.join()
-        child.finish_current()
-        os.environ.clear()
-        os.environ.update(saved)
+        if not pass_env:
+            child.finish_current()
+            os.environ.clear()
+            os.environ.update(saved)
     return ended[0] if ended else state

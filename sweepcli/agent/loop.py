@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,23 +84,28 @@ class Agent:
         self,
         folder: Sweep,
         count: int | None = None,
-        function: Callable[[], Any] | None = None,
+        function: Callable[..., Any] | None = None,
         echo: bool = True,
         display: Display | None = None,
-        gpus: list[str] | None = None,
+        gpus: Sequence[str | None] | None = None,
         term_timeout: float | None = None,
         forward_signals: bool = False,
         max_consecutive_failures: int | None = None,
         time_limit: float | None = None,
         run_timeout: float | None = None,
         wandb: str | None = None,
+        function_env: bool = False,
     ):
         self.folder = folder
+        #: the function takes the run's variables as its argument (``function(env)``) and
+        #: this process's environment is left alone, so several may run side by side
+        #: (the Hydra sweeper's agents, each launching one job at a time)
+        self.function_env = function_env
         self.count = count
         self.function = function
         self.echo = echo
         self.gpus: list[str | None] = list(gpus) if gpus else [None]
-        if function is not None and len(self.gpus) > 1:
+        if function is not None and len(self.gpus) > 1 and not function_env:
             raise ValueError("--gpus runs programs side by side; an in-process function cannot")
         self.source_dir = self.folder.meta.get("source_dir")
         if function is None:
@@ -518,6 +523,6 @@ class Agent:
             return self._end(Ending(verdict), claim, None, watch, watch.run_dir) if verdict else None
 
         assert self.function is not None
-        return run_function(self.function, env, watch, judge), None
+        return run_function(self.function, env, watch, judge, self.function_env), None
 
 

@@ -1,0 +1,280 @@
+"""The Hydra sweeper (``python train.py --multirun hydra/sweeper=sweepcli``): the sweep's
+config lives in ``hydra.sweeper`` (W&B-style ``method``, ``metric``, ``parameters``,
+``early_terminate``, ``run_cap``, ``sweepcli``); the sweeper creates the sweep (or joins
+``sweep_id``), then runs agents in this process until the sweep is done. Each agent takes
+a run as any agent does and launches it as one Hydra job through the configured launcher
+(basic, joblib, submitit), the run's parameters as the job's overrides; the job's
+``SWEEPCLI_*`` variables go through ``hydra.job.env_set``, so ``sweepcli.log`` in the task
+writes the run's metric lines, and a number the task returns is written there too. The
+sweep's stopping rule, budget and retries work as under ``sweepcli agent``.
+
+Hydra itself is an optional extra (``sweepcli[hydra]``); nothing here is imported by the
+rest of sweepcli.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SweepcliError
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
+_WORDS = {"true", "false", "null", "nan", "inf", "none"}
+
+
+class HydraSweepError(SweepcliError):
+    """The sweeper's config or the command line cannot make a sweep."""
+
+
+def hydra_value(value: Any) -> str:
+    """A parameter's value in Hydra's override grammar (strings quoted unless plain)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    if _PLAIN.match(text) and text.lower() not in _WORDS:
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"lr": 0.1}}`` -> ``{"model.lr": 0.1}`` (Hydra's dotted keys)."""
+    out: dict[str, Any] = {}
+    for key, value in nested.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+class Task:
+    """The program's task function as Hydra's launcher runs it for a run: the run's helper
+    state is fresh for each job (jobs may share a process), and a number the function
+    returns is written to the run's metric lines under the sweep's metric when the function
+    logged none itself. Picklable (joblib and submitit send it to other processes)."""
+
+    def __init__(self, function: Any, metric: str | None):
+        self.function = function
+        self.metric = metric
+
+    def __call__(self, cfg: Any) -> Any:
+        from . import child
+
+        child.reset()
+        try:
+            result = self.function(cfg)
+        finally:
+            child.finish_current()
+            child.reset()
+        metrics = os.environ.get("SWEEPCLI_METRICS_FILE")
+        if metrics and self.metric and _number(result) is not None \
+                and not _logged(Path(metrics), self.metric):
+            line = json.dumps({self.metric: _number(result)}, allow_nan=True) + "\n"
+            fd = os.open(metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+        return result
+
+
+def _number(value: Any) -> float | None:
+    try:
+        value = value.item()  # numpy and torch scalars
+    except AttributeError:
+        pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _logged(path: Path, metric: str) -> bool:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        try:
+            if metric in json.loads(line):
+                return True
+        except (ValueError, TypeError):
+            continue
+    return False
+
+
+#: what a job is told of its run (through ``hydra.job.env_set``; nothing else of ours)
+RUN_VARIABLES = ("SWEEPCLI_SWEEP_ID", "SWEEPCLI_RUN_ID", "SWEEPCLI_RUN_DIR", "SWEEPCLI_CONFIG_FILE",
+                 "SWEEPCLI_METRICS_FILE", "SWEEPCLI_ATTEMPT", "SWEEPCLI_RESUME")
+
+_SWEEP_KEYS = ("method", "metric", "metrics", "parameters", "early_terminate", "run_cap",
+               "name", "sweepcli")
+
+
+@dataclass
+class SweeperOptions:
+    config: dict[str, Any]  # the sweep's config, W&B's keys
+    sweep_id: str | None
+    dir: str | None
+    store: str | None
+    agents: int
+    count: int | None
+
+    @property
+    def metric_name(self) -> str | None:
+        metric = self.config.get("metric")
+        if isinstance(metric, dict) and isinstance(metric.get("name"), str):
+            return metric["name"]
+        metrics = self.config.get("metrics")
+        if isinstance(metrics, list) and metrics and isinstance(metrics[0], dict):
+            name = metrics[0].get("name")
+            return name if isinstance(name, str) else None
+        return None
+
+    @classmethod
+    def from_config(cls, options: dict[str, Any]) -> SweeperOptions:
+        try:
+            from omegaconf import DictConfig, ListConfig, OmegaConf
+
+            plain: dict[str, Any] = {k: (OmegaConf.to_container(v, resolve=True)
+                         if isinstance(v, (DictConfig, ListConfig)) else v)
+                     for k, v in options.items()}
+        except ImportError:  # (only Hydra calls this)
+            plain = dict(options)
+        config = {k: plain[k] for k in _SWEEP_KEYS if plain.get(k) is not None}
+        agents = plain.get("agents", 1)
+        if not isinstance(agents, int) or isinstance(agents, bool) or agents < 1:
+            raise HydraSweepError(f"hydra.sweeper.agents: give 1 or more, got {agents!r}")
+        count = plain.get("count")
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise HydraSweepError(f"hydra.sweeper.count: give 1 or more, got {count!r}")
+        texts: list[str | None] = []
+        for key in ("sweep_id", "dir", "store"):
+            value = plain.get(key)
+            if value is not None and not isinstance(value, str):
+                raise HydraSweepError(f"hydra.sweeper.{key}: give a string, got {value!r}")
+            texts.append(value)
+        return cls(config, texts[0], texts[1], texts[2], agents, count)
+
+
+def _open_or_create(options: SweeperOptions) -> Any:
+    from . import api
+
+    store = options.store or os.environ.get("SWEEPCLI_STORE") or None
+    if options.sweep_id:
+        return api.open_sweep(options.sweep_id, options.dir, store=store)
+    if not options.config.get("parameters"):
+        raise HydraSweepError("hydra.sweeper.parameters is empty: give the parameters to "
+                              "search (W&B's form: lr: {min: 0.001, max: 0.1})")
+    folder, _ = api.create(options.config, dir=options.dir, store=store)
+    return folder
+
+
+def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
+    """``Sweeper.sweep``: create or join the sweep, then run agents until it is done."""
+    import logging
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.utils import JobStatus
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+
+    from .agent import Agent
+    from .agent.display import make_display
+    from .config import ConfigError
+
+    log = logging.getLogger(__name__)
+    options: SweeperOptions = sweeper.options
+    config = sweeper.config
+    loader = sweeper.hydra_context.config_loader
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(list(arguments))
+    for override in parsed:
+        if override.is_sweep_override():
+            raise HydraException(
+                f"{override.input_line}: the sweepcli sweeper searches hydra.sweeper.parameters; "
+                "give the values there (values: [...]) instead of a sweep on the command line")
+    if options.agents > 1 and type(sweeper.launcher).__name__ == "BasicLauncher":
+        raise HydraException("hydra.sweeper.agents > 1 needs a launcher that runs jobs outside "
+                             "this process (hydra/launcher=joblib or submitit_slurm); the basic "
+                             "launcher runs one job at a time here")
+    try:
+        folder = _open_or_create(options)
+    except (ConfigError, SweepcliError) as exc:
+        raise HydraException(f"sweepcli: {exc}") from None
+    sweep_dir = Path(config.hydra.sweep.dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    log.info(f"sweepcli: sweep {folder.ref} ({folder.config.method}) in {folder.path}; "
+             f"{options.agents} agent(s) launching jobs")
+    base = list(arguments)
+    returns: list[Any] = []
+    lock = threading.Lock()
+    next_index = [0]
+    groups: dict[str, bool] = {}
+
+    def is_group(key: str) -> bool:
+        if key not in groups:
+            try:
+                groups[key] = bool(loader.get_group_options(key.replace(".", "/")))
+            except Exception:  # noqa: BLE001 - Hydra's own errors: not a group
+                groups[key] = False
+        return groups[key]
+
+    def launch(env: dict[str, str]) -> Any:
+        nested = json.loads(Path(env["SWEEPCLI_CONFIG_FILE"]).read_text())
+        overrides = list(base)
+        for key, value in flatten(nested).items():
+            # a config group takes its option's name; a value is set, or added if new
+            overrides.append(f"{key}={value}" if is_group(key) and isinstance(value, str)
+                             else f"++{key}={hydra_value(value)}")
+        overrides += [f"++hydra.job.env_set.{k}={hydra_value(env[k])}" for k in RUN_VARIABLES
+                      if k in env]
+        with lock:
+            index = next_index[0]
+            next_index[0] += 1
+        results = sweeper.launcher.launch([overrides], initial_job_idx=index)
+        with lock:
+            returns.append(results)
+        result = results[0]
+        if result.status == JobStatus.FAILED:
+            raise result._return_value  # the agent records the run failed, with its traceback
+        return result.return_value
+
+    agent = Agent(folder, count=options.count, function=launch, function_env=True,
+                  gpus=[None] * options.agents,  # slots, no GPU of their own
+                  display=make_display(options.count, options.agents, live=False))
+    report = agent.run()
+    from .reporting.status import summarize
+
+    status = summarize(folder)
+    results: dict[str, Any] = {"name": "sweepcli", "sweep_id": folder.ref,
+                               "state": status["state"], "runs": len(status["runs"]),
+                               "agents": report.reason}
+    if status.get("best"):
+        results["best_params"] = status["best"]["config"]
+        results["best_value"] = status["best"]["value"]
+    OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
+    log.info(f"sweepcli: {report.reason}; best {results.get('best_value')} with "
+             f"{results.get('best_params')}")
+    return returns
