@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import SweepcliError, UsageError
 from . import jsonline
 from .agent.metrics import MetricReader
 from .config import Param, SweepConfig, is_number
@@ -91,14 +91,38 @@ def _resolve(store: SweepStore, source: str) -> tuple[Sweep, str | None]:
                 problems.append(f"sweep {folder.ref} has no run {run_id}")
                 continue
         found.append((folder, run_id))
+    if "/" not in source and not any(f[0].sweep_id == source for f in found):
+        found += _runs_named(store, source)  # W&B's bare form: -R RUN_ID
     if not found:
         raise PriorError(f"--prior {source}: no such file, sweep or run in {store.root} "
                          f"({'; '.join(problems)})")
+    if len(found) > 1 and all(run_id is not None for _, run_id in found):
+        where = ", ".join(f"{f.ref}/{r}" for f, r in found)
+        raise PriorError(f"--prior {source}: several sweeps have a run {source} ({where}): "
+                         "give SWEEP_ID/RUN_ID")
     if len(found) > 1:
         raise PriorError(f"--prior {source}: names both sweep {found[0][0].ref} and run "
                          f"{found[1][1]} of sweep {found[1][0].ref}: give PROJECT/ID or "
                          "ID/RUN_ID in full")
     return found[0]
+
+
+def _runs_named(store: SweepStore, run_id: str) -> list[tuple[Sweep, str | None]]:
+    """The sweeps of ``store`` that hold a run ``run_id``."""
+    try:
+        check_id(run_id, "run ID")
+    except InvalidId:
+        return []
+    found: list[tuple[Sweep, str | None]] = []
+    for ref in store.list():
+        try:
+            folder = store.open(ref)
+            folder.refresh()
+        except (SweepNotFound, OSError, SweepcliError):
+            continue  # a sweep that cannot be read holds nothing we can take
+        if run_id in folder.state.runs:
+            found.append((folder, run_id))
+    return found
 
 
 def _fit(config: SweepConfig, params: dict[str, Any], where: str, out: Priors) -> dict[str, Any] | None:

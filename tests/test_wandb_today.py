@@ -52,6 +52,16 @@ def test_one_run_of_a_sweep_and_sources_that_do_not_exist(env) -> None:
     for flag in ("-R", "--prior_run", "--prior-run"):  # W&B's spelling and ours
         second = env.create(GRID, flag, f"{first}/{run_id}")
         assert [r["prior"] for r in env.status(second)["runs"]] == [f"{first}/{run_id}"]
+    # W&B's bare form: -R RUN_ID, found in whichever sweep of the folder holds it
+    third = env.create(GRID, "-R", run_id)
+    assert [r["prior"] for r in env.status(third)["runs"]] == [f"{first}/{run_id}"]
+    # copies keep their run IDs: two projects of the folder then hold run_id
+    env.cli("copy", first, str(env.tmp / "elsewhere"))
+    env.cli("copy", first, str(env.root / "proj"))
+    env.cli("copy", str(env.tmp / "elsewhere" / first), str(env.root / "proj2"))
+    proc = env.cli("sweep", str(env.tmp / "sweep.yaml"), "-R", run_id, check=False)
+    assert proc.returncode == 2 and "several sweeps have a run" in proc.stderr
+    assert f"proj/{first}/{run_id}, proj2/{first}/{run_id}" in proc.stderr
     before = sorted(p.name for p in env.root.iterdir())
     for bad in ("zzzzzzzz", f"{first}/zzzzzzzz", "no-such-file.csv", "../x"):
         proc = env.cli("sweep", str(env.tmp / "sweep.yaml"), "--prior", bad, check=False)
