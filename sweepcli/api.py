@@ -245,7 +245,8 @@ def enqueue(ref: SweepRef, point: dict[str, Any] | list[dict[str, Any]],
     its distribution now, so every agent sees the same full point. A point outside the
     space raises :class:`PointError` naming the parameter, and nothing is enqueued.
 
-    Returns ``(point ID, full point with flat names)`` for each."""
+    Returns ``(point ID, full point with flat names)`` for each; the run that takes a point
+    has the point's ID as its run ID."""
     points = [point] if isinstance(point, dict) else list(point)
     folder = open_sweep(ref, dir, store=store)
     folder.refresh()
@@ -274,8 +275,8 @@ def enqueue(ref: SweepRef, point: dict[str, Any] | list[dict[str, Any]],
             full = f.config.space.active(  # (an inactive parameter is not the program's)
                 {prm.name: given[prm.name] if prm.name in given else prm.sample(rng)
                  for prm in f.config.space.params})
-            pid = new_id()
-            while pid in f.state.enqueued:
+            pid = new_id()  # also the ID of the run that takes the point
+            while pid in f.state.enqueued or pid in f.state.runs:
                 pid = new_id()
             done.append((pid, full))
             events.append(enqueue_event(pid, full))

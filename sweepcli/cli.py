@@ -184,12 +184,16 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
                   help="Put the points of failed runs back in the queue to run again.")
     @click.option("--json", "as_json", is_flag=True, help="With --print: one JSON object.")
     @click.option("--last", default=10, show_default=True, help="With --print: runs listed.")
+    @click.option("--top", type=click.IntRange(min=1), metavar="K",
+                  help="With --print: the K best runs, best first (by the metric; with "
+                       "--json, runs holds just them, in that order).")
     @dir_option
     def command(config_file: str | None, name: str | None, project: str | None,
                 entity: str | None, program: str | None, priors: tuple[str, ...],
                 update_id: str | None, pause_id: str | None, resume_id: str | None,
                 stop_id: str | None, cancel_id: str | None, print_id: str | None,
-                rerun_id: str | None, as_json: bool, last: int, root_dir: str | None) -> None:
+                rerun_id: str | None, as_json: bool, last: int, top: int | None,
+                root_dir: str | None) -> None:
         del entity  # W&B's account: nothing to do with a folder
         actions = {k: v for k, v in {"pause": pause_id, "resume": resume_id, "stop": stop_id,
                                      "cancel": cancel_id, "print": print_id,
@@ -201,6 +205,8 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
             raise click.UsageError("give a CONFIG file to create a sweep, or one of --pause, "
                                    "--resume, --stop, --cancel, --print, --rerun-failed with "
                                    "an ID, or --update ID CONFIG")
+        if top is not None and not print_id:
+            raise click.UsageError("--top K is for --print ID")
         if (priors or program) and not (config_file and not update_id):
             raise click.UsageError("--prior and --program are for creating a sweep from CONFIG")
         store = _store(root_dir)
@@ -210,7 +216,7 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
         (action, ref), = actions.items()
         folder = _open(store, _ref(ref, project))
         if action == "print":
-            _print(folder, as_json, last)
+            _print(folder, as_json, last, top)
         elif action == "rerun-failed":
             failed = api.rerun_failed(folder)
             click.echo(f"{len(failed)} failed run(s) of {folder.ref} will run again when an "
@@ -268,8 +274,18 @@ def _run_note(run: dict[str, Any]) -> str:
     return f"  ({'; '.join(notes)})" if notes else ""
 
 
-def _print(folder: Sweep, as_json: bool, last: int) -> None:
+def _best_first(s: dict[str, Any], k: int) -> list[dict[str, Any]]:
+    """The ``k`` runs with the best values (by the metric's goal; ties: the earlier run)."""
+    goal = (s["metric"] or (s.get("metrics") or [{}])[0]).get("goal", "minimize")
+    valued = [r for r in s["runs"] if r["value"] is not None]
+    valued.sort(key=lambda r: -r["value"] if goal == "maximize" else r["value"])
+    return valued[:k]
+
+
+def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> None:
     s = summarize(folder, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
+    if top is not None:
+        s["runs"] = _best_first(s, top)
     if as_json:
         # indented for a person; one line for a program (json's C encoder: a 10,000-run
         # sweep prints in a tenth of the time). No importance: scripts poll this, and the
@@ -319,9 +335,13 @@ def _print(folder: Sweep, as_json: bool, last: int) -> None:
         top_text = ", ".join(f"{fmt(d['name'])} {d['importance']:.2f}"
                              for d in importance[:5]) + (
             f"  (importance over {len(valued)} runs)")
-    recent = s["runs"][-last:] if last > 0 else []
+    recent = s["runs"] if top is not None else s["runs"][-last:] if last > 0 else []
     if not sys.stdout.isatty():
         click.echo(f"sweep   {folder.ref}")
+        if s["name"]:
+            click.echo(f"name    {printable(str(s['name']))}")
+        if s["description"]:
+            click.echo(f"about   {printable(str(s['description']))}")
         click.echo(f"state   {s['state']}")
         click.echo(f"method  {s['method']}")
         click.echo(f"metric  {metric_text}")
@@ -356,6 +376,7 @@ def _print(folder: Sweep, as_json: bool, last: int) -> None:
     head = Table.grid(padding=(0, 2))
     # every cell is a Text: a value is never read as rich markup
     for label, value in [("sweep", folder.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
+                         ("about", printable(str(s["description"] or ""))),
                          ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
                          ("runs", counts), ("budget", budget_text), ("queue", queue_text), ("config", config_text),
                          ("journal", journal_text),
@@ -368,7 +389,8 @@ def _print(folder: Sweep, as_json: bool, last: int) -> None:
         head.add_row(Text("front", "bold"), Text(line))
     console.print(head)
     if recent:
-        table = Table(title=f"last {len(recent)} runs", title_justify="left")
+        table = Table(title=f"{'best' if top is not None else 'last'} {len(recent)} runs",
+                      title_justify="left")
         table.add_column("run")
         table.add_column("state")
         table.add_column(Text(fmt(metric["name"]) if metric else "value"), justify="right")
@@ -623,7 +645,8 @@ def enqueue(sweep_id: str, settings: tuple[str, ...], points_file: str | None,
     for pid, full in done:
         shown = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in full.items())
         click.echo(pid)
-        click.echo(f"Enqueued {pid} in {folder.ref}: {printable(shown)}", err=True)
+        click.echo(f"Enqueued {pid} in {folder.ref} (the run that takes it will be run {pid}): "
+                   f"{printable(shown)}", err=True)
     state = folder.refresh()
     if state.control == Control.STOPPED:
         click.echo(f"Note: sweep {folder.ref} is stopped: its queue runs once it is resumed "

@@ -175,6 +175,7 @@ def test_enqueued_points_run_first_in_order_and_once_across_agents(env) -> None:
     assert len(runs) == 9
     assert [r["config"]["x"] for r in runs[:4]] == [1.0, 2.0, 3.0, 4.0]
     assert [r["queued"] for r in runs[:4]] == ids
+    assert [r["run_id"] for r in runs[:4]] == ids  # the ID enqueue printed is the run's
     assert all(r["queued"] is None for r in runs[4:])  # then the search's own
 
 
@@ -414,3 +415,18 @@ def test_a_sweep_that_reached_its_target_starts_nothing_even_enqueued(env) -> No
     assert "reached metric.target" in env.cli("agent", sweep_id).stderr
     env.cli("sweep", "--stop", sweep_id)
     assert "is stopped" in env.cli("enqueue", sweep_id, "--set", "x=2").stderr
+
+
+def test_print_shows_name_and_description_and_the_best_runs_first(env) -> None:
+    env.program(PROGRAM)
+    sweep_id = env.create({**GRID, "name": "lr-scan", "description": "first look at x",
+                           "parameters": {"x": {"values": [3, 1, 2, 5]}}})
+    env.cli("agent", sweep_id)
+    text = env.cli("sweep", "--print", sweep_id, "--top", "2").stdout
+    assert "name    lr-scan" in text and "about   first look at x" in text
+    runs = [line.split() for line in text.splitlines() if line.startswith("run ")]
+    assert [r[3] for r in runs] == ["1", "2"]  # loss = x: the best first, two of them
+    s = json.loads(env.cli("sweep", "--print", sweep_id, "--json", "--top", "3").stdout)
+    assert [r["value"] for r in s["runs"]] == [1, 2, 3] and s["description"] == "first look at x"
+    bad = env.cli("sweep", "--pause", sweep_id, "--top", "2", check=False)
+    assert bad.returncode == 2 and "--top K is for --print" in bad.stderr

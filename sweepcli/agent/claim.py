@@ -3,6 +3,8 @@ claim itself, made under the sweep's lock."""
 
 from __future__ import annotations
 
+import os
+
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -190,7 +192,12 @@ def claim_next_run(
             folder.append(attempt_event(run_id, attempt, agent_name(), heartbeat_timeout,
                                         folder.config.revision))
         else:
-            run_id, attempt = folder.new_run_id(), 1
+            # an enqueued point's run takes the point's ID, the one enqueue printed
+            run_id = decision.queued if decision.queued is not None else ""
+            if not run_id or run_id in folder.state.runs or \
+                    os.path.lexists(folder.path / "runs" / run_id):
+                run_id = folder.new_run_id()
+            attempt = 1
             folder.append(claim_event(run_id, s.params, s.grid_index, None, agent_name(),
                                       heartbeat_timeout, folder.config.revision, decision.queued))
         try:
