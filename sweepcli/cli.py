@@ -597,6 +597,65 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
                f"Logs: {job.output} in {job.workdir}.", err=True)
 
 
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list.")
+@dir_option
+def list_sweeps(as_json: bool, root_dir: str | None) -> None:
+    """The sweeps of the folder (--dir, SWEEPCLI_DIR, ./sweeps) or store (--store): each
+    one's state, method, counts of runs by state, best value, and the agents with a run
+    going (host:pid). Read only: nothing is marked or written."""
+    from .agent import sweep_status
+    from .reporting.status import best_run
+
+    store = _store(root_dir)
+    rows: list[dict[str, Any]] = []
+    for ref in store.list():
+        row: dict[str, Any] = {"id": ref}
+        try:
+            folder = store.open(ref)
+            state = folder.refresh()
+        except (SweepcliError, OSError, LockTimeout, LockLost) as exc:
+            row["error"] = describe(exc)
+            rows.append(row)
+            continue
+        counts: dict[str, int] = {}
+        for run in state.runs.values():
+            counts[run.state.value] = counts.get(run.state.value, 0) + 1
+        best = best_run(folder)
+        metric = folder.config.metric
+        row.update({
+            "id": folder.ref, "name": folder.meta.get("name"),
+            "state": sweep_status(folder.config, state), "method": folder.config.method,
+            "metric": metric.name if metric else None, "counts": counts,
+            "best": None if best is None or metric is None else best.best(metric.goal),
+            "agents": sorted({r.agent for r in state.runs.values()
+                              if r.state.value == "running" and r.agent}),
+            "created": folder.meta.get("created"),
+        })
+        rows.append(row)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2 if sys.stdout.isatty() else None))
+        return
+    if not rows:
+        where = store.root if isinstance(store, Store) else "the store"
+        click.echo(f"No sweeps in {where}.", err=True)
+        return
+    from .reporting.report import fmt
+
+    for row in rows:
+        if "error" in row:
+            click.echo(f"{row['id']:<17} cannot open: {printable(row['error'])}")
+            continue
+        counts_text = ", ".join(f"{n} {k}" for k, n in row["counts"].items()) or "no runs"
+        best_text = f"best {row['metric']}={fmt(row['best'])}" if row["best"] is not None else ""
+        agents = f"{len(row['agents'])} agent(s) running: {', '.join(row['agents'])}" \
+            if row["agents"] else ""
+        name = f"({printable(str(row['name']))})" if row["name"] else ""
+        parts = [f"{row['id']:<17}", f"{row['state']:<9}", f"{row['method']:<6}", name,
+                 counts_text, best_text, agents]
+        click.echo("  ".join(p for p in parts if p))
+
+
 def _setting(text: str) -> tuple[str, Any]:
     """``--set name=value``: the value read as a YAML scalar (0.01, 3, true, relu, [1, 2])."""
     name, sep, value = text.partition("=")

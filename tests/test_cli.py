@@ -232,3 +232,34 @@ def test_parsing_errors_are_usage_errors_before_anything_is_touched(tmp_path, ar
     assert result.exit_code in ((0, 2) if not args else (2,)), (result.exit_code, result.output)
     assert says in result.output, result.output
     assert not root.exists()
+
+
+def test_list_shows_every_sweep_with_its_state_counts_and_live_agents(env) -> None:
+    env.program("""
+        import os, time, sweepcli
+        run = sweepcli.init()
+        sweepcli.log({"loss": run.config["x"]})
+        release = os.path.join(os.environ["SWEEPCLI_RUN_DIR"], "..", "..", "..", "release")
+        while run.config["x"] == 9 and not os.path.exists(release):
+            time.sleep(0.05)  # the test's release file lets this run end
+    """)
+    done = env.create({"program": "train.py", "method": "grid", "name": "scan",
+                       "metric": {"name": "loss"}, "parameters": {"x": {"values": [2, 1]}}})
+    env.cli("agent", done)
+    going = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                        "parameters": {"x": {"values": [9]}}})
+    agent = env.agent(going)
+    try:
+        env.wait_for(lambda: env.status(going)["counts"]["running"] == 1, timeout=60)
+        text = env.cli("list").stdout
+        lines = {line.split()[0]: line for line in text.splitlines()}
+        assert "finished" in lines[done] and "(scan)" in lines[done]
+        assert "2 finished" in lines[done] and "best loss=1" in lines[done]
+        assert "running" in lines[going] and "1 agent(s) running: " in lines[going]
+        rows = {r["id"]: r for r in json.loads(env.cli("list", "--json").stdout)}
+        assert rows[going]["agents"] and rows[going]["agents"][0].endswith(f":{agent.pid}")
+        assert rows[done]["counts"] == {"finished": 2} and rows[done]["best"] == 1
+    finally:
+        (env.root / "release").touch()
+        assert agent.wait(timeout=60) == 0
+    assert env.cli("list", "--dir", str(env.tmp / "none")).stderr.startswith("No sweeps in")
