@@ -88,9 +88,18 @@ def test_random_and_bayes_draw_only_active_parameters(env, method) -> None:
     ({"momentum": {"lr": 0.5}}, "sweepcli.conditions.momentum.lr", "not a continuum"),
     ({"momentum": {"shape": [[1, 2]]}}, "sweepcli.conditions.momentum.shape",
      "numbers, strings or true/false"),
+    # the likely slip said first: a nested group named as one, a quoted true, another case
+    ({"model": {"dropout": {"model.residual": True}}}, "sweepcli.conditions.model",
+     "model is a group of nested parameters, not one: name each by its dotted name"),
+    ({"momentum": {"model.residual": "true"}}, "sweepcli.conditions.momentum.model.residual",
+     "'true' is a string, and model.residual takes true/false: write true without quotes"),
+    ({"momentum": {"optimizer": "SGD"}}, "sweepcli.conditions.momentum.optimizer",
+     "did you mean 'sgd'? (it takes 'sgd', 'adam', 'adamw')"),
 ])
 def test_bad_conditions_are_config_errors_with_key_paths(env, conditions, where, says) -> None:
-    params = {**OPT, "lr": {"min": 0.0, "max": 1.0}, "shape": {"values": [[1, 2], [3]]}}
+    params = {**OPT, "lr": {"min": 0.0, "max": 1.0}, "shape": {"values": [[1, 2], [3]]},
+              "model": {"parameters": {"residual": {"values": [True, False]},
+                                       "dropout": {"values": [0.0, 0.1]}}}}
     f = env.tmp / "s.yaml"
     f.write_text(json.dumps({"program": "train.py", "method": "random", "parameters": params,
                              "sweepcli": {"conditions": conditions}}))

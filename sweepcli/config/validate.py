@@ -212,6 +212,32 @@ def _describe(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _not_taken(value: Any, name: str, param: Any) -> str:
+    """A condition's value the parameter never takes: what it takes, and the likely slip
+    (a quoted 'true', another case) first."""
+    taken = param.spec.get("values") if param.distribution in ("categorical",
+                                                               "categorical_w_probabilities") \
+        else [param.spec["value"]] if "value" in param.spec else None
+    text = f"{_describe(value)} is not a value {name} takes"
+    if taken is None:
+        if "min" in param.spec and "max" in param.spec:
+            text += f" (it takes the integers {param.spec['min']} to {param.spec['max']})"
+        return text
+    shown = ", ".join(str(v).lower() if isinstance(v, bool) else _describe(v)
+                      for v in taken[:8]) + (", ..." if len(taken) > 8 else "")
+    if isinstance(value, str):
+        for v in taken:
+            if isinstance(v, bool) and value.strip().lower() == str(v).lower():
+                return (f"{_describe(value)} is a string, and {name} takes true/false: write "
+                        f"{str(v).lower()} without quotes (it takes {shown})")
+            if not isinstance(v, bool) and isinstance(v, (int, float)) and value.strip() == str(v):
+                return (f"{_describe(value)} is a string, and {name} takes numbers: write "
+                        f"{v} without quotes (it takes {shown})")
+            if isinstance(v, str) and value.lower() == v.lower():
+                return f"{text}; did you mean {_describe(v)}? (it takes {shown})"
+    return f"{text} (it takes {shown})"
+
+
 def _unknown(key: str, allowed: list[str] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -477,10 +503,20 @@ class _Checker:
                      f"{{momentum: {{optimizer: sgd}}}}, got {_describe(raw)}")
             return ()
         out: list[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]]] = []
+
+        def group(key: Any) -> str | None:
+            """What to say when ``key`` is a group of nested parameters, not one."""
+            inside = [n for n in params if n.startswith(f"{key}.")]
+            if not inside:
+                return None
+            return (f"{key} is a group of nested parameters, not one: name each by its dotted "
+                    f"name ({', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''})")
+
         for name, cond in raw.items():
             path = f"{where}.{name}"
             if name not in params:
-                self.add(path, _unknown(name, list(params)) if params else "no such parameter")
+                self.add(path, group(name) or (_unknown(name, list(params)) if params
+                                               else "no such parameter"))
                 continue
             if not isinstance(cond, dict) or not cond:
                 self.add(path, "must be a mapping of other parameters to a value or a list of "
@@ -493,7 +529,7 @@ class _Checker:
                     self.add(at, "a parameter cannot be conditioned on itself")
                     continue
                 if other not in params:
-                    self.add(at, _unknown(other, [n for n in params if n != name]))
+                    self.add(at, group(other) or _unknown(other, [n for n in params if n != name]))
                     continue
                 q = params[other]
                 if q.distribution not in CONDITION_DISTRIBUTIONS:
@@ -511,7 +547,7 @@ class _Checker:
                     continue
                 bad = [v for v in values if not q.contains(v)]
                 if bad:
-                    self.add(at, f"{_describe(bad[0])} is not a value {other} takes")
+                    self.add(at, _not_taken(bad[0], other, q))
                     continue
                 terms.append((other, tuple(values)))
             if terms:
