@@ -832,9 +832,7 @@ def report(sweep_id: str, out_file: str | None, open_it: bool, watch: float | No
     state = _write_report(folder, path, static, watch, last)
     click.echo(str(path))
     if open_it:
-        import webbrowser
-
-        webbrowser.open(path.resolve().as_uri())
+        _open_in_browser(path.resolve())
     if watch is None:
         return
     click.echo(f"Watching sweep {folder.ref}: {path} is rewritten every {watch:g} s while "
@@ -851,6 +849,27 @@ def report(sweep_id: str, out_file: str | None, open_it: bool, watch: float | No
         click.echo(f"Sweep {folder.ref} is {state}: {path} is final.", err=True)
     except KeyboardInterrupt:
         click.echo("Stopped watching.", err=True)
+
+
+def _open_in_browser(path: Any) -> None:
+    """``report --open``: a browser where there is a display; else where the file is (a
+    login node over SSH has none, and a text browser would take over the terminal)."""
+    import platform
+    import webbrowser
+
+    headless = platform.system() == "Linux" and not (os.environ.get("DISPLAY")
+                                                     or os.environ.get("WAYLAND_DISPLAY"))
+    opened = False
+    if not headless:
+        try:
+            opened = webbrowser.open(path.as_uri())
+        except webbrowser.Error:
+            opened = False
+    if not opened:
+        why = "no display here" if headless else "no browser could be started"
+        click.echo(f"sweepcli: {why}: the report is {path}; open {path.as_uri()} in a "
+                   f"browser that sees this disk, or copy it (scp {platform.node()}:{path} .)",
+                   err=True)
 
 
 def _write_report(folder: Sweep, path: Any, static: bool, watch: float | None,

@@ -13,7 +13,7 @@ import pytest
 
 import sweepcli
 
-from .conftest import PROGRAM
+from .conftest import CLI, PROGRAM
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -298,3 +298,34 @@ def test_report_watch_rewrites_atomically_and_the_open_page_follows(env, tmp_pat
     final = out.read_text()
     assert "live: rewritten" not in final and final.count("<tr class='run'>") == 6
     assert "is final" in watch.stderr.read()
+
+
+def test_report_open_without_a_display_says_where_the_file_is(env, finished_sweep) -> None:
+    out = env.tmp / "r.html"
+    env_vars = {k: v for k, v in env.env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([*CLI, "report",
+                           finished_sweep, "--static", "--out", str(out), "--open"],
+                          cwd=env.tmp, env=env_vars, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == str(out)
+    assert "no display here" in proc.stderr and out.resolve().as_uri() in proc.stderr
+
+
+def test_the_report_shows_what_programs_put_in_their_summary(env) -> None:
+    env.program("""
+        import sweepcli
+        run = sweepcli.init()
+        run.log({"loss": run.config["x"]})
+        run.summary["final_acc"] = 1 - run.config["x"] / 10
+        run.summary["note"] = "<b>kept</b>"
+    """)
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [1, 2]}}})
+    env.cli("agent", sweep_id)
+    for static in (True, False):
+        if not static:
+            pytest.importorskip("plotly")
+        out = env.tmp / f"r{static}.html"
+        env.cli("report", sweep_id, "--out", str(out), *(["--static"] if static else []))
+        page = out.read_text()
+        assert "summary.final_acc" in page and ">0.9<" in page and ">0.8<" in page
+        assert "&lt;b&gt;kept&lt;/b&gt;" in page and "<b>kept</b>" not in page  # escaped

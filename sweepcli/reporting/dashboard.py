@@ -34,7 +34,7 @@ from ..config import is_number
 from ..early_stop.hyperband import band_thresholds
 from .insight import METHOD, MIN_RUNS, importance, is_categorical, is_log, robust_range
 from ..config import flat_names
-from .report import fmt
+from .report import fmt, summary_keys
 from ..runs import RunState
 from .status import summarize
 from ..store import Sweep
@@ -353,7 +353,9 @@ def _table(s: dict[str, Any]) -> str:
     names = list(s["kinds"]) + [n for r in s["runs"] for n in r["flat"] if n not in s["kinds"]]
     names = list(dict.fromkeys(names))
     esc = html.escape
-    head = ["run", "state", metric, "steps", "duration", "attempts", *names]
+    kept = summary_keys(s["runs"])
+    head = ["run", "state", metric, "steps", "duration", "attempts", *names,
+            *(f"summary.{k}" for k in kept)]
     rows = []
     for r in s["runs"]:
         d = r["duration"]
@@ -364,6 +366,8 @@ def _table(s: dict[str, Any]) -> str:
                  (d, "" if d is None else _duration(d), ""),
                  (r["attempt"], str(r["attempt"]), "")]
         cells += [(r["flat"].get(n), esc(fmt(r["flat"].get(n))), "") for n in names]
+        own = r.get("summary") or {}
+        cells += [(own.get(k), esc(fmt(own.get(k))), "") for k in kept]
         rows.append("<tr class='run'>" + "".join(
             f"<td class='{c}' data-v='{esc(_sort_key(v), quote=True)}'>{text}</td>"
             for v, text, c in cells) + "</tr>")

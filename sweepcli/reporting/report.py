@@ -162,6 +162,21 @@ def _scatter(runs: list[dict], name: str, metric: str) -> str:
     return _svg("".join(body), w=w, h=h, cls="scatter")
 
 
+#: at most this many of the runs' own summary keys get a column in the runs table
+SUMMARY_COLUMNS = 12
+
+
+def summary_keys(runs: list[dict[str, Any]]) -> list[str]:
+    """The keys programs set in their runs' summaries (``run.summary[...] = x``) that hold
+    a number, a string or true/false, in first-seen order: the runs table's last columns."""
+    keys: list[str] = []
+    for r in runs:
+        for k, v in (r.get("summary") or {}).items():
+            if k not in keys and (v is None or isinstance(v, (int, float, str, bool))):
+                keys.append(k)
+    return keys[:SUMMARY_COLUMNS]
+
+
 def html_report(summary: dict[str, Any], refresh: float | None = None) -> str:
     """The whole report page for the data of ``summarize`` (reloading itself every
     ``refresh`` seconds when given: ``report --static --watch``)."""
@@ -201,15 +216,19 @@ def html_report(summary: dict[str, Any], refresh: float | None = None) -> str:
                   "<h2>Parameters against the metric</h2>", _parallel(runs, varying, goal, metric),
                   f"<h2>{esc(metric)} against each parameter</h2><div class='grid'>",
                   *(_scatter(runs, n, metric) for n in varying), "</div>"]
+    kept = summary_keys(runs)
     parts.append(f"<h2>Runs ({len(runs)})</h2><table id='runs'><thead><tr><th class='l'>run</th>"
                  f"<th class='l'>state</th><th>{esc(metric or 'value')}</th><th>steps</th>"
-                 + "".join(f"<th>{esc(n)}</th>" for n in names) + "</tr></thead><tbody>")
+                 + "".join(f"<th>{esc(n)}</th>" for n in names)
+                 + "".join(f"<th>summary.{esc(k)}</th>" for k in kept) + "</tr></thead><tbody>")
     for r in runs:
         f = flat_names(r["config"])
+        own = r.get("summary") or {}
         parts.append(f"<tr class='run'><td class='l'><code>{esc(r['run_id'])}</code></td>"
                      f"<td class='l'>{esc(r['state'])}</td><td>{esc(fmt(r['value']))}</td>"
                      f"<td>{r['steps']}</td>"
-                     + "".join(f"<td>{esc(fmt(f.get(n)))}</td>" for n in names) + "</tr>")
+                     + "".join(f"<td>{esc(fmt(f.get(n)))}</td>" for n in names)
+                     + "".join(f"<td>{esc(fmt(own.get(k)))}</td>" for k in kept) + "</tr>")
     parts.append("</tbody></table></body></html>")
     return "\n".join(parts)
 
