@@ -28,6 +28,7 @@ from .agent import Agent, AgentReport
 from .agent.metrics import MetricReader
 from .config import ConfigError, Problem, SweepConfig, validate
 from .config import flat_names
+from .config.space import MAX_DRAWS
 from .config.validate import check_point
 from .runs import RunState
 from .reporting.status import read_summary, summarize
@@ -119,7 +120,7 @@ def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
             rid = new_id()
         used.add(rid)
         events.append(prior_event(rid, run.params, run.state, run.values, run.source,
-                                  run.summary_only))
+                                  run.summary_only, last=run.last or None))
     folder = where.create(cfg, name=name, project=project or cfg.project_folder, events=events,
                           source_dir=None if source_dir is None else str(Path(source_dir).resolve()))
     return folder, priors
@@ -270,11 +271,19 @@ def enqueue(ref: SweepRef, point: dict[str, Any] | list[dict[str, Any]],
             if problems:
                 raise PointError(problems)
         events = []
-        for p in points:
-            given = f.config.space.flat_point(p)
-            full = f.config.space.active(  # (an inactive parameter is not the program's)
-                {prm.name: given[prm.name] if prm.name in given else prm.sample(rng)
-                 for prm in f.config.space.params})
+        for i, p in enumerate(points):
+            now = f.config.space
+            given = now.flat_point(p)
+            for _ in range(MAX_DRAWS if now.rules else 1):
+                full = now.active(  # (an inactive parameter is not the program's)
+                    {prm.name: given[prm.name] if prm.name in given else prm.sample(rng)
+                     for prm in now.params})
+                why = now.broken(full)
+                if why is None or all(n in given for n in full):
+                    break  # (a point given whole is what it is: no draw changes it)
+            if why is not None:
+                raise PointError([Problem(f"point {i + 1}" if len(points) > 1 else "point",
+                                          f"{printable_point(full)} {why}: it would never run")])
             pid = new_id()  # also the ID of the run that takes the point
             while pid in f.state.enqueued or pid in f.state.runs:
                 pid = new_id()
@@ -284,6 +293,10 @@ def enqueue(ref: SweepRef, point: dict[str, Any] | list[dict[str, Any]],
 
     _write(folder, make)
     return done
+
+
+def printable_point(point: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v!r}" for k, v in point.items())
 
 
 def update(ref: SweepRef, config: dict[str, Any], dir: str | Path | None = None,  # noqa: A002
@@ -346,6 +359,10 @@ class ApiRun:
     attempt: int = 1
     #: several objectives (``metrics:``): metric name -> its best value of it
     values: dict[str, float | None] | None = None
+    #: ``sweepcli.constraints``: whether it kept every limit (None: still running, or no
+    #: constraints) and the limits it broke, in words
+    feasible: bool | None = None
+    broken: list[str] | None = None
 
     def history(self, pandas: bool = False) -> Any:
         """Its metric lines in order, each a dict (``pandas=True``: a DataFrame)."""
@@ -396,7 +413,7 @@ class ApiSweep:
             ApiRun(r["run_id"], r["state"], r["config"], r["value"], r["prior"],
                    _run_dir(folder, r["run_id"], r["prior"]),
                    metric.name if metric else None, history.get(r["run_id"], []), r["attempt"],
-                   r.get("values"))
+                   r.get("values"), r.get("feasible"), r.get("broken"))
             for r in look["runs"]
         ]
         by_id = {r.id: r for r in self.runs}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .config.constraints import is_feasible
 from .runs import Run, RunState
 
 
@@ -72,11 +73,15 @@ def no_improvement(config: Any, runs: Iterable[Run], now: float) -> str | None:
     if not ended:
         return None
     best_at, best = 0, None
+    limits = getattr(config, "constraints", ())
     for i, r in enumerate(ended):
+        if limits and is_feasible(limits, r) is not True:
+            continue  # an infeasible run improves nothing
         v = r.best_value(metric.goal)
         if best is None or metric.better(v, best):
             best_at, best = i, v
-    assert best is not None
+    if best is None:
+        return None  # no feasible run yet: nothing to improve on
     if "runs" in rule and len(ended) - 1 - best_at >= rule["runs"]:
         return (f"no improvement in the last {rule['runs']} runs ({metric.name} best "
                 f"{best:g}, run {ended[best_at].run_id})")

@@ -271,6 +271,8 @@ def _run_note(run: dict[str, Any]) -> str:
     notes = [f"attempt {run['attempt']}"] if run["attempt"] > 1 else []
     if run["reason"]:
         notes.append(fmt(run["reason"]))
+    if run.get("feasible") is False:
+        notes.append("infeasible: " + fmt(", ".join(run["broken"])))
     return f"  ({'; '.join(notes)})" if notes else ""
 
 
@@ -278,12 +280,15 @@ def _best_first(s: dict[str, Any], k: int) -> list[dict[str, Any]]:
     """The ``k`` runs with the best values (by the metric's goal; ties: the earlier run)."""
     goal = (s["metric"] or (s.get("metrics") or [{}])[0]).get("goal", "minimize")
     valued = [r for r in s["runs"] if r["value"] is not None]
-    valued.sort(key=lambda r: -r["value"] if goal == "maximize" else r["value"])
+    # feasible runs first (sweepcli.constraints): the best is never an infeasible one
+    valued.sort(key=lambda r: (r.get("feasible") is False,
+                               -r["value"] if goal == "maximize" else r["value"]))
     return valued[:k]
 
 
 def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> None:
     s = summarize(folder, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
+    every_run = s["runs"]
     if top is not None:
         s["runs"] = _best_first(s, top)
     if as_json:
@@ -322,6 +327,18 @@ def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> N
     budget_text = "; ".join(
         f"{b['spent']:,g} of {b['budget']:,g} {unit} spent, {b['left']:,g} left"
         for unit, b in (s["budget"] or {}).items())
+    limits = folder.config.constraints
+    feasible_text = ""
+    if limits:
+        said = {"True": 0, "False": 0, "None": 0}
+        for r in every_run:
+            said[str(r.get("feasible"))] += 1
+        feasible_text = (f"{said['True']} feasible, {said['False']} infeasible"
+                         + (f", {said['None']} running" if said["None"] else "") + "  ("
+                         + ", ".join(f"{lim.metric}" + (f" >= {lim.min:g}" if lim.min is not None
+                                                        else "")
+                                     + (f" <= {lim.max:g}" if lim.max is not None else "")
+                                     for lim in limits) + ")")
     skipped = s["journal_lines_skipped"]
     journal_text = (f"{skipped} line(s) skipped: damaged, or not events of ours"
                     if skipped else "")
@@ -346,6 +363,8 @@ def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> N
         click.echo(f"method  {s['method']}")
         click.echo(f"metric  {metric_text}")
         click.echo(f"runs    {counts}")
+        if feasible_text:
+            click.echo(f"limits  {feasible_text}")
         if budget_text:
             click.echo(f"budget  {budget_text}")
         if queue_text:
@@ -378,7 +397,8 @@ def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> N
     for label, value in [("sweep", folder.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
                          ("about", printable(str(s["description"] or ""))),
                          ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
-                         ("runs", counts), ("budget", budget_text), ("queue", queue_text), ("config", config_text),
+                         ("runs", counts), ("limits", feasible_text), ("budget", budget_text),
+                         ("queue", queue_text), ("config", config_text),
                          ("journal", journal_text),
                          ("best", "" if "pareto" in s else best_text),
                          ("pareto", f"{len(front)} run(s) on the front" if "pareto" in s else ""),

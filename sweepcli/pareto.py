@@ -43,7 +43,12 @@ def non_dominated(points: np.ndarray) -> np.ndarray:
 
 
 def front(config: SweepConfig, runs: list[Run]) -> list[Run]:
-    """The non-dominated runs, in the order given."""
+    """The non-dominated runs, in the order given (among the feasible ones, with
+    ``sweepcli.constraints``)."""
+    if config.constraints:
+        from .config.constraints import is_feasible
+
+        runs = [r for r in runs if is_feasible(config.constraints, r) is True]
     kept, points = losses(config, runs)
     if not kept:
         return []

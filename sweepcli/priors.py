@@ -45,6 +45,8 @@ class PriorRun:
     values: list[float]
     source: str
     summary_only: bool = False
+    #: the constrained metrics' final values (``sweepcli.constraints``)
+    last: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,6 +142,10 @@ def _fit(config: SweepConfig, params: dict[str, Any], where: str, out: Priors) -
             out.skipped.append(f"{where}: {p.name} = {value!r} is outside the new sweep's space")
             return None
         point[p.name] = value
+    why = config.space.broken(point)
+    if why is not None:
+        out.skipped.append(f"{where}: {why}")  # (a point the new sweep would never run)
+        return None
     return point
 
 
@@ -169,7 +175,16 @@ def _from_sweep(folder: Sweep, run_id: str | None, config: SweepConfig, out: Pri
             values = list(run.history)
         else:  # another metric: read it from the run's own metric lines
             values = _logged(folder, run, ours.name)
-        out.runs.append(PriorRun(point, run.state, values, f"{folder.ref}/{run.run_id}"))
+        last = {}
+        for limit in config.constraints:
+            if limit.metric in run.last:
+                last[limit.metric] = run.last[limit.metric]
+            else:
+                logged = _logged(folder, run, limit.metric)
+                if logged:
+                    last[limit.metric] = logged[-1]
+        out.runs.append(PriorRun(point, run.state, values, f"{folder.ref}/{run.run_id}",
+                                 last=last))
     if extra:
         out.notes.append(f"sweep {folder.ref}: parameter(s) {', '.join(sorted(extra))} are not in "
                          "the new sweep; its runs join without them")

@@ -83,6 +83,9 @@ class Run:
     #: several objectives: each metric but the first (whose values are ``history``) as
     #: [smallest, largest] value logged
     extremes: dict[str, list[float]] = field(default_factory=dict)
+    #: ``sweepcli.constraints``: each constrained metric's last value logged (the final
+    #: value, once the run ended)
+    last: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.history, array):

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..budget import budget_spent, endgame, last_promotion, no_improvement
 from ..config import SweepConfig
+from ..config.constraints import is_feasible
 from ..early_stop import promotion
 from ..runs import REQUEUED_STATES, Run, RunState
 from ..search import Suggestion, suggest
@@ -37,8 +38,9 @@ def target_reached(config: SweepConfig, runs: list[Run]) -> Run | None:
     if m is None or m.target is None:
         return None
     for run in runs:
-        if m.reached_target(run.best(m.goal)):
-            return run
+        if m.reached_target(run.best(m.goal)) and (
+                not config.constraints or is_feasible(config.constraints, run) is True):
+            return run  # (an infeasible run's value reaches nothing)
     return None
 
 

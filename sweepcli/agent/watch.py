@@ -78,6 +78,9 @@ class RunWatch:
         #: several objectives: the others, whose [smallest, largest] new values go along
         self.others = [m.name for m in folder.config.metrics[1:]]
         self.more: dict[str, list[float]] = {}
+        #: ``sweepcli.constraints``: the constrained metrics, and their latest new values
+        self.constrained = [c.metric for c in folder.config.constraints]
+        self.last: dict[str, float] = {}
         self.history: list[float] = []
         self.unsent: list[float] = []
         #: why the run ended as it did, when it is not plain (``timeout``)
@@ -118,10 +121,14 @@ class RunWatch:
             values = self.reader.metric_values(lines, name)
             if values:
                 fold_extremes(self.more, {name: [min(values), max(values)]})
+        for name in self.constrained:
+            values = self.reader.metric_values(lines, name)
+            if values:
+                self.last[name] = values[-1]
 
     def _read_metrics(self, final: bool = False) -> None:
         lines = self.reader.read(final=final)
-        if lines and self.others:
+        if lines and (self.others or self.constrained):
             self._note_others(lines)
         if lines and self.metric is not None:
             values = self.reader.metric_values(lines, self.metric.name)
@@ -141,7 +148,7 @@ class RunWatch:
         now = time.monotonic()
         self._read_metrics()
         verdict = None
-        if (self.unsent or self.more) and now >= self.next_flush:
+        if (self.unsent or self.more or self.last) and now >= self.next_flush:
             try:
                 verdict = self._flush()
             except (OSError, LockTimeout, LockLost) as exc:
@@ -168,9 +175,10 @@ class RunWatch:
         rule say whether the run goes on."""
         with self.folder.lock.waiting_at_most(LOCK_WAIT):
             self.folder.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
-                                            self.more))
+                                            self.more, self.last))
             self.unsent = []
             self.more = {}
+            self.last = {}
             config = self.folder.config
             runs: list[Run] = list(self.folder.state.runs.values())
         spent = budget_spent(config, self.folder.state, time.time())
@@ -199,9 +207,9 @@ class RunWatch:
         ``keep_end``), and this agent may wait for the lock as long as it takes."""
         self._read_metrics(final=True)
         events: list[dict[str, Any]] = []
-        if self.unsent or self.more:
+        if self.unsent or self.more or self.last:
             events.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
-                                       self.more))
+                                       self.more, self.last))
         events.append(end_event(self.run_id, state, code, self.attempt, reason))
         where: list[str] = []
 
@@ -224,5 +232,6 @@ class RunWatch:
                                    kept=lambda: where[0] if where else None)
         self.unsent = []
         self.more = {}
+        self.last = {}
         if written and where:
             self.folder.drop_kept_end(self.run_id)

@@ -357,6 +357,14 @@ class _Steps(Sequence[Any]):
         return self.lo + i * self.q if self.ints else float(self.lo + i * float(self.delta))
 
 
+#: draws a random point gets to keep ``sweepcli.forbid``/``require`` before the search gives up
+MAX_DRAWS = 10_000
+
+
+class NoPointAllowed(ValueError):
+    """The rules leave (almost) no point of the space to draw."""
+
+
 @dataclass(frozen=True)
 class Space:
     """All parameters of a sweep, in W&B's order (sorted by name at every level), and the
@@ -369,6 +377,8 @@ class Space:
 
     params: tuple[Param, ...]
     conditions: tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...] = ()
+    #: ``sweepcli.forbid`` and ``sweepcli.require``: points never run (constraints.Rules)
+    rules: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", tuple(sorted(self.params, key=lambda p: p.path)))
@@ -425,9 +435,23 @@ class Space:
         return all(p.name in params and p.contains(params[p.name]) for p in self.params
                    if names is None or p.name in names)
 
+    def broken(self, point: dict[str, Any]) -> str | None:
+        """Why a point (flat names) must never run (``sweepcli.forbid``/``require``), or
+        None. Only its active parameters are looked at."""
+        if not self.rules:
+            return None
+        return self.rules.broken(self.active(point))  # type: ignore[no-any-return]
+
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
-        """One independent draw of every active parameter (flat names)."""
-        return self.active({p.name: p.sample(rng) for p in self.params})
+        """One independent draw of every active parameter (flat names), among the points
+        the rules allow (drawn again until one is: at most ``MAX_DRAWS`` times)."""
+        for _ in range(MAX_DRAWS if self.rules else 1):
+            point = self.active({p.name: p.sample(rng) for p in self.params})
+            if self.broken(point) is None:
+                return point
+        raise NoPointAllowed(f"no point of {MAX_DRAWS} drawn keeps sweepcli.forbid and "
+                             f"sweepcli.require (the last: {self.broken(point)}): they leave "
+                             "(almost) nothing of the space")
 
     def nest(self, flat: dict[str, Any]) -> dict[str, Any]:
         """Flat (dotted) names -> the nested dict the program sees."""

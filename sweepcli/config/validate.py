@@ -87,7 +87,13 @@ EXTENSION_KEYS = {
     **{k: described(k) for k in BY_KEY},
     "conditions": "a mapping of parameters to the condition under which each is active: "
                   "{momentum: {optimizer: sgd}, beta1: {optimizer: [adam, adamw]}}",
+    "forbid": "a list of combinations never to run: [{optimizer: sgd, momentum: 0}]",
+    "require": "a list of expressions every point keeps: ['layers * units <= 4096']",
+    "constraints": "a list of limits on a run's final metric values: "
+                   "[{metric: mem_gb, max: 40}, {metric: latency_ms, max: 10}]",
 }
+#: the sweepcli keys checked against the parameters (or metrics), not on their own
+SHAPING_KEYS = ("conditions", "forbid", "require", "constraints")
 #: what a condition may name: parameters with a few values, not a continuum
 CONDITION_DISTRIBUTIONS = frozenset({"constant", "categorical", "categorical_w_probabilities",
                                      "int_uniform"})
@@ -164,6 +170,8 @@ class SweepConfig:
     revision: int = 0
     #: several objectives (``metrics:``); ``metric`` is then the first (hyperband's)
     metrics: tuple[Metric, ...] = ()
+    #: ``sweepcli.constraints``: limits on runs' final metric values (constraints.Limit)
+    constraints: tuple[Any, ...] = ()
     #: what makes a sweep's own draws differ from another's made from the same config when
     #: ``sweepcli.seed`` is not given (its store sets the sweep's ID here)
     salt: str = ""
@@ -483,14 +491,114 @@ class _Checker:
             if k not in EXTENSION_KEYS:
                 self.add(f"sweepcli.{k}", _unknown(k, list(EXTENSION_KEYS)))
                 continue
-            if k == "conditions":
-                out[k] = v  # checked against the parameters: see conditions()
+            if k in SHAPING_KEYS:
+                out[k] = v  # checked against the parameters: see conditions(), rules()
                 continue
             if not BY_KEY[k].check(v):
                 self.add(f"sweepcli.{k}", f"must be {EXTENSION_KEYS[k]}, got {_describe(v)}")
             else:
                 out[k] = v
         return out
+
+    def rules(self, forbid: Any, require: Any, params: dict[str, Param]) -> Any:
+        """``sweepcli.forbid`` and ``sweepcli.require`` as the space's Rules."""
+        from .constraints import Expression, ExpressionError, Forbid, Rules
+
+        entries: list[Forbid] = []
+        if forbid is not None:
+            if not isinstance(forbid, list):
+                self.add("sweepcli.forbid", "must be a list of combinations, e.g. "
+                         f"[{{optimizer: sgd, momentum: 0}}], got {_describe(forbid)}")
+                forbid = []
+            for i, entry in enumerate(forbid):
+                at = f"sweepcli.forbid[{i}]"
+                if not isinstance(entry, dict) or not entry:
+                    self.add(at, "must be a mapping of parameters to a value (or a list of "
+                             f"values), e.g. {{optimizer: sgd, momentum: 0}}, got {_describe(entry)}")
+                    continue
+                terms = []
+                for name, value in entry.items():
+                    if name not in params:
+                        inside = [n for n in params if n.startswith(f"{name}.")]
+                        self.add(f"{at}.{name}", (f"{name} is a group of nested parameters: "
+                                                  f"name one by its dotted name ({', '.join(inside[:3])})")
+                                 if inside else _unknown(name, list(params)))
+                        continue
+                    values = value if isinstance(value, list) else [value]
+                    if not values or any(isinstance(v, (list, dict)) for v in values):
+                        self.add(f"{at}.{name}", "must be a value (a number, a string or "
+                                 "true/false) or a list of them")
+                        continue
+                    q = params[name]
+                    bad = [v for v in values if not q.contains(v)]
+                    if bad:
+                        self.add(f"{at}.{name}", _not_taken(bad[0], name, q))
+                        continue
+                    terms.append((name, tuple(values)))
+                if len(terms) == len(entry):
+                    entries.append(Forbid(tuple(terms)))
+        rules: list[Expression] = []
+        if require is not None:
+            if not isinstance(require, list):
+                require = [require] if isinstance(require, str) else None
+                if require is None:
+                    self.add("sweepcli.require", "must be a list of expressions, e.g. "
+                             "['layers * units <= 4096']")
+                    require = []
+            for i, text in enumerate(require):
+                try:
+                    rules.append(Expression.parse(text, set(params)))
+                except ExpressionError as e:
+                    self.add(f"sweepcli.require[{i}]", str(e))
+        return Rules(tuple(entries), tuple(rules))
+
+    def limits(self, raw: Any) -> tuple[Any, ...]:
+        """``sweepcli.constraints``: limits on runs' final metric values."""
+        from .constraints import Limit
+
+        where = "sweepcli.constraints"
+        if not isinstance(raw, list):
+            self.add(where, "must be a list of limits, e.g. [{metric: mem_gb, max: 40}], got "
+                     f"{_describe(raw)}")
+            return ()
+        out = []
+        seen: set[str] = set()
+        for i, entry in enumerate(raw):
+            at = f"{where}[{i}]"
+            if not isinstance(entry, dict):
+                self.add(at, f"must be a mapping like {{metric: mem_gb, max: 40}}, got "
+                         f"{_describe(entry)}")
+                continue
+            for k in entry:
+                if k not in ("metric", "min", "max"):
+                    self.add(f"{at}.{k}", _unknown(k, ["metric", "min", "max"]))
+            name = entry.get("metric")
+            if not isinstance(name, str) or not name:
+                self.add(f"{at}.metric", f"must name a metric the program logs, got "
+                         f"{_describe(name)}")
+                continue
+            bounds = {}
+            for k in ("min", "max"):
+                v = entry.get(k)
+                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                      or not math.isfinite(v)):
+                    self.add(f"{at}.{k}", f"must be a finite number, got {_describe(v)}")
+                    v = None
+                bounds[k] = None if v is None else float(v)
+            if "min" not in entry and "max" not in entry:
+                self.add(at, f"gives no limit: add max (or min), e.g. {{metric: {name}, max: 40}}")
+                continue
+            if bounds["min"] is not None and bounds["max"] is not None \
+                    and bounds["min"] > bounds["max"]:
+                self.add(at, f"min {bounds['min']:g} is above max {bounds['max']:g}: no value "
+                         "would be feasible")
+                continue
+            if name in seen:
+                self.add(f"{at}.metric", f"{name} is limited twice: give min and max in one entry")
+                continue
+            seen.add(name)
+            out.append(Limit(name, bounds["min"], bounds["max"]))
+        return tuple(out)
 
     def conditions(self, raw: Any, params: dict[str, Param]
                    ) -> tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...]:
@@ -702,12 +810,16 @@ def _validate(raw: Any) -> SweepConfig:
                     c.add(f"command[{i}]", f"must be a string, got {_describe(tok)}")
     extension = c.extension(raw["sweepcli"]) if "sweepcli" in raw else {}
     conditions = c.conditions(extension["conditions"], seen) if "conditions" in extension else ()
+    rules = c.rules(extension.get("forbid"), extension.get("require"), seen) \
+        if "forbid" in extension or "require" in extension else None
+    limits = c.limits(extension["constraints"]) if "constraints" in extension else ()
     if c.problems or not isinstance(method, str):
         raise ConfigError(c.problems)
     return SweepConfig(
         raw=raw,
         method=method,
-        space=Space(tuple(params), conditions),
+        space=Space(tuple(params), conditions, rules or None),
+        constraints=limits,
         metric=metric,
         metrics=metrics,
         early_stop=early_stop,

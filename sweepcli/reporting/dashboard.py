@@ -34,7 +34,7 @@ from ..config import is_number
 from ..early_stop.hyperband import band_thresholds
 from .insight import METHOD, MIN_RUNS, importance, is_categorical, is_log, robust_range
 from ..config import flat_names
-from .report import fmt, summary_keys
+from .report import feasibility_text, fmt, summary_keys
 from ..runs import RunState
 from .status import summarize
 from ..store import Sweep
@@ -354,8 +354,9 @@ def _table(s: dict[str, Any]) -> str:
     names = list(dict.fromkeys(names))
     esc = html.escape
     kept = summary_keys(s["runs"])
-    head = ["run", "state", metric, "steps", "duration", "attempts", *names,
-            *(f"summary.{k}" for k in kept)]
+    limited = any("feasible" in r for r in s["runs"])
+    head = ["run", "state", metric, "steps", "duration", "attempts",
+            *(["feasible"] if limited else []), *names, *(f"summary.{k}" for k in kept)]
     rows = []
     for r in s["runs"]:
         d = r["duration"]
@@ -365,6 +366,9 @@ def _table(s: dict[str, Any]) -> str:
                  (r["steps"], str(r["steps"]), ""),
                  (d, "" if d is None else _duration(d), ""),
                  (r["attempt"], str(r["attempt"]), "")]
+        if limited:
+            text = feasibility_text(r)
+            cells.append((text, esc(text), "l"))
         cells += [(r["flat"].get(n), esc(fmt(r["flat"].get(n))), "") for n in names]
         own = r.get("summary") or {}
         cells += [(own.get(k), esc(fmt(own.get(k))), "") for k in kept]

@@ -177,6 +177,13 @@ def summary_keys(runs: list[dict[str, Any]]) -> list[str]:
     return keys[:SUMMARY_COLUMNS]
 
 
+def feasibility_text(run: dict[str, Any]) -> str:
+    """A run's feasibility in the runs table (``sweepcli.constraints``)."""
+    f = run.get("feasible")
+    return "yes" if f is True else ("no: " + ", ".join(run.get("broken") or [])) if f is False \
+        else "running"
+
+
 def html_report(summary: dict[str, Any], refresh: float | None = None) -> str:
     """The whole report page for the data of ``summarize`` (reloading itself every
     ``refresh`` seconds when given: ``report --static --watch``)."""
@@ -217,8 +224,10 @@ def html_report(summary: dict[str, Any], refresh: float | None = None) -> str:
                   f"<h2>{esc(metric)} against each parameter</h2><div class='grid'>",
                   *(_scatter(runs, n, metric) for n in varying), "</div>"]
     kept = summary_keys(runs)
+    limited = any("feasible" in r for r in runs)
     parts.append(f"<h2>Runs ({len(runs)})</h2><table id='runs'><thead><tr><th class='l'>run</th>"
                  f"<th class='l'>state</th><th>{esc(metric or 'value')}</th><th>steps</th>"
+                 + ("<th class='l'>feasible</th>" if limited else "")
                  + "".join(f"<th>{esc(n)}</th>" for n in names)
                  + "".join(f"<th>summary.{esc(k)}</th>" for k in kept) + "</tr></thead><tbody>")
     for r in runs:
@@ -227,6 +236,7 @@ def html_report(summary: dict[str, Any], refresh: float | None = None) -> str:
         parts.append(f"<tr class='run'><td class='l'><code>{esc(r['run_id'])}</code></td>"
                      f"<td class='l'>{esc(r['state'])}</td><td>{esc(fmt(r['value']))}</td>"
                      f"<td>{r['steps']}</td>"
+                     + (f"<td class='l'>{esc(feasibility_text(r))}</td>" if limited else "")
                      + "".join(f"<td>{esc(fmt(f.get(n)))}</td>" for n in names)
                      + "".join(f"<td>{esc(fmt(own.get(k)))}</td>" for k in kept) + "</tr>")
     parts.append("</tbody></table></body></html>")

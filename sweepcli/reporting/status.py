@@ -12,6 +12,7 @@ from typing import Any
 from ..agent import sweep_status
 from ..agent.liveness import end_silent_runs
 from ..budget import spending
+from ..config.constraints import broken_limits, is_feasible
 from ..runs import Run, RunState
 from .. import jsonline
 from ..store import Sweep, heartbeat_timeout, open_nofollow
@@ -44,7 +45,10 @@ def best_run(folder: Sweep) -> Run | None:
     if m is None or folder.config.multi:
         return None  # several objectives: a front, not one best run
     best: Run | None = None
+    limits = folder.config.constraints
     for run in folder.state.runs.values():
+        if limits and is_feasible(limits, run) is not True:
+            continue  # the best run is a feasible one (sweepcli.constraints)
         v = run.best(m.goal)
         if v is not None and (best is None or m.better(v, best.best(m.goal))):  # type: ignore[arg-type]
             best = run
@@ -114,6 +118,9 @@ def summarize(folder: Sweep, mark_stale: bool = True,
                 "prior": r.prior,
                 "queued": r.queued,
                 "reason": r.reason,
+                **({"feasible": is_feasible(cfg.constraints, r),
+                    "broken": broken_limits(cfg.constraints, r) if r.state != RunState.RUNNING
+                    else []} if cfg.constraints else {}),
                 "summary": read_summary(folder.run_dir(r.run_id)) if r.prior is None else {},
                 "attempt": r.attempt,
                 "attempts": [*r.attempts, {

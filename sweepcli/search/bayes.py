@@ -241,6 +241,34 @@ def run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | 
     value when it logged one. Preempted runs are left out: their point runs again. Running
     runs are pending, or valued per ``metric.impute_while_running`` once they logged one.
     """
+    if config.constraints:
+        done, ys, pending = _run_values(config, runs, rng)
+        return done, infeasible_as_worst(config, done, ys), pending
+    return _run_values(config, runs, rng)
+
+
+#: how far past the worst value an infeasible run is told to the model, in the values' range
+INFEASIBLE_MARGIN = 0.1
+
+
+def infeasible_as_worst(config: SweepConfig, done: list[Run], ys: list[float]) -> list[float]:
+    """``sweepcli.constraints``: a run that broke a limit is told to the model as worse
+    than every run it has seen (by a tenth of their range), so expected improvement is
+    never sought where runs are infeasible and the incumbent is a feasible run. What it
+    would have scored counts for nothing: a model of the objective that learns from
+    infeasible values is drawn back to them."""
+    from ..config.constraints import is_feasible
+
+    if not ys:
+        return ys
+    lo, hi = min(ys), max(ys)
+    worst = hi + INFEASIBLE_MARGIN * max(hi - lo, abs(hi), 1e-12)
+    return [worst if is_feasible(config.constraints, r) is False else y
+            for r, y in zip(done, ys)]
+
+
+def _run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | None = None
+                ) -> tuple[list[Run], list[float], list[Run]]:
     if config.multi:
         return _parego_values(config, runs, rng if rng is not None else np.random.default_rng(0))
     m = config.metric
@@ -448,7 +476,7 @@ def _plain(value: Any) -> Any:
 
 def _model_choice(opt: Any, done: list[tuple[list[Any], float]], pending: list[list[Any]],
                   rng: np.random.Generator, enc: Encoding | None = None,
-                  front: bool = False) -> list[Any]:
+                  front: bool = False, keep: dict[str, Any] | None = None) -> list[Any]:
     """Expected improvement on a GP fitted to the ended runs alone, which expects the worst
     value where it has seen nothing. With runs still going (agents at once): the model is
     conditioned on those runs at its own mean there (Kriging believer), and one of the runs
@@ -475,7 +503,31 @@ def _model_choice(opt: Any, done: list[tuple[list[Any], float]], pending: list[l
         x = gp.exploit(rng)
     if x is None:
         x = gp.propose(rng)
+    if keep is not None:  # for a point the rules refuse: the same model scores others
+        keep.update(gp=gp, project=project)
     return opt.space.inverse_transform(x[None, :])[0]
+
+
+#: points drawn among those the rules allow when the model's own choice is ruled out
+ALLOWED_CANDIDATES = 512
+
+
+def _allowed_choice(config: SweepConfig, enc: Encoding, opt: Any, model: dict[str, Any],
+                    rng: np.random.Generator) -> dict[str, Any]:
+    """``sweepcli.forbid``/``require`` ruled the model's choice out: the best of points drawn
+    among the allowed ones by the same expected improvement (or, before a model, one of
+    them). The rules are not in the model: they say where not to look, not how runs go."""
+    points = [config.space.sample(rng) for _ in range(ALLOWED_CANDIDATES if model else 1)]
+    gp = model.get("gp")
+    if gp is None:
+        return points[0]
+    encoded = [(p, x) for p in points if (x := enc.encode(p)) is not None]
+    if not encoded:
+        return points[0]
+    X = np.asarray(opt.space.transform([x for _, x in encoded]), dtype=float)
+    project = model.get("project")
+    scores = gp.log_ei(project(X) if project else X)
+    return encoded[int(np.argmax(scores))][0]
 
 
 def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> Suggestion:
@@ -493,6 +545,7 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
     done_x = [(x, float(y)) for r, y in zip(done, ys) if (x := enc.encode(r.params)) is not None]
     pending_x = [x for r in pending if (x := enc.encode(r.params)) is not None]
     n_initial = config.settings.initial_random
+    model: dict[str, Any] = {}
     opt = _make_optimizer(enc, config, rng, len(done_x) + len(pending_x))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -508,9 +561,13 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
             # model: the design goes on, as a sequence every agent shares
             x = None
         else:
-            x = _model_choice(opt, done_x, pending_x, rng, enc, front=config.multi)
+            x = _model_choice(opt, done_x, pending_x, rng, enc, front=config.multi, keep=model)
     params = (enc.decode(x, rng) if x is not None
               else continued_design(config, len(done_x) + len(pending_x)))
+    if space.rules and space.broken(params) is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            params = _allowed_choice(config, enc, opt, model, rng)
     seen = {canonical_key(r.params) for r in runs}
     tries = 0
     while canonical_key(params) in seen and tries < 200:

@@ -7,7 +7,9 @@ hashing of configs and stays fast with thousands of runs.
 With ``sweepcli.conditions``, a point of the product whose inactive parameters are not at
 their first value is the same effective point as one that is (the program never sees an
 inactive parameter): only the latter, the *canonical* index, is run, so each effective
-point runs once.
+point runs once. A point ``sweepcli.forbid`` or ``sweepcli.require`` rules out is passed
+over (each one looked at once per claim: a rule that leaves a few points of a huge grid
+costs a walk over it).
 """
 
 from __future__ import annotations
@@ -114,7 +116,9 @@ def grid_points(space: Space) -> list[dict[str, Any]]:
     points = []
     index = next_canonical(space, 0)
     while index is not None:
-        points.append(space.active(grid_point(space, index)))
+        point = space.active(grid_point(space, index))
+        if space.broken(point) is None:
+            points.append(point)
         index = next_canonical(space, index + 1)
     return points
 
@@ -157,7 +161,9 @@ def suggest(space: Space, runs: list[Run], revision: int = 0) -> Suggestion | No
     """The first point no run holds yet, or None when every point is taken."""
     taken = taken_points(space, runs, revision)
     index = next_canonical(space, 0)
-    while index is not None and index in taken:
+    # a point sweepcli.forbid or sweepcli.require rules out is passed over, as taken
+    while index is not None and (index in taken or (
+            space.rules and space.broken(grid_point(space, index)) is not None)):
         index = next_canonical(space, index + 1)
     if index is None:
         return None

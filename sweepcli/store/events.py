@@ -65,13 +65,16 @@ def claim_event(run_id: str, params: dict[str, Any], grid: int | None, retry_of:
 
 def prior_event(run_id: str, params: dict[str, Any], state: RunState, values: list[float],
                 source: str, summary_only: bool = False,
-                more: dict[str, list[float]] | None = None) -> dict[str, Any]:
+                more: dict[str, list[float]] | None = None,
+                last: dict[str, float] | None = None) -> dict[str, Any]:
     """A run from elsewhere (another sweep, a results file) joins the history, ended."""
     event = {"op": Op.PRIOR.value, "run": run_id, "params": params,
              "state": RunState(state).value, "values": values, "source": source,
              "summary_only": summary_only}
     if more:
         event["more"] = more
+    if last:
+        event["last"] = last
     return event
 
 
@@ -92,16 +95,19 @@ def _of_attempt(event: dict[str, Any], attempt: int) -> dict[str, Any]:
 
 
 def metric_event(run_id: str, values: list[float], attempt: int = 1,
-                 at: int | None = None, more: dict[str, list[float]] | None = None
-                 ) -> dict[str, Any]:
+                 at: int | None = None, more: dict[str, list[float]] | None = None,
+                 last: dict[str, float] | None = None) -> dict[str, Any]:
     """New values of a run's metric. ``at``: how many values its history held before them,
     so that a line read twice (a restored journal) adds nothing the second time. ``more``:
-    the other objectives' [smallest, largest] new values (``metrics:``)."""
+    the other objectives' [smallest, largest] new values (``metrics:``). ``last``: the
+    constrained metrics' latest values (``sweepcli.constraints``)."""
     event: dict[str, Any] = {"op": Op.METRIC.value, "run": run_id, "values": values}
     if at is not None:
         event["n"] = at
     if more:
         event["more"] = more
+    if last:
+        event["last"] = last
     return _of_attempt(event, attempt)
 
 
@@ -148,6 +154,12 @@ def _extremes_ok(more: Any) -> bool:
     return isinstance(more, dict) and all(
         isinstance(k, str) and isinstance(v, list) and len(v) == 2 and all(is_number(x) for x in v)
         and v[0] <= v[1] for k, v in more.items())
+
+
+def _last_ok(last: Any) -> bool:
+    """{metric name: its latest value}, finite numbers."""
+    return isinstance(last, dict) and all(isinstance(k, str) and is_number(v)
+                                          for k, v in last.items())
 
 
 def _params_ok(params: Any) -> TypeGuard[dict[str, Any]]:
@@ -270,8 +282,9 @@ class SweepState:
                 or not isinstance(values, list)
                 or not isinstance(source, str) or state == RunState.RUNNING):
             return False
-        more = e.get("more")
-        if more is not None and not _extremes_ok(more):
+        more, last = e.get("more"), e.get("last")
+        if (more is not None and not _extremes_ok(more)) or (last is not None
+                                                             and not _last_ok(last)):
             return False
         t = e.get("t", 0.0)
         self.runs[rid] = Run(run_id=rid, params=params, state=state,
@@ -280,6 +293,8 @@ class SweepState:
                              summary_only=e.get("summary_only") is True)
         if more:
             self.runs[rid].fold_extremes(more)
+        if last:
+            self.runs[rid].last.update({k: float(v) for k, v in last.items()})
         return True
 
     def _apply_enqueue(self, e: dict[str, Any]) -> bool:
@@ -310,8 +325,9 @@ class SweepState:
         if (run is None or not isinstance(values, list) or not _is_int(attempt)
                 or not (at is None or (_is_int(at) and at >= 0))):
             return False
-        more = e.get("more")
-        if more is not None and not _extremes_ok(more):
+        more, last = e.get("more"), e.get("last")
+        if (more is not None and not _extremes_ok(more)) or (last is not None
+                                                             and not _last_ok(last)):
             return False
         if attempt == run.attempt:  # a superseded attempt's late lines are not history
             new = [float(v) for v in values if is_number(v)]
@@ -320,6 +336,8 @@ class SweepState:
             run.history.extend(new)
             if more:
                 run.fold_extremes(more)
+            if last:
+                run.last.update({k: float(v) for k, v in last.items()})
         return True
 
     def _apply_end(self, e: dict[str, Any]) -> bool:
@@ -469,7 +487,7 @@ def _ahead(a: Run, b: Run) -> bool:
 _RECORD_FIELDS = ("params", "grid_index", "retry_of", "agent", "started_at", "ended_at",
                   "exit_code", "requeued", "heartbeat_timeout", "revision", "prior",
                   "summary_only", "queued", "attempt", "attempt_started_at", "attempts", "attempt_from",
-                  "crashes", "reason", "extremes")
+                  "crashes", "reason", "extremes", "last")
 
 
 def run_record(run: Run) -> dict[str, Any]:
@@ -557,6 +575,11 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
         if not _extremes_ok(extremes):
             raise ValueError("extremes")
         run.fold_extremes(extremes)
+    last = record.get("last", {})
+    if last:
+        if not _last_ok(last):
+            raise ValueError("last")
+        run.last.update({k: float(v) for k, v in last.items()})
     if lo is not None and hi is not None:
         run.remember_extremes(lo, hi)  # its best, without a pass over the values
     return run
