@@ -62,6 +62,7 @@ is given is chosen here:
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 import os
 import warnings
 from typing import Any
@@ -241,30 +242,7 @@ def run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | 
     value when it logged one. Preempted runs are left out: their point runs again. Running
     runs are pending, or valued per ``metric.impute_while_running`` once they logged one.
     """
-    if config.constraints:
-        done, ys, pending = _run_values(config, runs, rng)
-        return done, infeasible_as_worst(config, done, ys), pending
     return _run_values(config, runs, rng)
-
-
-#: how far past the worst value an infeasible run is told to the model, in the values' range
-INFEASIBLE_MARGIN = 0.1
-
-
-def infeasible_as_worst(config: SweepConfig, done: list[Run], ys: list[float]) -> list[float]:
-    """``sweepcli.constraints``: a run that broke a limit is told to the model as worse
-    than every run it has seen (by a tenth of their range), so expected improvement is
-    never sought where runs are infeasible and the incumbent is a feasible run. What it
-    would have scored counts for nothing: a model of the objective that learns from
-    infeasible values is drawn back to them."""
-    from ..config.constraints import is_feasible
-
-    if not ys:
-        return ys
-    lo, hi = min(ys), max(ys)
-    worst = hi + INFEASIBLE_MARGIN * max(hi - lo, abs(hi), 1e-12)
-    return [worst if is_feasible(config.constraints, r) is False else y
-            for r, y in zip(done, ys)]
 
 
 def _run_values(config: SweepConfig, runs: list[Run], rng: np.random.Generator | None = None
@@ -476,7 +454,8 @@ def _plain(value: Any) -> Any:
 
 def _model_choice(opt: Any, done: list[tuple[list[Any], float]], pending: list[list[Any]],
                   rng: np.random.Generator, enc: Encoding | None = None,
-                  front: bool = False, keep: dict[str, Any] | None = None) -> list[Any]:
+                  front: bool = False, keep: dict[str, Any] | None = None,
+                  limits: Limits | None = None) -> list[Any]:
     """Expected improvement on a GP fitted to the ended runs alone, which expects the worst
     value where it has seen nothing. With runs still going (agents at once): the model is
     conditioned on those runs at its own mean there (Kriging believer), and one of the runs
@@ -496,16 +475,39 @@ def _model_choice(opt: Any, done: list[tuple[list[Any], float]], pending: list[l
                  project=project, prior_mean="mean" if front and not pending else "worst")
     X = np.asarray(opt.space.transform([x for x, _ in done]), dtype=float)
     gp.fit(project(X) if project else X, np.asarray([y for _, y in done], dtype=float))
+    if limits is not None:
+        models = []
+        for (lo, hi), points in zip(limits.bounds, limits.points):
+            if len(points) < MIN_MODEL:
+                continue  # too few runs logged it to say where it is kept: EI alone
+            C = np.asarray(opt.space.transform([x for x, _ in points]), dtype=float)
+            model_c = SweepGP(layout=layout, fit_max=HYPER_FIT_MAX,
+                              random_state=int(rng.integers(2**31)), prior_mean="mean")
+            model_c.fit(project(C) if project else C, np.asarray([v for _, v in points]))
+            models.append((model_c, lo, hi))
+        gp.constrain(models, np.asarray(limits.feasible, dtype=bool))
     x = None
     if pending:
         P = np.asarray(opt.space.transform(pending), dtype=float)
         gp.believe(project(P) if project else P)
-        x = gp.exploit(rng)
+        if limits is None:  # (the minimum of the mean may be infeasible: EI x P(feasible))
+            x = gp.exploit(rng)
     if x is None:
         x = gp.propose(rng)
     if keep is not None:  # for a point the rules refuse: the same model scores others
         keep.update(gp=gp, project=project)
     return opt.space.inverse_transform(x[None, :])[0]
+
+
+@dataclass
+class Limits:
+    """What the model needs of ``sweepcli.constraints``: each limit's [min, max], the
+    (encoded point, last value) of the runs that logged its metric, and whether each
+    observation (in the model's order) kept every limit."""
+
+    bounds: list[tuple[float | None, float | None]]
+    points: list[list[tuple[list[Any], float]]]
+    feasible: list[bool]
 
 
 #: points drawn among those the rules allow when the model's own choice is ruled out
@@ -542,7 +544,16 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
     cap = config.settings.max_history
     done, ys = _cap_history(done, ys, cap, rng)
     lie = float(np.mean(ys)) if ys else 0.0
-    done_x = [(x, float(y)) for r, y in zip(done, ys) if (x := enc.encode(r.params)) is not None]
+    encoded = [(r, x, float(y)) for r, y in zip(done, ys) if (x := enc.encode(r.params)) is not None]
+    done_x = [(x, y) for _, x, y in encoded]
+    limits = None
+    if config.constraints:
+        from ..config.constraints import is_feasible
+
+        limits = Limits([(c.min, c.max) for c in config.constraints],
+                        [[(x, r.last[c.metric]) for r, x, _ in encoded if c.metric in r.last]
+                         for c in config.constraints],
+                        [is_feasible(config.constraints, r) is not False for r, _, _ in encoded])
     pending_x = [x for r in pending if (x := enc.encode(r.params)) is not None]
     n_initial = config.settings.initial_random
     model: dict[str, Any] = {}
@@ -561,7 +572,8 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
             # model: the design goes on, as a sequence every agent shares
             x = None
         else:
-            x = _model_choice(opt, done_x, pending_x, rng, enc, front=config.multi, keep=model)
+            x = _model_choice(opt, done_x, pending_x, rng, enc, front=config.multi, keep=model,
+                              limits=limits)
     params = (enc.decode(x, rng) if x is not None
               else continued_design(config, len(done_x) + len(pending_x)))
     if space.rules and space.broken(params) is not None:

@@ -264,9 +264,65 @@ class SweepGP(RegressorMixin, BaseEstimator):
 
     # --- the acquisition -------------------------------------------------------------
 
+    def constrain(self, limits: list[tuple[SweepGP, float | None, float | None]],
+                  feasible: np.ndarray) -> None:
+        """Outcome constraints (``sweepcli.constraints``): each a model of a constrained
+        metric (fitted to the values runs logged) with its [min, max]; the acquisition
+        becomes log EI + log P(feasible) (Gardner et al. 2014), with the best *feasible*
+        value as the incumbent, or P(feasible) alone while no run is feasible. ``feasible``:
+        which of the observations kept every limit."""
+        self.limits_ = []
+        for model, lo, hi in limits:  # the bounds on each model's standardised scale
+            self.limits_.append((model, *((None if v is None else (v - model.y_mean_) / model.y_std_)
+                                          for v in (lo, hi))))
+        ok = np.asarray(feasible, dtype=bool)[:len(self.z_)]
+        self.pof_only_ = not ok.any()
+        if ok.any():
+            self.z_best_ = float(self.z_[:len(ok)][ok].min())
+            self.x_best_ = self.X_[:len(ok)][ok][int(np.argmin(self.z_[:len(ok)][ok]))]
+
+    def _log_pof(self, Xq: np.ndarray) -> np.ndarray:
+        total = np.zeros(len(Xq))
+        for model, lo, hi in getattr(self, "limits_", ()):
+            mean, var = model.posterior(Xq)
+            sigma = np.sqrt(var + ACQ_VAR_FLOOR)
+            if hi is not None:
+                total += log_ndtr((hi - mean) / sigma)
+            if lo is not None:
+                total += log_ndtr((mean - lo) / sigma)
+        return total
+
+    def _log_pof_grad(self, x: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = 0.0, np.zeros(len(cols))
+        for model, lo, hi in getattr(self, "limits_", ()):
+            mean, sigma, dmean, dsigma = model._mean_sigma_grad(x, cols)
+            for bound, sign in ((hi, 1.0), (lo, -1.0)):
+                if bound is None:
+                    continue
+                z = sign * (bound - mean) / sigma
+                dz = (-sign * dmean - z * dsigma) / sigma
+                log_cdf = float(log_ndtr(z))
+                value += log_cdf
+                grad += math.exp(-0.5 * z * z - 0.5 * math.log(2 * math.pi) - log_cdf) * dz
+        return value, grad
+
+    def _mean_sigma_grad(self, x: np.ndarray, cols: np.ndarray
+                         ) -> tuple[float, float, np.ndarray, np.ndarray]:
+        k, dk = self._kernel_and_slope(x, cols)
+        Kk = self.Kinv_ @ k
+        mean = float(k @ self.alpha_)
+        sigma = math.sqrt(max(float(self.scale_ - k @ Kk), 0.0) + ACQ_VAR_FLOOR)
+        return mean, sigma, self.alpha_ @ dk, -(Kk @ dk) / sigma
+
     def log_ei(self, Xq: np.ndarray) -> np.ndarray:
         if self.project is not None:
             Xq = self.project(Xq)
+        if getattr(self, "limits_", None):
+            if self.pof_only_:
+                return self._log_pof(Xq)
+            mean, var = self.posterior(Xq)
+            sigma = np.sqrt(var + ACQ_VAR_FLOOR)
+            return np.log(sigma) + _log_h((self.z_best_ - mean) / sigma) + self._log_pof(Xq)
         mean, var = self.posterior(Xq)
         sigma = np.sqrt(var + ACQ_VAR_FLOOR)
         return np.log(sigma) + _log_h((self.z_best_ - mean) / sigma)
@@ -316,6 +372,11 @@ class SweepGP(RegressorMixin, BaseEstimator):
         u = (self.z_best_ - mean) / sigma
         log_h, dlog_h = _log_h_and_grad(u)
         du = (-dmean - u * dsigma) / sigma
+        if getattr(self, "limits_", None):
+            pof, dpof = self._log_pof_grad(x, cols)
+            if self.pof_only_:
+                return pof, dpof
+            return math.log(sigma) + log_h + pof, dsigma / sigma + dlog_h * du + dpof
         return math.log(sigma) + log_h, dsigma / sigma + dlog_h * du
 
     def exploit(self, rng: np.random.Generator) -> np.ndarray | None:
