@@ -147,3 +147,39 @@ OBJECTIVES = {
     "camel": (CAMEL, camel, CAMEL_OPT),
     "levy4": (LEVY4, levy4, LEVY4_OPT),
 }
+
+
+# ---- multimodal objectives nothing here was tuned on (bench_basins.py) -------------------
+def _box(n: int, lo: float, hi: float) -> dict:
+    return {"method": "bayes", "metric": {"name": "y"},
+            "parameters": {f"x{i}": {"min": lo, "max": hi} for i in range(n)}}
+
+
+def ackley5(p: dict) -> float:
+    """Ackley in 5-D on [-32.768, 32.768]^5 (shifted off the centre, where a symmetric
+    design would land on it): a needle in a field of local minima."""
+    x = np.array([p[f"x{i}"] for i in range(5)]) - 3.0
+    return float(-20 * math.exp(-0.2 * math.sqrt(np.mean(x**2)))
+                 - math.exp(np.mean(np.cos(2 * math.pi * x))) + 20 + math.e)
+
+
+def rastrigin4(p: dict) -> float:
+    """Rastrigin in 4-D on [-5.12, 5.12]^4, shifted by 1: a regular lattice of minima."""
+    x = np.array([p[f"x{i}"] for i in range(4)]) - 1.0
+    return float(10 * 4 + np.sum(x**2 - 10 * np.cos(2 * math.pi * x)))
+
+
+STYBLINSKI4_OPT = -39.16617 * 4
+
+
+def styblinski4(p: dict) -> float:
+    """Styblinski-Tang in 4-D on [-5, 5]^4: 2^4 basins, one global."""
+    x = np.array([p[f"x{i}"] for i in range(4)])
+    return float(0.5 * np.sum(x**4 - 16 * x**2 + 5 * x))
+
+
+MULTIMODAL = {
+    "ackley5": (_box(5, -32.768, 32.768), ackley5, 0.0),
+    "rastrigin4": (_box(4, -5.12, 5.12), rastrigin4, 0.0),
+    "styblinski4": (_box(4, -5.0, 5.0), styblinski4, STYBLINSKI4_OPT),
+}
