@@ -2,7 +2,8 @@
 each design salted as a sweep's ID salts it), one agent, 40 runs; the median and the
 worst quartile of the regret, and how many repetitions ended within 0.01 of the optimum
 (1% of it when it is larger),
-beside Optuna's GP and TPE samplers (other seeds each repetition) at the same budget.
+beside Optuna's GP and TPE samplers and scikit-optimize's gp_minimize (other seeds each
+repetition) at the same budget.
 
 Run by hand:  pip install optuna torch && python benchmarks/bench_basins.py
                   [--reps 20] [--trials 40] [--cases hartmann6 hartmann3 ...] [--no-peers]
@@ -38,6 +39,36 @@ def sweepcli_regret(raw: dict, f, opt: float, n: int, rep: int) -> float:
     return min(r.history[0] for r in runs) - opt
 
 
+def _dimensions(parameters: dict, prefix: str = "") -> list[tuple[str, object]]:
+    from skopt.space import Categorical, Integer, Real
+
+    out: list[tuple[str, object]] = []
+    for key, spec in parameters.items():
+        name = prefix + key
+        if "parameters" in spec:
+            out += _dimensions(spec["parameters"], name + ".")
+        elif "values" in spec:
+            out.append((name, Categorical(spec["values"])))
+        elif spec.get("distribution") == "log_uniform_values":
+            out.append((name, Real(spec["min"], spec["max"], prior="log-uniform")))
+        elif isinstance(spec["min"], int):
+            out.append((name, Integer(spec["min"], spec["max"])))
+        else:
+            out.append((name, Real(spec["min"], spec["max"])))
+    return out
+
+
+def skopt_regret(raw: dict, f, opt: float, n: int, seed: int) -> float:
+    """scikit-optimize's gp_minimize with its defaults (10 initial points, gp_hedge)."""
+    from skopt import gp_minimize
+
+    dims = _dimensions(raw["parameters"])
+    names = [d[0] for d in dims]
+    result = gp_minimize(lambda x: f(dict(zip(names, x))), [d[1] for d in dims], n_calls=n,
+                         random_state=seed)
+    return float(result.fun) - opt
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=20)
@@ -56,7 +87,8 @@ def main() -> None:
             optuna.logging.set_verbosity(optuna.logging.ERROR)
             peers = ["optuna-gp", "optuna-tpe"]
         except ImportError:
-            pass
+            print("(optuna is not installed: its peers are left out)")
+        peers.append("skopt-gp")
     print(f"{args.reps} repetitions x {args.trials} runs, one agent: regret median, worst "
           "quartile, repetitions within 0.01 of the optimum")
     print(f"{'objective':<12}{'method':<12}{'median':>10}{'p75':>10}{'found':>8}{'s/run':>8}")
@@ -66,6 +98,9 @@ def main() -> None:
             t0 = time.perf_counter()
             if method == "sweepcli":
                 regrets = [sweepcli_regret(raw, f, opt, args.trials, r) for r in range(args.reps)]
+            elif method == "skopt-gp":
+                regrets = [skopt_regret(raw, f, opt, args.trials, 100 + r)
+                           for r in range(args.reps)]
             else:
                 regrets = [run_trials(raw, f, args.trials, 100 + r, method)[-1] - opt
                            for r in range(args.reps)]
