@@ -110,6 +110,7 @@ def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
             raise ConfigError([Problem("", "a sweep config must be a mapping")])
         raw["program"] = program
     cfg = validate(raw)
+    _space_left(cfg)
     where = _where(dir, store)
     priors = gather(where, list(prior), cfg)
     events = []
@@ -299,12 +300,22 @@ def printable_point(point: dict[str, Any]) -> str:
     return " ".join(f"{k}={v!r}" for k, v in point.items())
 
 
+def _space_left(config: SweepConfig) -> None:
+    """A config whose rules leave nothing to run is refused, as any bad config is."""
+    from .search import ruled_out
+
+    why = ruled_out(config)
+    if why is not None:
+        raise ConfigError([Problem("sweepcli", f"forbid and require leave no point to run: {why}")])
+
+
 def update(ref: SweepRef, config: dict[str, Any], dir: str | Path | None = None,  # noqa: A002
            store: StoreRef = None) -> int:
     """Give a sweep a new config, validated like a new one, in effect from the next claim;
     running runs go on. Changing ``method`` or the metric's name or goal is refused (the
     runs' values would change meaning). Returns the new revision number."""
     new = validate(copy.deepcopy(config))
+    _space_left(new)
     folder = open_sweep(ref, dir, store=store)
     revision = 0
 

@@ -162,6 +162,8 @@ def test_enqueue_and_prior_runs_keep_the_rules(env) -> None:
     ({"require": ["units.__class__ == 1"]}, "sweepcli.require[0]", "is not a parameter"),
     ({"require": ["layers *"]}, "sweepcli.require[0]", "cannot be read"),
     ({"require": ["[x for x in units]"]}, "sweepcli.require[0]", "is not allowed here"),
+    ({"require": ["layers * units"]}, "sweepcli.require[0]", "is a value, not a condition"),
+    ({"require": ["-layers"]}, "sweepcli.require[0]", "is a value, not a condition"),
     ({"constraints": [{"metric": "mem_gb"}]}, "sweepcli.constraints[0]", "gives no limit"),
     ({"constraints": [{"metric": "mem_gb", "max": "40GB"}]}, "sweepcli.constraints[0].max",
      "must be a finite number"),
@@ -179,6 +181,33 @@ def test_bad_constraints_are_config_errors_with_key_paths(env, extension, where,
     proc = env.cli("sweep", str(f), check=False)
     assert proc.returncode == 2 and where in proc.stderr and says in proc.stderr, proc.stderr
     assert not env.root.exists() or not any(env.root.iterdir())
+
+
+@pytest.mark.parametrize("method", ["grid", "random", "bayes"])
+def test_rules_that_leave_no_point_are_refused_and_an_agent_says_so(env, method: str) -> None:
+    """Before: the sweep was made; a grid agent said 'every grid point has run' and exited
+    0, and a random or bayes agent died with a traceback."""
+    from sweepcli.config import validate
+    from sweepcli.store import Store
+
+    env.program(PROGRAM)
+    config = {"program": "train.py", "method": method, "metric": {"name": "loss"},
+              "parameters": SPACE, "sweepcli": {"require": ["layers * units > 10000"]}}
+    f = env.tmp / "s.yaml"
+    f.write_text(yaml.safe_dump(config))
+    proc = env.cli("sweep", str(f), check=False)
+    assert proc.returncode == 2 and "leave no point to run" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not env.root.exists() or not any(env.root.iterdir())
+    ok = env.create({**config, "sweepcli": RULES})
+    proc = env.cli("sweep", "--update", ok, str(f), check=False)  # nor as a new config
+    assert proc.returncode == 2 and "leave no point to run" in proc.stderr, proc.stderr
+    # a sweep made without the check (as by a version before it): its agent stops, and says why
+    folder = Store(env.root).create(validate(config))
+    proc = env.cli("agent", folder.sweep_id, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "layers * units > 10000" in proc.stderr or "no grid point" in proc.stderr, proc.stderr
+    assert _seen(env, folder.sweep_id) == []
 
 
 def test_the_expression_language() -> None:

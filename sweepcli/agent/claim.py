@@ -124,6 +124,13 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
         if running:
             return Decision("wait", f"every grid point is taken; waiting for {len(running)} "
                                     "running run(s) in case one must be re-run")
+        if config.space.rules and not runs:
+            from ..config.space import NoPointAllowed
+            from ..search import ruled_out
+
+            empty = ruled_out(config)
+            if empty is not None:  # (refused at creation: a sweep made before that check)
+                raise NoPointAllowed(f"sweepcli.forbid and require leave no point to run: {empty}")
         return Decision("done", "every grid point has run")
     return Decision("run", "", suggestion)
 

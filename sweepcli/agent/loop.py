@@ -15,6 +15,7 @@ import numpy as np
 
 from ..child import SIGNALED
 from ..config import SweepConfig
+from ..config.space import NoPointAllowed
 from ..errors import describe
 from ..runs import RunState
 from ..store import (
@@ -242,6 +243,8 @@ class Agent:
                                     "restore it")
         except LockTimeout as exc:
             return Decision("wait", f"the sweep lock is held elsewhere ({exc}); retrying")
+        except NoPointAllowed as exc:  # (refused at creation: a config from before that check)
+            raise AgentError(f"cannot choose a point: {exc}") from None
         except (OSError, LockLost) as exc:
             if not transient(exc):
                 raise AgentError(f"cannot claim a run: {describe(exc)}") from None

@@ -70,11 +70,18 @@ class Expression:
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as e:
-            raise ExpressionError(f"cannot be read: {e.msg} (at character {e.offset})") from None
+            where = f" (at character {e.offset})" if e.offset and e.offset > 1 else ""
+            raise ExpressionError(f"cannot be read: {e.msg}{where}") from None
         if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
             raise ExpressionError(f"has more than {MAX_NODES} parts: split it into several rules")
         names: list[str] = []
         _check(tree.body, known, names)
+        body = tree.body
+        if isinstance(body, (ast.BinOp, ast.Call, ast.List, ast.Tuple)) or (
+                isinstance(body, ast.UnaryOp) and not isinstance(body.op, ast.Not)) or (
+                isinstance(body, ast.Constant) and not isinstance(body.value, bool)):
+            raise ExpressionError(f"{text.strip()!r} is a value, not a condition: compare it "
+                                  "(e.g. 'layers * units <= 4096')")
         return Expression(text.strip(), tuple(dict.fromkeys(names)), tree.body)
 
     def holds(self, point: dict[str, Any]) -> bool:

@@ -42,6 +42,29 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
     raise ValueError(f"unknown search method {config.method!r}")
 
 
+def ruled_out(config: SweepConfig) -> str | None:
+    """Why ``sweepcli.forbid``/``require`` leave no point to run, or None: checked when a
+    sweep is made or given a new config, so an agent never starts on a space with nothing
+    in it. grid: no grid point is allowed; random and bayes: none of ``MAX_DRAWS`` drawn."""
+    if config.space.rules is None:
+        return None
+    if config.method == "grid":
+        from .grid import suggest as grid_suggest
+
+        if grid_suggest(config.space, [], config.revision) is None:
+            return "no grid point keeps them: every combination of the values is ruled out"
+        return None
+    from ..config.space import MAX_DRAWS, NoPointAllowed
+
+    rng = np.random.default_rng(0)
+    try:
+        config.space.sample(rng)
+    except NoPointAllowed:
+        one = config.space.active({p.name: p.sample(rng) for p in config.space.params})
+        return f"none of {MAX_DRAWS:,} points drawn is allowed (one {config.space.broken(one)})"
+    return None
+
+
 _CONTROLLER: Any = None
 
 
@@ -64,4 +87,4 @@ def one_blas_thread() -> Any:
         return contextlib.nullcontext()
 
 
-__all__ = ["Suggestion", "suggest"]
+__all__ = ["Suggestion", "ruled_out", "suggest"]
