@@ -46,7 +46,7 @@ def ruled_out(config: SweepConfig) -> str | None:
     """Why ``sweepcli.forbid``/``require`` leave no point to run, or None: checked when a
     sweep is made or given a new config, so an agent never starts on a space with nothing
     in it. grid: no grid point is allowed; random and bayes: none of ``MAX_DRAWS`` drawn."""
-    if config.space.rules is None:
+    if not config.space.rules:
         return None
     if config.method == "grid":
         from .grid import suggest as grid_suggest
@@ -60,8 +60,9 @@ def ruled_out(config: SweepConfig) -> str | None:
     try:
         config.space.sample(rng)
     except NoPointAllowed:
-        one = config.space.active({p.name: p.sample(rng) for p in config.space.params})
-        return f"none of {MAX_DRAWS:,} points drawn is allowed (one {config.space.broken(one)})"
+        one = config.space.broken(config.space.active({p.name: p.sample(rng)
+                                                       for p in config.space.params}))
+        return f"none of {MAX_DRAWS:,} points drawn is allowed" + (f" (one {one})" if one else "")
     return None
 
 
