@@ -14,9 +14,10 @@ import numpy as np
 from ..budget import budget_spent, endgame, last_promotion, no_improvement
 from ..config import SweepConfig
 from ..config.constraints import is_feasible
+from ..config.space import NoPointAllowed
 from ..early_stop import promotion
 from ..runs import REQUEUED_STATES, Run, RunState
-from ..search import Suggestion, suggest
+from ..search import Suggestion, ruled_out, suggest
 from ..store import Control, Sweep, SweepState, agent_name, attempt_event, claim_event
 from .liveness import Silence, end_dead_runs
 
@@ -125,9 +126,6 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
             return Decision("wait", f"every grid point is taken; waiting for {len(running)} "
                                     "running run(s) in case one must be re-run")
         if config.space.rules and not runs:
-            from ..config.space import NoPointAllowed
-            from ..search import ruled_out
-
             empty = ruled_out(config)
             if empty is not None:  # (refused at creation: a sweep made before that check)
                 raise NoPointAllowed(f"sweepcli.forbid and require leave no point to run: {empty}")
