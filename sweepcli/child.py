@@ -235,7 +235,15 @@ class Run:
         if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
             return  # the program handles SIGTERM itself: leave its handler alone
 
+        main_pid = os.getpid()
+
         def on_sigterm(signum: int, frame: Any) -> None:
+            if os.getpid() != main_pid:
+                # a forked worker (multiprocessing.Pool, a DataLoader) inherited this
+                # handler: Pool.terminate() is no preemption of the run. Die as by default.
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
             self._stop_requested = True
             if self.dir is not None:
                 # for the agent: a run that stops because of a signal (a batch system's,
@@ -251,7 +259,15 @@ class Run:
         try:
             signal.signal(signal.SIGTERM, on_sigterm)
         except ValueError:
-            pass
+            return
+
+        def in_forked_child() -> None:
+            # a forked worker gets the default SIGTERM back: only the program's own main
+            # process, signalled from outside, stops the run
+            if signal.getsignal(signal.SIGTERM) is on_sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+        os.register_at_fork(after_in_child=in_forked_child)
 
     @property
     def should_stop(self) -> bool:
