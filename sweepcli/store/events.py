@@ -163,23 +163,21 @@ def _last_ok(last: Any) -> bool:
 
 
 def _params_ok(params: Any) -> TypeGuard[dict[str, Any]]:
-    """A point as we write it: flat names (strings), none of them the dotted prefix of
-    another (``m`` beside ``m.d`` could not be nested: no valid config has both), and no
-    NaN or infinity in its values. (Checked for every run a replay reads: kept cheap.)"""
+    """A point as we write it: flat names (strings) and no NaN or infinity in its values.
+    A name may be the dotted prefix of another (``optimizer`` beside ``optimizer.lr``: W&B
+    takes flat dotted names, and a program sees both keys as they are). (Checked for every
+    run a replay reads: kept cheap.)"""
     if not isinstance(params, dict):
         return False
-    dotted = False
     for k, v in params.items():
         if not isinstance(k, str):
             return False
-        dotted = dotted or "." in k
         if isinstance(v, float):
             if not math.isfinite(v):
                 return False
         elif isinstance(v, (dict, list)) and not _finite([v]):
             return False
-    return not dotted or not any(k[:i] in params for k in params if "." in k
-                                 for i, c in enumerate(k) if c == ".")
+    return True
 
 
 def _finite(values: list[Any]) -> bool:
