@@ -263,13 +263,29 @@ def durations_sweep(env, seconds: float) -> str:
 def test_time_limit_starts_no_run_that_cannot_finish(env) -> None:
     sweep_id = durations_sweep(env, 3.0)
     env.cli("agent", sweep_id, "--count", "1")  # one finished run: a run takes about 3 s
-    # -t 0.5: stopping takes 0.5 + 5 s of margin, so 7 s leave 1.5 s: 3 s do not fit
-    proc = env.cli("agent", sweep_id, "--time-limit", "7", "-t", "0.5", check=False)
+    # -t 0.5: stopping takes 0.5 + 5 s of margin, so a job of 11 s holds 5.5 s of runs: one
+    # run fits at its start, and after it (3 s on) the 2.5 s left do not hold another
+    proc = env.cli("agent", sweep_id, "--time-limit", "11", "-t", "0.5", check=False)
     assert proc.returncode == 3 and "no run fits" in proc.stderr and "about 3 s" in proc.stderr
     assert "exit status 3" in proc.stderr and "work left" in proc.stderr
-    assert len(env.status(sweep_id)["runs"]) == 1
-    proc = env.cli("agent", sweep_id, "--time-limit", "12", "-t", "0.5", "--count", "1")
-    assert len(env.status(sweep_id)["runs"]) == 2  # 6.5 s left: it fits
+    assert len(env.status(sweep_id)["runs"]) == 2
+
+
+def test_a_run_longer_than_any_job_still_starts_and_a_job_too_short_for_anything_fails(env) -> None:
+    """A SLURM array requeued forever: once runs took longer than a job (they spanned
+    several), every new job said 'no run fits' and asked to be requeued while points waited."""
+    sweep_id = durations_sweep(env, 3.0)
+    env.cli("agent", sweep_id, "--count", "1")  # a run takes about 3 s
+    # a job of 7 s holds 1.5 s of runs: no job of this length holds a whole run, so it starts
+    # one (it is stopped before the end, and resumed by the next job)
+    proc = env.cli("agent", sweep_id, "--time-limit", "7", "-t", "0.5", check=False)
+    assert proc.returncode == 3, proc.stderr
+    states = sorted(r["state"] for r in env.status(sweep_id)["runs"])
+    assert states == ["finished", "preempted"], proc.stderr
+    # a job no longer than the stop margin can never run anything: not 'requeue me' (3)
+    proc = env.cli("agent", sweep_id, "--time-limit", "5", "-t", "0.5", check=False)
+    assert proc.returncode == 1 and "no run can start" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_time_limit_stops_the_running_run_before_the_end_to_resume_it_later(env) -> None:
@@ -300,21 +316,25 @@ def stand_in(tmp_path: Path, name: str, body: str) -> dict:
 def test_time_limit_auto_reads_the_slurm_jobs_end(env, tmp_path) -> None:
     sweep_id = durations_sweep(env, 3.0)
     env.cli("agent", sweep_id, "--count", "1")
+    # the job ends in 7 s: a run (3 s) starts, and is stopped 5.5 s before that end
     end = time.time() + 7
     proc = env.cli("agent", sweep_id, "--time-limit", "auto", "-t", "0.5", check=False,
                    env={"SLURM_JOB_END_TIME": str(int(end))})
     assert proc.returncode == 3, proc.stderr
-    assert "no run fits" in proc.stderr and "SLURM_JOB_END_TIME" in proc.stderr
-    # an older SLURM: squeue tells the end, in local time
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 7))
+    assert "SLURM_JOB_END_TIME" in proc.stderr
+    runs = env.status(sweep_id)["runs"]
+    assert sorted(r["state"] for r in runs) == ["finished", "preempted"]
+    assert "time limit" in next(r["reason"] for r in runs if r["state"] == "preempted")
+    # an older SLURM: squeue tells the end, in local time (4 s: no run can start in it)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 4))
     path = stand_in(tmp_path, "squeue", f'[ "$*" = "-h -j 4242 -o %e" ] && echo {stamp}\n')
     proc = env.cli("agent", sweep_id, "--time-limit", "auto", "-t", "0.5", check=False,
                    env={**path, "SLURM_JOB_ID": "4242"})
-    assert "no run fits" in proc.stderr and "squeue" in proc.stderr
-    assert len(env.status(sweep_id)["runs"]) == 1
+    assert proc.returncode == 1 and "squeue" in proc.stderr and "no run can start" in proc.stderr
     # outside a job: no limit
     proc = env.cli("agent", sweep_id, "--time-limit", "auto", "--count", "1")
-    assert "not inside a SLURM job" in proc.stderr and len(env.status(sweep_id)["runs"]) == 2
+    assert "not inside a SLURM job" in proc.stderr
+    assert sorted(r["state"] for r in env.status(sweep_id)["runs"]) == ["finished", "finished"]
 
 
 GPU_PROGRAM = """
@@ -453,6 +473,9 @@ def test_a_preempted_run_resumes_when_its_remainder_fits_the_time_left() -> None
     early = Run("q", {}, RunState.PREEMPTED, attempt_started_at=10.0, ended_at=30.0)
     assert nothing_fits(deadline, now, margin, runs + [early], early) is not None  # 80 s: no
     assert "time limit is reached" in nothing_fits(deadline, 996.0, margin, runs)
+    # a job of 90 s (85 s less the margin) never holds a 100 s run: it starts all the same
+    assert nothing_fits(deadline, now, margin, runs, started=910.0) is None
+    assert nothing_fits(deadline, now, margin, runs, started=800.0) is not None
 
 
 def test_an_agent_whose_time_is_up_exits_0_when_the_sweep_is_done(env) -> None:
@@ -460,9 +483,10 @@ def test_an_agent_whose_time_is_up_exits_0_when_the_sweep_is_done(env) -> None:
     up on a sweep with nothing left exits 0, so a job array ends."""
     sweep_id = durations_sweep(env, 1.0)
     env.cli("agent", sweep_id)  # every point finished: each took about 1 s
-    proc = env.cli("agent", sweep_id, "--time-limit", "6", "-t", "0.5", check=False)
-    assert "no run fits" in proc.stderr  # 0.5 s left: its time is up...
-    assert proc.returncode == 0, proc.stderr  # ...but nothing is left to do
+    proc = env.cli("agent", sweep_id, "--time-limit", "8", "-t", "0.5", check=False)
+    assert proc.returncode == 0, proc.stderr  # nothing is left to do: not 'requeue me'
+    proc = env.cli("agent", sweep_id, "--time-limit", "5", "-t", "0.5", check=False)
+    assert proc.returncode == 0, proc.stderr  # even with no time to run anything
 
 
 def test_a_program_beside_the_sweep_file_runs_from_any_folder(env) -> None:

@@ -30,7 +30,7 @@ from ..store import (
     write_json_atomic,
 )
 from ..store.settings import max_initial_failures
-from .claim import Claim, Decision, claim_next_run, retry_queue
+from .claim import Claim, Decision, claim_next_run, retry_queue, sweep_status
 from .command import (
     DEFAULT_COMMAND,
     WANDB_PARAMS,
@@ -173,7 +173,16 @@ class Agent:
             return nothing_fits(self.deadline, time.monotonic(), self._margin(), [])
         waiting = retry_queue(self.config, state)
         return nothing_fits(self.deadline, time.monotonic(), self._margin(),
-                            list(state.runs.values()), waiting[0] if waiting else None)
+                            list(state.runs.values()), waiting[0] if waiting else None,
+                            started=self._started)
+
+    def _sweep_done(self) -> bool:
+        """Whether the sweep has ended or has nothing left to run (as ``--print`` says)."""
+        try:
+            state = self.folder.refresh()
+        except (OSError, LockTimeout, LockLost):
+            return False
+        return sweep_status(self.config, state) in ("finished", "canceled")
 
     @property
     def config(self) -> SweepConfig:
@@ -275,6 +284,17 @@ class Agent:
                 return
             why = self._nothing_fits()
             if why is not None:
+                if not self.report.runs and self.deadline is not None \
+                        and self.deadline - self._started <= self._margin():
+                    if self._sweep_done():
+                        self.report.reason = "the sweep has nothing left to run"
+                        return
+                    # a job this short can never run anything: requeueing it would loop
+                    raise AgentError(
+                        f"the time limit ({self.deadline - self._started:.0f} s) is no longer "
+                        f"than the {self._margin():.0f} s the agent keeps to stop a run cleanly: "
+                        "no run can start. Give the job more time (or a shorter "
+                        "--term-timeout)")
                 self.report.reason = f"no run fits: {why}"
                 self.report.time_up = True
                 return

@@ -67,10 +67,12 @@ def run_limit(started: float, now: float, run_timeout: float | None, deadline: f
 
 
 def nothing_fits(deadline: float | None, now: float, margin: float, runs: list[Run],
-                 resume: Run | None = None) -> str | None:
+                 resume: Run | None = None, started: float | None = None) -> str | None:
     """Why no run should start before the agent's time limit, or None when one may (a run
     takes about the median of the finished ones; ``resume``, the run an agent would take
-    next to resume it, needs only what it has not run yet)."""
+    next to resume it, needs only what it has not run yet). ``started``: when this agent
+    (its job) began; a run longer than any job of this length starts all the same (it is
+    resumed by the next job), so a requeued job always has work it can do."""
     if deadline is None:
         return None
     left = deadline - now - margin
@@ -78,11 +80,13 @@ def nothing_fits(deadline: float | None, now: float, margin: float, runs: list[R
         return (f"its time limit is reached (less the {margin:.0f} s it keeps to stop a run "
                 "cleanly)")
     expected = median_duration(runs)
-    if expected is not None and expected > left:
-        spent = time_spent(resume) if resume is not None else None
-        if spent is not None and expected - spent <= left:
-            return None  # the preempted run it resumes next can finish in what is left
-        return (f"a run takes about {expected:.0f} s (the median of the finished ones), "
-                f"and {max(left, 0):.0f} s are left before its time limit (less the "
-                f"{margin:.0f} s it keeps to stop a run cleanly)")
-    return None
+    if expected is None or expected <= left:
+        return None
+    spent = time_spent(resume) if resume is not None else None
+    if spent is not None and expected - spent <= left:
+        return None  # the preempted run it resumes next can finish in what is left
+    if started is not None and expected > deadline - started - margin:
+        return None  # no job of this length holds a whole run: it runs on in the next job
+    return (f"a run takes about {expected:.0f} s (the median of the finished ones), "
+            f"and {max(left, 0):.0f} s are left before its time limit (less the "
+            f"{margin:.0f} s it keeps to stop a run cleanly)")
