@@ -20,6 +20,13 @@ from typing import Any
 
 #: the file in the run's folder that says the program was sent SIGTERM (read by its agent)
 SIGNALED = "signaled"
+#: the file the helper writes when the program reads ``should_stop`` as true: it stops
+#: because it was asked (paused, stopped), not because it reached its end
+STOP_SEEN = "stop-seen"
+#: the file the helper writes when the program starts it: its stop requests are seen through
+#: ``should_stop`` (and ``STOP_SEEN``), so a program that never read one and ended by itself
+#: had reached its end
+HELPER = "helper"
 
 
 _NOTED: set[str] = set()
@@ -222,8 +229,14 @@ class Run:
         self._stepped = False
         self.summary = Summary(self)
         self._stop_requested = False
+        self._stop_seen = False
         self._polled = False
         self._install_sigterm()
+        if self.in_sweep and self.dir is not None:
+            try:
+                (self.dir / HELPER).write_text(f"{os.getpid()}\n")
+            except OSError:
+                pass
 
     @property
     def in_sweep(self) -> bool:
@@ -279,6 +292,12 @@ class Run:
         self._polled = True
         if not self._stop_requested and self.dir is not None and (self.dir / "stop").exists():
             self._stop_requested = True
+        if self._stop_requested and not self._stop_seen and self.dir is not None:
+            self._stop_seen = True
+            try:
+                (self.dir / STOP_SEEN).write_text("1\n")
+            except OSError:
+                pass
         return self._stop_requested
 
     def log(self, data: Mapping[str, Any], step: int | None = None,

@@ -117,6 +117,35 @@ def test_asha_without_promotion_stops_instead() -> None:
     assert promotion(c, s.runs) is None
 
 
+def test_asha_judges_a_rung_once_per_run() -> None:
+    """A run kept at its rung (first of two) was paused there near its end when slower
+    runs reached the rung later and pushed it down the ranking."""
+    c = config({"type": "asha", "min_iter": 2, "max_iter": 8, "eta": 2})  # rungs 2, 4
+    s = Sweep()
+    s.run([50.0] * 8)
+    kept = s.run([60.0, 60.0, 60.0], RunState.RUNNING)  # best of the 2 at rung 1: kept
+    assert kept not in judge(c, s.runs, {kept: 0})
+    for _ in range(3):
+        s.run([90.0] * 2, RunState.STOPPED)  # faster, better runs reach rung 1 later
+    assert judge(c, s.runs)[kept].action == "pause"  # (what a fresh look would say)
+    assert kept not in judge(c, s.runs, {kept: 3})  # judged at rung 1 when it had 3 values
+
+
+@pytest.mark.parametrize("early", [{"type": "asha"}, {"type": "asha", "max_iter": 4, "min_iter": 2},
+                                   {"type": "hyperband", "max_iter": 4, "s": 1, "eta": 2}])
+def test_a_run_that_logged_every_step_is_never_stopped_or_paused(early) -> None:
+    """A run that has logged all its steps is saving, at its end: asha paused it (and ran it
+    again from scratch when promoted), hyperband stopped it."""
+    c = config(early)
+    s = Sweep()
+    s.run([90.0] * 4)
+    s.run([80.0] * 4)
+    done = s.run([10.0] * 4, RunState.RUNNING)  # its whole run, read at once
+    below = s.run([5.0] * 2, RunState.RUNNING)
+    verdicts = judge(c, s.runs)
+    assert done not in verdicts and below in verdicts
+
+
 def test_the_median_rule_waits_for_min_runs_and_min_iter() -> None:
     c = config({"type": "median", "min_iter": 3, "min_runs": 3})
     s = Sweep()

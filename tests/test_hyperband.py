@@ -106,7 +106,10 @@ def test_loose_rule_matches_wandb_stop_runs(data, et, goal) -> None:
     pad = 1e300 if goal == "minimize" else -1e300
     shifted = [run(r.run_id, [pad, *r.history] if r.history else [], r.state) for r in runs]
     ours = validate({**raw, "early_terminate": {**raw["early_terminate"], "strict": False}})
-    assert sorted(runs_to_stop(ours, runs)) == wandb_stop(raw, shifted)
+    # where we differ on purpose: a run that has logged max_iter values is at its end
+    # (saving), never stopped; W&B's engine stops it
+    whole = {r.run_id for r in runs if "max_iter" in et and len(r.history) >= et["max_iter"]}
+    assert sorted(runs_to_stop(ours, runs)) == [r for r in wandb_stop(raw, shifted) if r not in whole]
 
 
 CURVES = """

@@ -56,3 +56,48 @@ def test_a_parameter_beside_a_dotted_name_under_it_runs_end_to_end(env) -> None:
         s["best"]["config"]["optimizer"] == "sgd")
     printed = env.cli("sweep", "--print", sweep_id)
     assert "truncated" not in printed.stderr and "optimizer.lr=" in printed.stdout
+
+
+SAVES_AFTER_ITS_LAST_LINE = """
+    import json, os, sys, time, sweepcli
+    run = sweepcli.init()
+    lines = "".join(json.dumps({"loss": run.config["x"] + 1 / (i + 1)}) + "\\n" for i in range(4))
+    with open(os.environ["SWEEPCLI_METRICS_FILE"], "a") as f:
+        f.write(lines)  # every step at once, then a moment of saving
+    open(os.path.join(run.dir, "saved"), "w").write("1")
+    time.sleep(0.8)
+"""
+
+
+def test_a_run_stopped_at_its_last_line_that_ends_by_itself_is_finished(env) -> None:
+    """hyperband 'stopped' runs at their last line while they saved (the quickstart, W&B
+    scripts, Lightning): a run that ends by itself, status 0, before any signal is finished."""
+    env.program(SAVES_AFTER_ITS_LAST_LINE)
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [1, 5]}},
+                           "sweepcli": {"budget": {"steps": 8}}})
+    agent = env.watched_agent(sweep_id)
+    assert agent.wait(timeout=90) == 0
+    runs = env.status(sweep_id)["runs"]
+    assert [(r["state"], r["attempt"]) for r in runs] == [("finished", 1), ("finished", 1)], agent.text()
+    assert "ended by itself" in agent.text()
+
+
+def test_a_program_that_stops_when_asked_is_still_paused_or_stopped(env) -> None:
+    """The other side: a program that reads should_stop and exits 0 was stopped."""
+    env.program("""
+        import sweepcli, time
+        run = sweepcli.init()
+        for i in range(200):
+            run.log({"loss": run.config["x"] + 1 / (i + 1)})
+            if run.should_stop:
+                break
+            time.sleep(0.05)
+    """)
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [1]}},
+                           "sweepcli": {"budget": {"steps": 10}}})
+    agent = env.agent(sweep_id)
+    assert agent.wait(timeout=90) == 0
+    (run,) = env.status(sweep_id)["runs"]
+    assert run["state"] == "stopped" and "budget" in (run["reason"] or ""), run

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..child import SIGNALED
+from ..child import HELPER, SIGNALED, STOP_SEEN
 from ..config import SweepConfig
 from ..config.space import NoPointAllowed
 from ..errors import describe
@@ -63,6 +63,11 @@ class RunResult:
     state: RunState
     value: float | None
     exit_code: int | None
+
+
+#: seconds a program asked to stop through its stop file (a stopping rule, the budget) has
+#: to end by itself before SIGTERM (at most half the grace, which counts from the request)
+STOP_NOTICE = 2.0
 
 
 @dataclass
@@ -469,6 +474,14 @@ class Agent:
                             else "the program was sent SIGTERM, not by its agent")
             self.say(f"run {claim.run_id}: {watch.reason}, before its end; its point goes back "
                      "to the queue")
+        if outcome in (RunState.STOPPED, RunState.PAUSED) and watch.stop_asked and code == 0 \
+                and not proc.signalled and not watch.went_on.is_set() \
+                and os.path.lexists(run_dir / HELPER) and not os.path.lexists(run_dir / STOP_SEEN):
+            # it ended by itself, status 0, before any signal, logging nothing more, and its
+            # helper says it never read the stop request: it had reached its end (its last
+            # line, then saving). (A program without the helper may have read the stop file.)
+            self.say(f"run {claim.run_id}: it ended by itself as it was being stopped: finished")
+            outcome, watch.reason = None, None
         if outcome is not None:
             return outcome, code
         return (RunState.FINISHED if code == 0 else RunState.FAILED), code
@@ -480,6 +493,8 @@ class Agent:
         interrupts_seen = self.signals.interrupts
         while not proc.ended.wait(WATCH_POLL):
             verdict = watch.tick()
+            if outcome is not None and len(watch.history) > watch.asked_at:
+                watch.went_on.set()  # asked to stop, it logged another step: SIGTERM now
             if outcome is None and verdict is None:
                 verdict = self._limits(watch)
             if self.signals.interrupts != interrupts_seen:
@@ -534,8 +549,14 @@ class Agent:
                 touch(run_dir / "stop")  # run.should_stop turns true
             except OSError:
                 pass  # SIGTERM follows anyway
+        grace = self.grace(rule.grace)
+        # asked through its stop file, a program gets a moment to end by itself before
+        # SIGTERM (one judged as it logged its last line is saving, not going on)
+        notice = min(STOP_NOTICE, grace / 2) if rule.stop_file else 0.0
+        watch.stop_asked = rule.stop_file
+        watch.asked_at = len(watch.history)
         if proc is not None:
-            threading.Thread(target=proc.terminate, args=(self.grace(rule.grace), sig),
+            threading.Thread(target=proc.terminate, args=(grace - notice, sig, notice, watch.went_on),
                              daemon=True).start()
         return rule.state
 

@@ -58,6 +58,8 @@ class RunProcess:
             t.start()
         self.ended = threading.Event()
         self.returncode: int | None = None
+        #: whether the agent has signalled it (an exit before that was its own)
+        self.signalled = False
         threading.Thread(target=self._wait, daemon=True).start()
 
     def _wait(self) -> None:
@@ -70,8 +72,20 @@ class RunProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def terminate(self, grace: float, sig: int = signal.SIGTERM) -> None:
-        """``sig`` (SIGTERM) to the group, SIGKILL after ``grace`` seconds if it is still there."""
+    def terminate(self, grace: float, sig: int = signal.SIGTERM, notice: float = 0.0,
+                  went_on: threading.Event | None = None) -> None:
+        """``sig`` (SIGTERM) to the group, SIGKILL after ``grace`` seconds if it is still there.
+        ``notice``: first wait up to this long for it to end by itself (it was asked through
+        its ``stop`` file, or is saving after its last line), unless ``went_on`` is set (it
+        logged another step: it is not at its end)."""
+        until = time.monotonic() + notice
+        while notice > 0 and not (went_on is not None and went_on.is_set()):
+            if self.ended.wait(min(0.05, max(0.0, until - time.monotonic()))):
+                self._kill_leftovers()
+                return
+            if time.monotonic() >= until:
+                break
+        self.signalled = True
         self.signal_group(sig)
         if not self.ended.wait(grace):
             self.signal_group(signal.SIGKILL)

@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from ..child import SIGNALED
+from ..child import HELPER, SIGNALED, STOP_SEEN
 from ..store import KEPT_END, open_nofollow
 
 
@@ -43,7 +43,7 @@ def resume_folder(run_dir: Path) -> None:
     """Make a run's folder ready for its next attempt: no stop request left from the last
     one, and a metric file whose torn last line (its agent died mid-write) is ended, so the
     new attempt's first line is not glued to it."""
-    for name in ("stop", SIGNALED, KEPT_END):
+    for name in ("stop", SIGNALED, STOP_SEEN, HELPER, KEPT_END):
         try:
             (run_dir / name).unlink()
         except FileNotFoundError:

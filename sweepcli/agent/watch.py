@@ -85,6 +85,14 @@ class RunWatch:
         self.unsent: list[float] = []
         #: why the run ended as it did, when it is not plain (``timeout``)
         self.reason: str | None = None
+        #: the agent asked it to stop through its stop file (a rule, the budget), when it
+        #: had logged ``asked_at`` values; ``went_on``: it logged more after that
+        self.stop_asked = False
+        self.asked_at = 0
+        self.went_on = threading.Event()
+        #: how many values the run had when the stopping rule last judged it: a rung at or
+        #: below it was judged then (and the run kept), and is not judged again
+        self.judged_at = 0
         if attempt > 1:
             self._continue_history()
         now = time.monotonic()
@@ -187,7 +195,9 @@ class RunWatch:
             return "budget"
         if config.early_stop is None:
             return None
-        verdict = judge(config, runs).get(self.run_id)
+        verdict = judge(config, runs, {self.run_id: self.judged_at}).get(self.run_id)
+        mine = self.folder.state.runs.get(self.run_id)
+        self.judged_at = len(mine.history) if mine is not None else self.judged_at
         if verdict is None:
             return None
         self.reason = verdict.reason

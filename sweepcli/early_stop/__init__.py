@@ -7,7 +7,9 @@ A rule is a module with
 * ``judge(rule, metric, runs) -> {run_id: Verdict}``: the running runs to stop or pause
   now, each with why in words (what ``--json`` shows as the run's ``reason``);
 * optionally ``promote(rule, metric, runs) -> (run, why) | None``: a paused run to resume
-  before any new point is claimed (ASHA's promotion).
+  before any new point is claimed (ASHA's promotion);
+* optionally ``last_step(rule, runs) -> int | None``: how many values a whole run logs (a
+  run that logged them all is at its end, saving, and never stopped or paused).
 
 The agent applies a verdict in one place (``Agent._end``); the journal, ``--print``, the
 API and the report show the reason the rule gave. Nothing here reads a file or a clock.
@@ -15,6 +17,7 @@ API and the report show the reason the rule gave. Nothing here reads a file or a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -43,13 +46,23 @@ def rule_of(config: SweepConfig) -> ModuleType | None:
     return RULES[es.type] if es is not None else None
 
 
-def judge(config: SweepConfig, runs: list[Run]) -> dict[str, Verdict]:
-    """The running runs the sweep's stopping rule stops or pauses now."""
+def judge(config: SweepConfig, runs: list[Run], seen: Mapping[str, int] | None = None
+          ) -> dict[str, Verdict]:
+    """The running runs the sweep's stopping rule stops or pauses now. ``seen``: how many
+    values a run had when it was last judged (a rung is judged once per run). A run that
+    has logged every step of a whole run (``max_iter``, else the longest run that finished
+    by itself, as the rule's ``last_step`` says) is at its end, saving: never stopped or paused."""
     rule = rule_of(config)
     if rule is None or config.metric is None:
         return {}
-    return {rid: Verdict(*v) for rid, v in rule.judge(config.early_stop, config.metric,
-                                                      runs).items()}
+    verdicts = rule.judge(config.early_stop, config.metric, runs, seen or {})
+    if not verdicts:
+        return {}
+    last_step = getattr(rule, "last_step", None)
+    top = last_step(config.early_stop, runs) if last_step is not None else None
+    by_id = {r.run_id: r for r in runs}
+    return {rid: Verdict(*v) for rid, v in verdicts.items()
+            if top is None or rid not in by_id or len(by_id[rid].history) < top}
 
 
 def promotion(config: SweepConfig, runs: list[Run], exhausted: bool = False

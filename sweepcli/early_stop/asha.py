@@ -27,7 +27,7 @@ lost 1.0 on one task, the rung at 26 with eta 2 never more than 0.1. W&B-style `
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +108,11 @@ def rungs(rule: Asha, runs: list[Run]) -> list[int]:
     return out
 
 
+def last_step(rule: Asha, runs: list[Run]) -> int | None:
+    """How many values a whole run logs: max_iter, else the longest run that finished."""
+    return rule.max_iter or full_length(runs)
+
+
 def _at_rungs(rule: Asha, runs: list[Run], sign: float
               ) -> tuple[list[int], dict[int, list[tuple[float, str]]]]:
     """The rungs, and at each the (loss, run ID) of every run that reached it, best first."""
@@ -132,7 +137,12 @@ def _rung_of(marks: list[int], run: Run) -> int | None:
     return reached[-1] if reached else None
 
 
-def judge(rule: Asha, metric: Any, runs: list[Run]) -> dict[str, tuple[str, str]]:
+def judge(rule: Asha, metric: Any, runs: list[Run], seen: Mapping[str, int] | None = None
+          ) -> dict[str, tuple[str, str]]:
+    """The running runs to pause (or stop) at the rung they reached. A rung is judged once
+    per run: when it reaches it (``seen``: how many values each run had when it was last
+    judged; a run kept at its rung is not paused there later, when slower runs arrive)."""
+    seen = seen or {}
     sign = metric.sign
     runs = judged(runs)
     if not any(r.state == RunState.RUNNING for r in runs):
@@ -143,8 +153,8 @@ def judge(rule: Asha, metric: Any, runs: list[Run]) -> dict[str, tuple[str, str]
         if run.state != RunState.RUNNING:
             continue
         rung = _rung_of(marks, run)
-        if rung is None or run.attempt_from >= rung:
-            continue  # below the first rung, or promoted past this one
+        if rung is None or run.attempt_from >= rung or seen.get(run.run_id, 0) >= rung:
+            continue  # below the first rung, promoted past this one, or kept at it already
         at = table[rung]
         n, rank = len(at), _rank(at, run.run_id)
         keep = math.floor(n / rule.eta)

@@ -30,6 +30,8 @@ class Hyperband:
     bands: tuple[int, ...]
     eta: float
     strict: bool = True
+    #: W&B's max_iter when given: the length of a whole run
+    max_iter: int | None = None
     type = "hyperband"
 
 
@@ -87,7 +89,13 @@ def parse(e: dict[str, Any], add: Callable[[str, str], None]) -> Hyperband | Non
             add("early_terminate", f"max_iter {e['max_iter']} / eta {eta} is below 1: no "
                 "band to stop at; raise max_iter or lower eta")
             return None
-    return Hyperband(tuple(sorted(set(bands))), float(eta), strict)
+    return Hyperband(tuple(sorted(set(bands))), float(eta), strict,
+                     int(e["max_iter"]) if by_max else None)
+
+
+def last_step(hb: Hyperband, runs: list[Run]) -> int | None:
+    """How many values a whole run logs, when the config says (W&B's max_iter)."""
+    return hb.max_iter
 
 
 def band_thresholds(hb: Hyperband, histories: list[Any], sign: float = 1.0
@@ -105,7 +113,8 @@ def band_thresholds(hb: Hyperband, histories: list[Any], sign: float = 1.0
     return out
 
 
-def judge(hb: Hyperband, metric: Any, runs: list[Run]) -> dict[str, tuple[str, str]]:
+def judge(hb: Hyperband, metric: Any, runs: list[Run],
+          seen: Any = None) -> dict[str, tuple[str, str]]:
     """The running runs that hyperband says to stop now, each with why in words (the band
     and the value that stopped it, for ``--json``'s ``reason``).
 

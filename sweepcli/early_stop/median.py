@@ -43,7 +43,8 @@ def parse(e: dict[str, Any], add: Callable[[str, str], None]) -> Median | None:
     return Median(int(e["min_iter"]) if "min_iter" in e else None, int(e.get("min_runs", 5)))
 
 
-def judge(rule: Median, metric: Any, runs: list[Run]) -> dict[str, tuple[str, str]]:
+def judge(rule: Median, metric: Any, runs: list[Run],
+          seen: Any = None) -> dict[str, tuple[str, str]]:
     sign = metric.sign
     runs = judged(runs)
     running = [r for r in runs if r.state == RunState.RUNNING]
