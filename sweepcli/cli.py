@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -500,7 +501,12 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     report = Agent(folder, count=count, display=display, gpus=gpu_list,
                    term_timeout=term_timeout, forward_signals=forward_signals,
                    max_consecutive_failures=max_failures, time_limit=limit,
-                   run_timeout=run_timeout, wandb=wandb_mode).run()
+                   run_timeout=run_timeout, wandb=wandb_mode).run(keep_signal_handlers=True)
+    # decided: a batch system's later SIGTERM (SLURM signals the job, its script forwards one
+    # more) must not turn the exit status into 143. Ignored, not handled: Python puts its
+    # own handlers back to the default as it shuts down
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     n = len(report.runs)
     click.echo(f"sweepcli: agent done after {n} run(s) in {time.monotonic() - started:.1f} s: "
                f"{report.reason}", err=True)

@@ -101,3 +101,27 @@ def test_a_program_that_stops_when_asked_is_still_paused_or_stopped(env) -> None
     assert agent.wait(timeout=90) == 0
     (run,) = env.status(sweep_id)["runs"]
     assert run["state"] == "stopped" and "budget" in (run["reason"] or ""), run
+
+
+def test_slurms_doubled_sigterm_leaves_exit_status_3(env) -> None:
+    """On preemption SLURM signals every process of the job and the batch script forwards
+    one more: the second SIGTERM came after the agent had decided 'exit 3' and killed it
+    with 143, so the script did not requeue."""
+    import signal
+
+    env.program("""
+        import time, sweepcli
+        run = sweepcli.init()
+        for i in range(600):
+            run.log({"loss": 1.0})
+            time.sleep(0.05)
+    """)
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [1, 2]}}})
+    agent = env.watched_agent(sweep_id)
+    agent.wait_for_text("started")
+    agent.send_signal(signal.SIGTERM)
+    agent.wait_for_text("agent done after")  # it has decided; the second one arrives now
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(timeout=60) == 3, agent.text()
+    assert "preempted" in agent.text()

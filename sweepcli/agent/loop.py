@@ -198,8 +198,11 @@ class Agent:
     # ---- signals -----------------------------------------------------------------------
 
     # ---- the loop ------------------------------------------------------------------------
-    def run(self) -> AgentReport:
-        """Take and run runs until the sweep or ``count`` says stop."""
+    def run(self, keep_signal_handlers: bool = False) -> AgentReport:
+        """Take and run runs until the sweep or ``count`` says stop. ``keep_signal_handlers``
+        (the CLI, whose process ends next): SIGTERM/SIGUSR1 stay caught until it exits, so
+        the second SIGTERM of a preemption (SLURM signals the whole job, and the batch
+        script forwards one more) cannot kill it with 143 before it says exit status 3."""
         if self.function is None and "${program}" in (self.config.command or DEFAULT_COMMAND):
             missing = program_missing(self.config.program, self.source_dir)
             if missing:  # before any point is taken: none is spent on a program not there
@@ -225,7 +228,8 @@ class Agent:
                     raise self._error
         finally:
             self.display.stop()
-            restore()
+            if not keep_signal_handlers:
+                restore()
         return self.report
 
     def _guarded_loop(self, slot: int, gpu: str | None) -> None:
