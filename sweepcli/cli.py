@@ -515,9 +515,14 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     if report.time_up:
         left = _work_left(folder)
         if left:
-            click.echo(f"sweepcli: exit status 3: this agent's time is up and the sweep has "
-                       f"work left ({left}); requeue the job (examples/slurm/agent.sbatch does)",
-                       err=True)
+            why = ("this agent was preempted" if report.reason == "preempted"
+                   else "this agent's time is up")
+            how = ("the batch script requeues the job"
+                   if os.environ.get("SWEEPCLI_JOB_SCRIPT") == "slurm"
+                   else "requeue the job (the script of `sweepcli slurm` does, as does "
+                        "examples/slurm/agent.sbatch)")
+            click.echo(f"sweepcli: exit status 3: {why} and the sweep has work left ({left}); "
+                       f"{how}", err=True)
             sys.exit(3)
 
 
@@ -551,6 +556,10 @@ def _work_left(folder: Sweep) -> str:
 @click.option("--gpus", type=click.IntRange(min=0), default=0, show_default=True,
               help="GPUs per task (--gres=gpu:K); with more than 1, one run per GPU.")
 @click.option("--cpus", type=click.IntRange(min=1), help="CPUs per task (--cpus-per-task).")
+@click.option("--mem", metavar="SIZE", help="Memory per node (SLURM's --mem: 16G, 4000M).")
+@click.option("--setup", "setup_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Shell lines the script runs before the agent (module load ..., source "
+                   "venv/bin/activate), copied into it.")
 @click.option("--agent-args", metavar="ARGS", default="",
               help="More options for each agent, as one string (e.g. \"-t 5 --wandb off\").")
 @click.option("--script", "script_path", type=click.Path(dir_okay=False), metavar="FILE",
@@ -559,14 +568,14 @@ def _work_left(folder: Sweep) -> str:
 @click.option("-p", "--project", help="The project of a bare ID.")
 @click.argument("sbatch_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SBATCH_ARGS]")
 @dir_option
-def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
-          agent_args: str, script_path: str | None, dry_run: bool, project: str | None,
-          sbatch_args: tuple[str, ...], root_dir: str | None) -> None:
+def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None, mem: str | None,
+          setup_file: str | None, agent_args: str, script_path: str | None, dry_run: bool,
+          project: str | None, sbatch_args: tuple[str, ...], root_dir: str | None) -> None:
     """Submit a SLURM job array of agents for sweep ID: writes the batch script (read it,
     keep it), submits it with sbatch, and prints the job ID. Each task runs one agent with
     --time-limit auto; a task whose time ran out while the sweep has work is requeued, one
-    that finds the sweep done ends. Options after -- go to sbatch as they are
-    (--partition=gpu --account=me --qos=long).
+    that finds the sweep done ends. Options after -- are written into the script as
+    #SBATCH lines (--partition=gpu --account=me --qos=long), so resubmitting it keeps them.
 
     \b
       sweepcli slurm $ID --array 8 --time 04:00:00 --gpus 1 -- --partition=gpu
@@ -587,12 +596,20 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
         extra = tuple(shlex.split(agent_args))
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--agent-args") from None
+    setup = ""
+    if setup_file:
+        try:
+            setup = Path(setup_file).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            _fail(f"cannot read --setup {setup_file}: {e}")
     try:
-        job = JobArray(folder.ref, array, walltime, gpus=gpus, cpus=cpus,
+        job = JobArray(folder.ref, array, walltime, gpus=gpus, cpus=cpus, mem=mem, setup=setup,
                        root_dir=str(store.root), in_postgres=not isinstance(store, Store),
                        agent_args=extra, sbatch_args=tuple(sbatch_args))
     except SlurmError as e:
-        _fail(str(e))
+        _fail(str(e), 2)  # what was asked cannot be written as a job: nothing was
+    for warning in job.warnings():
+        click.echo(f"sweepcli: warning: {warning}", err=True)
     path = Path(script_path) if script_path else Path.cwd() / f"{job.job_name}.sbatch"
     try:
         write_atomic(path, job.script())
@@ -600,8 +617,7 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
         _fail(f"cannot write the script {path}: {e.strerror or e}")
     if dry_run:
         click.echo(str(path))
-        click.echo(f"Wrote {path}; submit it with: sbatch {shlex.join([*sbatch_args, str(path)])}",
-                   err=True)
+        click.echo(f"Wrote {path}; submit it with: sbatch {shlex.quote(str(path))}", err=True)
         return
     already = queued(job.job_name)
     env = dict(os.environ)
@@ -609,7 +625,7 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
     if url:
         env["SWEEPCLI_STORE"] = url  # to the jobs through sbatch's exported environment only
     try:
-        job_id = submit(path, tuple(sbatch_args), env)
+        job_id = submit(path, (), env)  # the options after -- are in the script
     except SlurmError as e:
         _fail(str(e))
     click.echo(job_id)

@@ -21,8 +21,13 @@ from pathlib import Path
 
 from .errors import SweepcliError
 
-#: seconds before the job's end SLURM sends USR1 (the agent stops its run then at the latest)
+#: seconds before the job's end SLURM sends USR1 (the agent stops its run then at the latest);
+#: a shorter walltime gets a quarter of it
 SIGNAL_MARGIN = 120
+#: the shortest walltime a task may have: the agent keeps about 15 s to stop a run cleanly
+MIN_WALLTIME = 120
+#: folders that are each node's own (a job on another node does not see them)
+NODE_LOCAL = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 _TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")  # SLURM's --time forms
 _ARRAY = re.compile(r"^[0-9][0-9,\-:%]*$")
 _JOB_ID = re.compile(r"^(\d+)(_\d+)?(;[\w.-]+)?$")
@@ -46,11 +51,29 @@ class JobArray:
     in_postgres: bool = False  # the store's URL comes from the jobs' SWEEPCLI_STORE
     agent_args: tuple[str, ...] = ()
     sbatch_args: tuple[str, ...] = ()
+    mem: str | None = None
+    #: shell lines run before the agent (``module load ...``, ``source venv/bin/activate``)
+    setup: str = ""
 
     def __post_init__(self) -> None:
         if not _TIME.match(self.time):
             raise SlurmError(f"--time {self.time!r}: give SLURM's form, e.g. 04:00:00, "
                              "90 (minutes) or 1-12:00:00")
+        seconds = walltime_seconds(self.time)
+        if seconds < MIN_WALLTIME:
+            raise SlurmError(f"--time {self.time}: give each task at least "
+                             f"{MIN_WALLTIME // 60} minutes; SLURM signals the agent before the "
+                             "end to stop its run cleanly, and a shorter job has no time left "
+                             "for a run")
+        #: seconds before the end SLURM signals the agent: 120, or a quarter of a short job
+        self.signal_margin = min(SIGNAL_MARGIN, seconds // 4)
+        if self.mem is not None and not re.match(r"^\d+[KMGT]?B?$", self.mem, re.I):
+            raise SlurmError(f"--mem {self.mem!r}: give SLURM's form, e.g. 16G or 4000M")
+        for what, text in (("the working folder", str(self.workdir)), ("--dir", self.root_dir),
+                           ("the log name", self.output), ("the job name", self.job_name)):
+            if any(c in text for c in '\n\r"\\') or any(ord(c) < 32 for c in text):
+                raise SlurmError(f"{what} {text!r} has a newline, a quote or a backslash, "
+                                 "which a #SBATCH line cannot hold: use another folder or name")
         if self.array.isdigit():
             n = int(self.array)
             if n < 1:
@@ -65,30 +88,48 @@ class JobArray:
         self.job_name = self.job_name or f"sweepcli-{safe}"
         self.output = self.output or f"{self.job_name}-%A_%a.log"
 
+    def warnings(self) -> list[str]:
+        """What will likely not work on other nodes (folders each node has its own)."""
+        out = []
+        for what, path in (("this Python's environment", sys.prefix),
+                           ("the sweeps' folder (--dir)", str(Path(self.root_dir).resolve())),
+                           ("the jobs' working folder", str(self.workdir))):
+            if any(path == p or path.startswith(p + "/") for p in NODE_LOCAL):
+                out.append(f"{what} is {path}, under a folder each node has its own: jobs on "
+                           "other nodes will not find it; put it on a shared disk")
+        return out
+
     def script(self) -> str:
         """The batch script (bash), every value quoted."""
         q = shlex.quote
+
+        def directive(option: str, value: str) -> str:
+            # sbatch reads #SBATCH lines with double quotes around a value with spaces
+            return f"#SBATCH {option}={value}" if re.match(r"^[\w./%@:,+=-]+$", value) \
+                else f'#SBATCH {option}="{value}"'
         lines = [
             "#!/bin/bash",
             f"# Written by `sweepcli slurm` for sweep {self.sweep_ref}: one agent per array task.",
             "# An agent exits 3 when its time is up or it was preempted while the sweep has work:",
             "# the task is then requeued, and a later agent resumes the stopped run in its folder.",
             "# Exit 0: the sweep is done (or --count reached); the task ends for good.",
-            f"#SBATCH --job-name={self.job_name}",
+            directive("--job-name", self.job_name),
             f"#SBATCH --array={self.array}",
             f"#SBATCH --time={self.time}",
-            f"#SBATCH --chdir={self.workdir}",
-            f"#SBATCH --output={self.output}",
+            directive("--chdir", str(self.workdir)),
+            directive("--output", self.output),
             "#SBATCH --open-mode=append",
             "#SBATCH --requeue",
-            f"#SBATCH --signal=B:USR1@{SIGNAL_MARGIN}",
+            f"#SBATCH --signal=B:USR1@{self.signal_margin}",
         ]
         if self.cpus:
             lines.append(f"#SBATCH --cpus-per-task={self.cpus}")
+        if self.mem:
+            lines.append(f"#SBATCH --mem={self.mem}")
         if self.gpus:
             lines.append(f"#SBATCH --gres=gpu:{self.gpus}")
-        if self.sbatch_args:
-            lines.append(f"# submitted with these sbatch options too: {shlex.join(self.sbatch_args)}")
+        # the options given after --, kept in the file so that resubmitting it keeps them
+        lines += [f"#SBATCH {option}" for option in sbatch_lines(self.sbatch_args)]
         agent = [sys.executable, "-m", "sweepcli", "agent", self.sweep_ref, "--time-limit", "auto"]
         agent += ["--dir", str(Path(self.root_dir).resolve())]
         if self.gpus > 1:
@@ -97,7 +138,10 @@ class JobArray:
         store_check = "" if not self.in_postgres else (
             ': "${SWEEPCLI_STORE:?the sweep is in a PostgreSQL store: submit with '
             'SWEEPCLI_STORE set (sbatch exports it)}"\n')
-        lines += ["", "set -u", store_check.rstrip("\n"),
+        setup = ["# set up with --setup:", self.setup.rstrip("\n")] if self.setup.strip() else []
+        lines += ["", *setup, "set -u", store_check.rstrip("\n"),
+                  "# the agent's messages say that this script requeues the job",
+                  "export SWEEPCLI_JOB_SCRIPT=slurm",
                   f"# this Python ({q(sys.prefix)}) runs the agent; its programs' ${{interpreter}} too",
                   f"{shlex.join(agent)} &", _TAIL]
         return "\n".join(line for line in lines if line is not None) + "\n"
@@ -118,7 +162,8 @@ last=$?
 [ "$last" -ne 127 ] && status=$last
 if [ "$status" -eq 3 ]; then
   task="${SLURM_ARRAY_JOB_ID:-${SLURM_JOB_ID:-}}${SLURM_ARRAY_TASK_ID:+_$SLURM_ARRAY_TASK_ID}"
-  echo "sweepcli slurm: time is up and the sweep has work left: requeueing ${task:-this job}" >&2
+  echo "sweepcli slurm: the agent stopped early (time up or preempted) and the sweep has" \
+    "work left: requeueing ${task:-this job}" >&2
   if [ -n "$task" ]; then
     scontrol requeue "$task" || { echo "sweepcli slurm: scontrol requeue failed" >&2; exit 3; }
   fi
@@ -126,6 +171,38 @@ if [ "$status" -eq 3 ]; then
 fi
 exit "$status"
 """
+
+
+def walltime_seconds(text: str) -> int:
+    """SLURM's --time (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) in seconds."""
+    days = 0
+    if "-" in text:
+        d, _, text = text.partition("-")
+        days = int(d)
+        parts = [int(p) for p in text.split(":")]
+        h, m, s = (parts + [0, 0])[:3]
+        return ((days * 24 + h) * 60 + m) * 60 + s
+    parts = [int(p) for p in text.split(":")]
+    if len(parts) == 1:
+        return parts[0] * 60
+    if len(parts) == 2:
+        return parts[0] * 60 + parts[1]
+    return (parts[0] * 60 + parts[1]) * 60 + parts[2]
+
+
+def sbatch_lines(args: tuple[str, ...]) -> list[str]:
+    """sbatch options as #SBATCH lines: ``--partition=gpu``, ``-p gpu`` (an option and its
+    value) and flags, each on a line of its own."""
+    out: list[str] = []
+    for arg in args:
+        if out and not arg.startswith("-") and not out[-1].startswith("--") \
+                and " " not in out[-1]:
+            out[-1] = f"{out[-1]} {arg}"  # -p gpu
+        elif out and not arg.startswith("-") and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={arg}"  # --partition gpu
+        else:
+            out.append(arg)
+    return out
 
 
 def queued(job_name: str) -> list[str]:

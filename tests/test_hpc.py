@@ -554,7 +554,8 @@ def test_sweepcli_slurm_submits_an_array_that_runs_the_sweep_to_its_end(env, tmp
     for line in ("#SBATCH --array=0-1", "#SBATCH --time=00:10:00", "#SBATCH --gres=gpu:1",
                  "#SBATCH --open-mode=append", "#SBATCH --requeue"):
         assert line in text, text
-    assert f"sbatch --parsable --partition=gpu {script}" in log.read_text()
+    assert f"sbatch --parsable {script}" in log.read_text()
+    assert "#SBATCH --partition=gpu" in text  # resubmitting the file keeps it
     assert "squeue" in log.read_text()  # asked whether this sweep had jobs queued already
 
     def task(i: int) -> subprocess.Popen:
@@ -603,3 +604,46 @@ def test_sweepcli_slurm_says_what_is_wrong(env, tmp_path) -> None:
     env.cli("agent", sweep_id)
     done = env.cli("slurm", sweep_id, "--array", "4", "--time", "1:00:00", check=False, env=path)
     assert done.returncode == 1 and "is finished: no job to submit" in done.stderr
+
+
+def test_sweepcli_slurm_writes_a_script_that_survives_odd_folders_and_short_walltimes(env, tmp_path) -> None:
+    """A folder with a space gave sbatch a wrong --chdir and a stray argument (a newline ended
+    the #SBATCH block before --requeue); a 1- or 2-minute walltime got SLURM's signal at
+    once (--signal=B:USR1@120); options after -- were lost on resubmission; no place for
+    module load lines; a node-local folder went unremarked."""
+    import subprocess
+
+    env.program("import sweepcli\nsweepcli.log({'loss': 1})\n")
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [1]}}})
+    spaced = env.tmp / "my runs"
+    spaced.mkdir()
+    setup = env.tmp / "setup.sh"
+    setup.write_text("module load cuda/12\n")
+    script = env.tmp / "job.sh"
+    proc = env.cli("slurm", sweep_id, "--array", "2", "--time", "8", "--mem", "16G", "--cpus", "4",
+                   "--setup", str(setup), "--dry-run", "--script", str(script), "--",
+                   "-p", "gpu", "--account", "me", "--exclusive", cwd=spaced)
+    text = script.read_text()
+    assert f'#SBATCH --chdir="{spaced}"' in text
+    for line in ("#SBATCH --signal=B:USR1@120", "#SBATCH --mem=16G", "#SBATCH --cpus-per-task=4",
+                 "#SBATCH -p gpu", "#SBATCH --account=me", "#SBATCH --exclusive", "module load cuda/12"):
+        assert line in text, text
+    # every #SBATCH line comes before the first command, as sbatch requires
+    body = text.splitlines()
+    first_command = next(i for i, line in enumerate(body) if line and not line.startswith("#"))
+    assert all(i < first_command for i, line in enumerate(body) if line.startswith("#SBATCH"))
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert "warning" in proc.stderr and "/tmp" in proc.stderr  # tmp_path is node-local
+    short = env.cli("slurm", sweep_id, "--array", "2", "--time", "4", "--dry-run",
+                    "--script", str(script))
+    assert "#SBATCH --signal=B:USR1@60" in script.read_text(), short.stderr
+    for walltime in ("1", "00:01:30"):
+        bad = env.cli("slurm", sweep_id, "--array", "2", "--time", walltime, "--dry-run",
+                      "--script", str(script), check=False)
+        assert bad.returncode == 2 and "at least 2 minutes" in bad.stderr, bad.stderr
+    odd = env.tmp / "a\nb"
+    odd.mkdir()
+    bad = env.cli("slurm", sweep_id, "--array", "2", "--time", "10", "--dry-run",
+                  "--script", str(script), check=False, cwd=odd)
+    assert bad.returncode == 2 and "newline" in bad.stderr and "Traceback" not in bad.stderr
