@@ -226,6 +226,32 @@ def test_the_expression_language() -> None:
     assert Expression.parse("a == 1", names).holds({"a": 1.0})  # as grid values compare
 
 
+@pytest.mark.parametrize("text", ["s == 'a' * 10**12", "[a] * 10**12 == [1]", "'%999999999d' % a == 'x'",
+                                  "a == 1 or round(a, -10**9) == 0", "(2**64)**64 > a",
+                                  "floor(1e308) * floor(1e308) > a", "s * a == 'x'", "-s == 1"])
+def test_every_operation_of_the_language_is_bounded(text) -> None:
+    """Rules of a few characters ended `sweepcli sweep` in a MemoryError, ran for minutes,
+    or hung an agent inside the sweep lock: what cannot be computed small does not hold."""
+    from sweepcli.config.constraints import Expression
+
+    rule = Expression.parse(text, {"a", "s"})
+    assert not rule.holds({"a": 2, "s": "abc"})
+
+
+def test_a_rule_that_cannot_be_computed_small_is_refused_at_creation_without_a_traceback(env) -> None:
+    env.program("import sweepcli\nsweepcli.log({'loss': 1})\n")
+    config = {"program": "train.py", "method": "random", "metric": {"name": "loss"},
+              "parameters": {"x": {"values": [1, 2, 3]}},
+              "sweepcli": {"require": ["'a' * 10**12 == 'a'"]}}
+    (env.tmp / "s.yaml").write_text(yaml.safe_dump(config))
+    proc = env.cli("sweep", str(env.tmp / "s.yaml"), check=False, timeout=60)
+    assert proc.returncode == 2 and "leave no point" in proc.stderr and "Traceback" not in proc.stderr
+    config["sweepcli"]["require"] = ["x == 1 or round(x, -10**9) == 0"]  # passes creation
+    sweep_id = env.create(config)
+    proc = env.cli("agent", sweep_id, "--count", "2", timeout=60)
+    assert all(r["config"]["x"] == 1 for r in env.status(sweep_id)["runs"])
+
+
 def _constrained_sweep(n: int, rep: int = 0) -> list:
     """loss = x + y is least at the origin; runs are feasible only where g = x + 2y >= 1."""
     import dataclasses

@@ -22,6 +22,12 @@ from .space import same_grid_value
 
 MAX_EXPRESSION = 500  # characters: an expression is a rule, not a program
 MAX_NODES = 200
+#: every value a rule computes stays small, so no rule can take long or much memory (it is
+#: evaluated under the sweep lock): integers of at most this many bits, strings of at most
+#: MAX_STRING characters, round() to at most MAX_DIGITS digits
+MAX_INT_BITS = 1024
+MAX_STRING = 10_000
+MAX_DIGITS = 30
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
@@ -154,13 +160,60 @@ def _check(node: ast.AST, known: set[str], names: list[str]) -> None:
 
 
 def _number(v: Any) -> Any:
+    """A value computed by a rule, checked to stay small and real."""
     if isinstance(v, bool):
         return v
-    if isinstance(v, (int, float)):
-        if isinstance(v, float) and not math.isfinite(v):
+    if isinstance(v, int):
+        if v.bit_length() > MAX_INT_BITS:
+            raise ArithmeticError(f"an integer of more than {MAX_INT_BITS} bits")
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
             raise ValueError("not finite")
         return v
+    if isinstance(v, str) and len(v) > MAX_STRING:
+        raise ValueError(f"a string of more than {MAX_STRING} characters")
+    if isinstance(v, complex):
+        raise ValueError("not a real number")
     return v
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float))  # (bool is an int)
+
+
+def _arith(op: ast.operator, left: Any, right: Any) -> Any:
+    """``left op right`` on numbers only (and ``+`` of two strings), each bounded before it
+    is computed: no sequence repetition ('a' * 10**12), no string formatting ('%9999d' % x),
+    no power whose result could not be held."""
+    if isinstance(op, ast.Add) and isinstance(left, str) and isinstance(right, str):
+        return _number(left + right)
+    if not (_is_num(left) and _is_num(right)):
+        raise TypeError(f"{type(op).__name__} takes numbers")
+    if isinstance(op, ast.Pow):
+        if abs(right) > 64:
+            raise ArithmeticError("exponent too large")
+        if isinstance(left, int) and isinstance(right, int) and right > 0 \
+                and left.bit_length() * right > MAX_INT_BITS:
+            raise ArithmeticError(f"an integer of more than {MAX_INT_BITS} bits")
+    return _number(_BINARY[type(op)](left, right))
+
+
+def _call(fn: str, args: list[Any]) -> Any:
+    """One of the language's functions, on bounded arguments."""
+    if fn == "round":
+        if len(args) not in (1, 2) or not _is_num(args[0]):
+            raise TypeError("round(x) or round(x, digits)")
+        if len(args) == 2 and not (isinstance(args[1], int) and abs(args[1]) <= MAX_DIGITS):
+            raise ValueError(f"round(x, digits) takes digits from -{MAX_DIGITS} to {MAX_DIGITS}")
+    elif fn in ("min", "max"):
+        if len(args) == 1 and isinstance(args[0], list):
+            args = args[0]
+        if not args:
+            raise ValueError(f"{fn}() of nothing")
+    elif not all(_is_num(a) for a in args):
+        raise TypeError(f"{fn}() takes numbers")
+    return _number(_FUNCTIONS[fn](*args))
 
 
 def _eval(node: ast.AST, point: dict[str, Any]) -> Any:
@@ -174,14 +227,14 @@ def _eval(node: ast.AST, point: dict[str, Any]) -> Any:
             return _WORDS[name]
         raise Inactive(name)
     if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, point), _eval(node.right, point)
-        if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > 64:
-            raise ArithmeticError("exponent too large")
-        return _number(_BINARY[type(node.op)](left, right))
+        return _arith(node.op, _eval(node.left, point), _eval(node.right, point))
     if isinstance(node, ast.UnaryOp):
         v = _eval(node.operand, point)
-        return (not v) if isinstance(node.op, ast.Not) else (-v if isinstance(node.op, ast.USub)
-                                                             else +v)
+        if isinstance(node.op, ast.Not):
+            return not v
+        if not _is_num(v):
+            raise TypeError("a sign takes a number")
+        return -v if isinstance(node.op, ast.USub) else +v
     if isinstance(node, ast.BoolOp):
         if isinstance(node.op, ast.And):
             return all(_eval(v, point) for v in node.values)
@@ -208,7 +261,7 @@ def _eval(node: ast.AST, point: dict[str, Any]) -> Any:
         return _eval(node.body, point) if _eval(node.test, point) else _eval(node.orelse, point)
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
-        return _number(_FUNCTIONS[node.func.id](*(_eval(a, point) for a in node.args)))
+        return _call(node.func.id, [_eval(a, point) for a in node.args])
     raise ExpressionError(f"'{ast.unparse(node)}' is not allowed")  # (refused at parse)
 
 
