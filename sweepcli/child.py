@@ -136,11 +136,39 @@ def _cli_overrides(argv: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: an array of at most this many values is kept as a list in a metric line; a larger one is
+#: left out (W&B would have made a histogram of it)
+MAX_ARRAY = 32
+
+
+def _size(value: Any) -> int | None:
+    """How many values an array or tensor holds (None: not one)."""
+    size = getattr(value, "size", None)
+    if callable(size):  # torch: size() is the shape; numel() the count
+        numel = getattr(value, "numel", None)
+        size = numel() if callable(numel) else None
+    return size if isinstance(size, int) and hasattr(value, "tolist") else None
+
+
 def _jsonable(value: Any) -> Any:
+    size = _size(value)
+    if size is not None and size != 1:
+        return value.tolist()  # (small: larger ones were left out by _storable)
     try:
         return value.item()  # numpy and torch scalars
-    except AttributeError:
+    except (AttributeError, ValueError, TypeError, RuntimeError):
         return str(value)
+
+
+def _storable(key: str, value: Any) -> bool:
+    """Whether a logged value goes into the metric line; an array too large for one is left
+    out with a note, once per key (the program goes on)."""
+    size = _size(value)
+    if size is None or size <= MAX_ARRAY:
+        return True
+    note_once(f"array:{key}", f"log({key!r}: an array of {size} values) is not stored (W&B would "
+              f"have made a histogram of it); log numbers, or a list of at most {MAX_ARRAY}")
+    return False
 
 
 class Summary(dict):  # type: ignore[type-arg]
@@ -320,7 +348,7 @@ class Run:
             if step > self.step:
                 self._commit()
                 self.step = step
-        self._row.update({str(k): v for k, v in data.items()})
+        self._row.update({str(k): v for k, v in data.items() if _storable(str(k), v)})
         if commit is True or (commit is None and step is None):
             self._commit()
 

@@ -125,3 +125,24 @@ def test_slurms_doubled_sigterm_leaves_exit_status_3(env) -> None:
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(timeout=60) == 3, agent.text()
     assert "preempted" in agent.text()
+
+
+def test_an_array_logged_under_the_shim_is_kept_small_or_left_out_with_a_note(env) -> None:
+    """wandb.log({"per_class": np.array([...])}) raised in the helper: the program died."""
+    env.program("""
+        import numpy as np, wandb
+        wandb.init()
+        wandb.log({"per_class": np.arange(100), "small": np.array([1.0, 2.0]), "loss": np.float32(0.5)})
+        wandb.log({"per_class": np.arange(100), "loss": 0.25})
+    """)
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [1]}}})
+    agent = env.watched_agent(sweep_id)
+    assert agent.wait(timeout=60) == 0
+    (run,) = env.status(sweep_id)["runs"]
+    assert run["state"] == "finished" and run["value"] == 0.25, agent.text()
+    text = agent.text()
+    assert text.count("an array of 100 values") == 1 and "histogram" in text
+    lines = (env.root / sweep_id / "runs" / run["run_id"] / "metrics.jsonl").read_text().splitlines()
+    import json
+    assert [json.loads(line) for line in lines] == [{"small": [1.0, 2.0], "loss": 0.5}, {"loss": 0.25}]
