@@ -108,8 +108,13 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parse_scalar(text: str) -> Any:
-    from .config import parse_yaml
-
+    try:
+        from .config import parse_yaml
+    except ImportError:  # loaded on its own by the wandb shim in another Python
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
     try:
         value = parse_yaml(f"v: {text}")["v"]
     except Exception:

@@ -146,3 +146,29 @@ def test_an_array_logged_under_the_shim_is_kept_small_or_left_out_with_a_note(en
     lines = (env.root / sweep_id / "runs" / run["run_id"] / "metrics.jsonl").read_text().splitlines()
     import json
     assert [json.loads(line) for line in lines] == [{"small": [1.0, 2.0], "loss": 0.5}, {"loss": 0.25}]
+
+
+def test_the_wandb_shim_works_in_another_python_without_sweepcli(env, tmp_path) -> None:
+    """A program run by a conda env's or a project venv's Python died at `import wandb` with
+    "No module named 'sweepcli'" (sweepcli installed elsewhere, e.g. with pipx)."""
+    import subprocess
+    import sys
+
+    other = tmp_path / "other-venv"
+    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip",
+                    str(other)], check=True)
+    python = other / "bin" / "python"
+    assert subprocess.run([str(python), "-c", "import sweepcli"], capture_output=True).returncode != 0
+    env.program("""
+        import wandb
+        wandb.init(config={"lr": 0.1})
+        wandb.log({"loss": wandb.config.x * wandb.config.lr})
+        wandb.finish()
+    """)
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "command": [str(python), "${program}", "${args}"],
+                           "parameters": {"x": {"values": [3]}}})
+    agent = env.watched_agent(sweep_id)
+    assert agent.wait(timeout=60) == 0
+    (run,) = env.status(sweep_id)["runs"]
+    assert run["state"] == "finished" and abs(run["value"] - 0.3) < 1e-9, agent.text()

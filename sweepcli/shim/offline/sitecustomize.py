@@ -43,8 +43,21 @@ def _note(message: str) -> None:
 
 
 def _tap() -> Any:
-    from sweepcli import child
+    child: Any
+    try:
+        from sweepcli import child
+    except Exception:  # noqa: BLE001 - the program's Python has no sweepcli: load its helper file
+        import importlib.util
 
+        child = sys.modules.get("_sweepcli_child")
+        if child is None:
+            path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__)))), "child.py")
+            spec = importlib.util.spec_from_file_location("_sweepcli_child", path)
+            assert spec is not None and spec.loader is not None
+            child = importlib.util.module_from_spec(spec)
+            sys.modules["_sweepcli_child"] = child
+            spec.loader.exec_module(child)
     return child.current()
 
 

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sweepcli import child as _child
-from sweepcli.child import Config, Run, note_once
+from typing import TYPE_CHECKING
 
 from . import sdk as sdk
 from . import wandb_run as wandb_run
+from ._helper import child as _child
+
+if TYPE_CHECKING:
+    from sweepcli.child import Config, Run, note_once
+else:
+    Config, Run, note_once = _child.Config, _child.Run, _child.note_once
 
 __version__ = "0.19.0"  # what integrations check; the names below are sweepcli's
 

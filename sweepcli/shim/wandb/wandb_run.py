@@ -1,3 +1,5 @@
 """``wandb.wandb_run.Run`` (Lightning imports it from here): sweepcli's run."""
 
-from sweepcli.child import Run as Run
+from wandb._helper import child as _child
+
+Run = _child.Run

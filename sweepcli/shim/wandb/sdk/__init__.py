@@ -1,7 +1,8 @@
 """``wandb.sdk`` as integrations import it (Lightning, Hugging Face): sweepcli's names."""
 
-from sweepcli.child import Config as Config
-from sweepcli.child import Run as Run
+from wandb._helper import child as _child
 
 from . import lib as lib
 from . import wandb_run as wandb_run
+
+Config, Run = _child.Config, _child.Run

@@ -1,3 +1,5 @@
 """``wandb.sdk.wandb_run.Run``: sweepcli's run (integrations test ``isinstance`` against it)."""
 
-from sweepcli.child import Run as Run
+from wandb._helper import child as _child
+
+Run = _child.Run
