@@ -40,6 +40,33 @@ def note_once(what: str, message: str) -> None:
         print(f"sweepcli: {message}", file=sys.stderr, flush=True)
 
 
+def _as_dict(config: Any) -> dict[str, Any]:
+    """What W&B takes as a config: a dict, an argparse ``Namespace``, absl's ``FLAGS``
+    (``flag_values_dict()``), any object whose attributes are its values, or the name of a
+    YAML file of them."""
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return dict(config)
+    if isinstance(config, (str, os.PathLike)):
+        import yaml  # (W&B's form: config="config-defaults.yaml")
+
+        with open(config) as f:
+            loaded = yaml.safe_load(f.read(1_000_000))
+        if not isinstance(loaded, dict):
+            raise TypeError(f"config file {config}: not a mapping of values")
+        # W&B's config-defaults form: key: {value: v}
+        return {k: v["value"] if isinstance(v, dict) and set(v) <= {"value", "desc"} and "value" in v
+                else v for k, v in loaded.items()}
+    values = getattr(config, "flag_values_dict", None)  # absl.flags.FLAGS
+    if callable(values):
+        return dict(values())
+    if hasattr(config, "__dict__") and not isinstance(config, type):  # argparse.Namespace
+        return {k: v for k, v in vars(config).items() if not k.startswith("_")}
+    raise TypeError(f"config takes a dict, an argparse Namespace or absl flags, got "
+                    f"{type(config).__name__}")
+
+
 def _wrap(value: Any) -> Any:
     if isinstance(value, dict) and not isinstance(value, Config):
         return Config(value)
@@ -78,7 +105,7 @@ class Config(dict):  # type: ignore[type-arg]
                **more: Any) -> None:
         """W&B's ``config.update(d, allow_val_change=...)``: a key the sweep sets keeps its
         value whatever ``allow_val_change`` says."""
-        for k, v in dict(other, **more).items():
+        for k, v in {**_as_dict(other), **more}.items():
             self[k] = v
 
     def setdefaults(self, d: Mapping[str, Any]) -> None:
@@ -220,7 +247,7 @@ class Run:
 
     def __init__(self, defaults: dict[str, Any] | None = None, name: str | None = None,
                  tags: Any = None, notes: str | None = None, **kwargs: Any):
-        defaults = dict(defaults) if isinstance(defaults, Mapping) else {}
+        defaults = _as_dict(defaults)
         self.id = os.environ.get("SWEEPCLI_RUN_ID")
         #: W&B's ``run.name`` (``init(name=...)``, else the run's ID)
         self.name = name or self.id

@@ -172,3 +172,31 @@ def test_the_wandb_shim_works_in_another_python_without_sweepcli(env, tmp_path) 
     assert agent.wait(timeout=60) == 0
     (run,) = env.status(sweep_id)["runs"]
     assert run["state"] == "finished" and abs(run["value"] - 0.3) < 1e-9, agent.text()
+
+
+def test_a_config_given_as_argparse_namespace_or_absl_flags_is_kept(env) -> None:
+    """wandb.init(config=args) silently dropped the arguments; config.update(args) raised."""
+    env.program("""
+        import argparse, json, os, wandb
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--x", type=float, default=0.0)
+        parser.add_argument("--layers", type=int, default=2)
+        args = parser.parse_args()
+        run = wandb.init(config=args)
+        class Flags:  # absl's FLAGS, as integrations hand it over
+            def flag_values_dict(self):
+                return {"dropout": 0.5}
+        wandb.config.update(Flags())
+        wandb.config.update(argparse.Namespace(batch=32))
+        json.dump(dict(wandb.config), open(os.path.join(os.environ["SWEEPCLI_RUN_DIR"], "seen.json"), "w"))
+        wandb.log({"loss": wandb.config.x + wandb.config.layers})
+    """)
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [3]}}})
+    agent = env.watched_agent(sweep_id)
+    assert agent.wait(timeout=60) == 0
+    (run,) = env.status(sweep_id)["runs"]
+    assert run["state"] == "finished" and run["value"] == 5.0, agent.text()
+    import json
+    seen = json.loads((env.root / sweep_id / "runs" / run["run_id"] / "seen.json").read_text())
+    assert seen == {"x": 3, "layers": 2, "dropout": 0.5, "batch": 32}
