@@ -200,3 +200,34 @@ def test_a_config_given_as_argparse_namespace_or_absl_flags_is_kept(env) -> None
     import json
     seen = json.loads((env.root / sweep_id / "runs" / run["run_id"] / "seen.json").read_text())
     assert seen == {"x": 3, "layers": 2, "dropout": 0.5, "batch": 32}
+
+
+@pytest.mark.parametrize("mode", ["shim", "offline"])
+def test_an_in_process_agent_applies_the_wandb_modes(env, mode) -> None:
+    """sweepcli.agent(id, function=train) with wandb.init/log inside train used the real
+    wandb: 'No API key configured', or, logged in, metrics went to W&B and we saw none."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("wandb")  # the real one (CI installs it): what the function imported
+    script = env.program(f"""
+        import json, sys, wandb, sweepcli
+        sid = sweepcli.sweep({{"method": "grid", "metric": {{"name": "loss"}},
+                              "parameters": {{"x": {{"values": [1, 2]}}}},
+                              "sweepcli": {{"wandb": "{mode}"}}}})
+        def train():
+            wandb.init(project="p")
+            wandb.log({{"loss": wandb.config.x * 2.0}})
+            wandb.finish()
+        sweepcli.agent(sid, function=train)
+        runs = sweepcli.Api().sweep(sid).runs
+        print(json.dumps(sorted([r.state, r.config["x"], r.summary.get("loss")] for r in runs)))
+    """, name="inproc.py")
+    environ = {k: v for k, v in env.env.items() if not k.startswith("WANDB_")}
+    proc = subprocess.run([sys.executable, str(script)], cwd=env.tmp, capture_output=True, text=True,
+                          timeout=240, env={**environ, "HOME": str(env.tmp), "WANDB_SILENT": "true"},
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [["finished", 1, 2.0], ["finished", 2, 4.0]]
+    assert (env.tmp / "wandb").exists() == (mode == "offline")  # offline: W&B's own files too

@@ -571,6 +571,7 @@ class Agent:
             return self._end(Ending(verdict), claim, None, watch, watch.run_dir) if verdict else None
 
         assert self.function is not None
-        return run_function(self.function, env, watch, judge, self.function_env), None
+        mode = self._wandb or self.config.settings.wandb
+        return run_function(self.function, env, watch, judge, self.function_env, mode), None
 
 

@@ -129,6 +129,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         return None
 
 
-if os.environ.get("SWEEPCLI_WANDB") == "offline":
-    sys.meta_path.insert(0, _Finder())
-_run_next_sitecustomize()
+if __name__ == "sitecustomize":  # at start-up (an in-process agent imports it only to tap)
+    if os.environ.get("SWEEPCLI_WANDB") == "offline":
+        sys.meta_path.insert(0, _Finder())
+    _run_next_sitecustomize()

@@ -1,6 +1,6 @@
 """``wandb.sdk`` as integrations import it (Lightning, Hugging Face): sweepcli's names."""
 
-from wandb._helper import child as _child
+from .._helper import child as _child
 
 from . import lib as lib
 from . import wandb_run as wandb_run

@@ -1,5 +1,5 @@
 """``wandb.sdk.wandb_run.Run``: sweepcli's run (integrations test ``isinstance`` against it)."""
 
-from wandb._helper import child as _child
+from .._helper import child as _child
 
 Run = _child.Run
