@@ -231,3 +231,58 @@ def test_an_in_process_agent_applies_the_wandb_modes(env, mode) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [["finished", 1, 2.0], ["finished", 2, 4.0]]
     assert (env.tmp / "wandb").exists() == (mode == "offline")  # offline: W&B's own files too
+
+
+LIGHTNING_LONG = """
+    import time, torch, sweepcli
+    import lightning as L
+
+    class Model(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, i):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            sweepcli.log({"loss": float(loss)})
+            time.sleep(0.05)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    sweepcli.init()
+    x = torch.randn(64, 4)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True)),
+                                         batch_size=16)
+    L.Trainer(max_epochs=500, logger=False, accelerator="cpu", enable_checkpointing=False,
+              enable_progress_bar=False, enable_model_summary=False).fit(Model(), loader)
+"""
+
+
+def test_lightning_inside_a_slurm_job_neither_requeues_it_nor_leaves_files_for_other_runs(env, tmp_path) -> None:
+    """Lightning's auto-requeue ran `scontrol requeue` on the agent's signal (the job was
+    requeued twice) and wrote hpc_ckpt_*.ckpt into the agent's folder, which the next run,
+    even of another sweep, loaded."""
+    import signal
+
+    pytest.importorskip("lightning")
+    bindir, calls = tmp_path / "bin", tmp_path / "scontrol.log"
+    bindir.mkdir()
+    (bindir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bindir / "scontrol").chmod(0o755)
+    env.program(LIGHTNING_LONG)
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [1, 2]}}})
+    import os
+    slurm = {"SLURM_JOB_ID": "77", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "train",
+             "PATH": f"{bindir}:{os.environ['PATH']}"}
+    agent = env.watched_agent(sweep_id, "-f", env=slurm)
+    env.wait_for(lambda: any(r["steps"] for r in env.status(sweep_id)["runs"]), timeout=120)
+    agent.send_signal(signal.SIGUSR1)  # SLURM's warning, forwarded to the run (-f)
+    assert agent.wait(timeout=120) == 3, agent.text()
+    assert not calls.exists() or "requeue" not in calls.read_text(), calls.read_text()
+    assert list(env.tmp.glob("hpc_ckpt_*")) == []
+    (run,) = env.status(sweep_id)["runs"]
+    assert run["state"] == "preempted"

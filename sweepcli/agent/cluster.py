@@ -8,6 +8,7 @@ import re
 import subprocess
 import time
 from datetime import datetime
+from pathlib import Path
 
 from ..errors import UsageError
 
@@ -103,3 +104,43 @@ def gpu_slots(gpus: list[str], runs_per_gpu: int = 1, gpus_per_run: int = 1
         groups = [",".join(gpus[i * gpus_per_run:(i + 1) * gpus_per_run]) for i in range(n)]
         return groups, gpus[n * gpus_per_run:]
     return [g for g in gpus for _ in range(runs_per_gpu)], []
+
+
+#: what a run under SLURM does not see: it is no srun task of the job (Lightning, seeing
+#: SLURM_NTASKS, takes itself for one: it requeues the job on a signal and saves and loads
+#: hpc_ckpt_*.ckpt in the working folder, which the next run, of any sweep, would load)
+NOT_FOR_RUNS = ("SLURM_NTASKS", "SLURM_NPROCS")
+#: a stand-in ``scontrol`` first on a run's PATH under SLURM: ``requeue`` is the agent's
+#: (exit status 3), anything else goes to the real one
+_SCONTROL_GUARD = """#!/bin/sh
+# Written by the sweepcli agent: a run never requeues its agent's job (the agent does that
+# itself, by exiting 3); anything else is the real scontrol's.
+case "$1" in
+  requeue|requeuehold)
+    echo "sweepcli: 'scontrol $1' from a run is ignored: its agent requeues the job itself" >&2
+    exit 0 ;;
+esac
+exec {real} "$@"
+"""
+
+
+def slurm_run_env(env: dict[str, str], run_dir: Path) -> None:
+    """A run's environment inside a SLURM job: no srun task's variables, and an
+    ``scontrol`` that will not requeue the agent's job (written into ``run_dir``)."""
+    import shlex
+    import shutil
+
+    from ..store import write_atomic
+
+    if "SLURM_JOB_ID" not in env:
+        return
+    for name in NOT_FOR_RUNS:
+        env.pop(name, None)
+    real = shutil.which("scontrol", path=env.get("PATH"))
+    guard_dir = run_dir / ".sweepcli-bin"
+    guard_dir.mkdir(exist_ok=True)
+    guard = guard_dir / "scontrol"
+    write_atomic(guard, _SCONTROL_GUARD.format(real=shlex.quote(real) if real else "false"),
+                 durable=False)
+    guard.chmod(0o755)
+    env["PATH"] = str(guard_dir) + os.pathsep + env.get("PATH", "")

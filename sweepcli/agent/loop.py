@@ -30,6 +30,7 @@ from ..store import (
     write_json_atomic,
 )
 from ..store.settings import max_initial_failures
+from .cluster import slurm_run_env
 from .claim import Claim, Decision, claim_next_run, retry_queue, sweep_status
 from .command import (
     DEFAULT_COMMAND,
@@ -388,6 +389,9 @@ class Agent:
             "SWEEPCLI_RESUME": "1" if claim.attempt > 1 else "0",
         }
         wandb_env(env, wandb_mode, run_dir)
+        if self.function is None:
+            self.retry(f"prepare the folder of run {claim.run_id}",
+                       lambda: slurm_run_env(env, run_dir))
         return run_dir, nested, env
 
     def _run_one(self, claim: Claim, slot: int = 0, gpu: str | None = None) -> RunResult:
