@@ -21,7 +21,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import SweepcliError
 
@@ -54,7 +54,10 @@ def hydra_value(value: Any) -> str:
     text = str(value)
     if _PLAIN.match(text) and text.lower() not in _WORDS:
         return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # Hydra's quoted strings: a backslash is itself except before a quote (or the closing
+    # quote), where each is doubled; a quote is escaped (C:\new stays C:\new)
+    text = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, text)
+    return "'" + text.replace("'", "\\'") + "'"
 
 
 def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -82,13 +85,21 @@ class Task:
     def __call__(self, cfg: Any) -> Any:
         from . import child
 
+        told = _run_variables()
+        saved = {k: os.environ.get(k) for k in told}
+        os.environ.update(told)  # (the job's own processes inherit them)
         child.reset()
         try:
             result = self.function(cfg)
         finally:
             child.finish_current()
             child.reset()
-        metrics = os.environ.get("SWEEPCLI_METRICS_FILE")
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        metrics = told.get("SWEEPCLI_METRICS_FILE") or os.environ.get("SWEEPCLI_METRICS_FILE")
         if metrics and self.metric and _number(result) is not None \
                 and not _logged(Path(metrics), self.metric):
             line = json.dumps({self.metric: _number(result)}, allow_nan=True) + "\n"
@@ -98,6 +109,30 @@ class Task:
             finally:
                 os.close(fd)
         return result
+
+
+#: the folder, in the multirun's sweep folder, where each job finds its run's variables
+JOB_FILES = ".sweepcli-jobs"
+
+
+def _job_file(sweep_dir: Path, num: int) -> Path:
+    return sweep_dir / JOB_FILES / f"{int(num)}.json"
+
+
+def _run_variables() -> dict[str, str]:
+    """The run of this job (found by the job's number in the multirun's sweep folder; the
+    job's log line stays the overrides a person wrote)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hc = HydraConfig.get()
+        sweep_dir = Path(hc.sweep.dir)
+        if not sweep_dir.is_absolute():
+            sweep_dir = Path(hc.runtime.cwd) / sweep_dir
+        told = json.loads(_job_file(sweep_dir, hc.job.num).read_text())
+    except Exception:  # noqa: BLE001 - not a job of this sweeper's: nothing to tell
+        return {}
+    return {k: str(v) for k, v in told.items() if k in RUN_VARIABLES and isinstance(v, str)}
 
 
 def _number(value: Any) -> float | None:
@@ -178,12 +213,62 @@ class SweeperOptions:
         return cls(config, texts[0], texts[1], texts[2], agents, count)
 
 
+def _refuse(message: str) -> NoReturn:
+    """A user's mistake: one message and exit status 2, not Hydra's traceback."""
+    import sys
+
+    print(f"sweepcli: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def sweep_parameter(override: Any) -> dict[str, Any]:
+    """A Hydra sweep on the command line as a W&B parameter, as Hydra's Optuna sweeper
+    reads them: ``choice(a,b)`` and ``a,b`` -> values; ``range(1,5)`` -> its values;
+    ``interval(0.001,0.1)`` -> uniform min/max, ``tag(log, interval(...))`` -> log-uniform,
+    ``tag(int, interval(1,8))`` -> integers."""
+    from hydra.core.override_parser.types import IntervalSweep
+
+    sweep = override.value()
+    if isinstance(sweep, IntervalSweep):
+        tags = set(getattr(sweep, "tags", ()) or ())
+        lo: Any = sweep.start
+        hi: Any = sweep.end
+        if "int" in tags:
+            return {"distribution": "int_uniform", "min": int(lo), "max": int(hi)}
+        if "log" in tags:
+            return {"distribution": "log_uniform_values", "min": float(lo), "max": float(hi)}
+        return {"distribution": "uniform", "min": float(lo), "max": float(hi)}
+    return {"values": list(override.sweep_iterator())}
+
+
+def _with_parameter(parameters: dict[str, Any], key: str, spec: dict[str, Any]) -> None:
+    """``model.depth`` goes under a nested ``model`` group when there is one, else it is a
+    flat dotted name (as W&B takes them)."""
+    head, _, rest = key.partition(".")
+    group = parameters.get(head)
+    if rest and isinstance(group, dict) and isinstance(group.get("parameters"), dict):
+        _with_parameter(group["parameters"], rest, spec)
+    else:
+        parameters[key] = spec
+
+
 def _open_or_create(options: SweeperOptions) -> Any:
     from . import api
 
     store = options.store or os.environ.get("SWEEPCLI_STORE") or None
     if options.sweep_id:
-        return api.open_sweep(options.sweep_id, options.dir, store=store)
+        folder = api.open_sweep(options.sweep_id, options.dir, store=store)
+        cap = options.config.get("run_cap")
+        if cap is not None and cap != folder.config.run_cap:
+            # given with the sweep to join: the sweep's own run_cap becomes it (said)
+            api.update(folder.ref, {**folder.config.raw, "run_cap": cap}, options.dir, store=store)
+            import logging
+
+            logging.getLogger(__name__).info(
+                f"sweepcli: hydra.sweeper.run_cap {cap}: sweep {folder.ref}'s run_cap was "
+                f"{folder.config.run_cap}, now {cap}")
+            folder = api.open_sweep(options.sweep_id, options.dir, store=store)
+        return folder
     if not options.config.get("parameters"):
         raise HydraSweepError("hydra.sweeper.parameters is empty: give the parameters to "
                               "search (W&B's form: lr: {min: 0.001, max: 0.1})")
@@ -198,6 +283,8 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.utils import JobStatus
     from hydra.errors import HydraException
+
+    from .store import write_json_atomic
     from omegaconf import OmegaConf
 
     from .agent import Agent
@@ -208,26 +295,40 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
     options: SweeperOptions = sweeper.options
     config = sweeper.config
     loader = sweeper.hydra_context.config_loader
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides(list(arguments))
+    try:
+        parsed = OverridesParser.create(config_loader=loader).parse_overrides(list(arguments))
+    except HydraException as exc:
+        _refuse(str(exc))
+    base: list[str] = []
+    swept: list[str] = []
     for override in parsed:
         if override.is_sweep_override():
-            raise HydraException(
-                f"{override.input_line}: the sweepcli sweeper searches hydra.sweeper.parameters; "
-                "give the values there (values: [...]) instead of a sweep on the command line")
+            # Hydra's sweep syntax (choice, range, interval, a,b): parameters of the sweep
+            swept.append(override.input_line or "")
+            parameters = options.config.setdefault("parameters", {})
+            _with_parameter(parameters, override.get_key_element().lstrip("+~"),
+                            sweep_parameter(override))
+        else:
+            base.append(override.input_line or "")
+    if swept and options.sweep_id:
+        _refuse(f"{' '.join(swept)}: sweep {options.sweep_id} has its parameters already; a "
+                "sweep on the command line makes a new sweep (leave out hydra.sweeper.sweep_id), "
+                "or change this one with sweepcli sweep --update")
     if options.agents > 1 and type(sweeper.launcher).__name__ == "BasicLauncher":
-        raise HydraException("hydra.sweeper.agents > 1 needs a launcher that runs jobs outside "
-                             "this process (hydra/launcher=joblib or submitit_slurm); the basic "
-                             "launcher runs one job at a time here")
+        _refuse("hydra.sweeper.agents > 1 needs a launcher that runs jobs outside this process "
+                "(hydra/launcher=joblib or submitit_slurm); the basic launcher runs one job at "
+                "a time here")
     try:
         folder = _open_or_create(options)
     except (ConfigError, SweepcliError) as exc:
-        raise HydraException(f"sweepcli: {exc}") from None
-    sweep_dir = Path(config.hydra.sweep.dir)
+        _refuse(str(exc))
+    sweep_dir = Path(config.hydra.sweep.dir).resolve()
     sweep_dir.mkdir(parents=True, exist_ok=True)
+    jobs_dir = sweep_dir / JOB_FILES
+    jobs_dir.mkdir(exist_ok=True)
     OmegaConf.save(config, sweep_dir / "multirun.yaml")
     log.info(f"sweepcli: sweep {folder.ref} ({folder.config.method}) in {folder.path}; "
              f"{options.agents} agent(s) launching jobs")
-    base = list(arguments)
     returns: list[Any] = []
     lock = threading.Lock()
     next_index = [0]
@@ -248,11 +349,13 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
             # a config group takes its option's name; a value is set, or added if new
             overrides.append(f"{key}={value}" if is_group(key) and isinstance(value, str)
                              else f"++{key}={hydra_value(value)}")
-        overrides += [f"++hydra.job.env_set.{k}={hydra_value(env[k])}" for k in RUN_VARIABLES
-                      if k in env]
         with lock:
             index = next_index[0]
             next_index[0] += 1
+        # the job finds its run's variables by its number (Task), not through ~700
+        # characters of overrides in every job's log line
+        write_json_atomic(_job_file(jobs_dir.parent, index),
+                          {k: env[k] for k in RUN_VARIABLES if k in env})
         results = sweeper.launcher.launch([overrides], initial_job_idx=index)
         with lock:
             returns.append(results)

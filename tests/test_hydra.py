@@ -141,10 +141,12 @@ def test_two_multiruns_share_one_sweep(tmp_path) -> None:
 
 def test_the_sweeper_says_what_is_wrong(tmp_path) -> None:
     where = _app(tmp_path)
-    swept = _multirun(where, "lr=0.1,0.2", check=False)
-    assert swept.returncode != 0 and "searches hydra.sweeper.parameters" in swept.stderr
+    joined = _multirun(where, "lr=0.1,0.2", "hydra.sweeper.sweep_id=abcdefgh", check=False)
+    assert joined.returncode == 2 and "has its parameters already" in joined.stderr
+    assert "Traceback" not in joined.stderr  # one message, as the CLI promises
     basic = _multirun(where, "hydra.sweeper.agents=2", check=False)
-    assert basic.returncode != 0 and "needs a launcher that runs jobs outside" in basic.stderr
+    assert basic.returncode == 2 and "needs a launcher that runs jobs outside" in basic.stderr
+    assert "Traceback" not in basic.stderr
     bad = _multirun(where, "hydra.sweeper.method=sideways", check=False)
     assert bad.returncode != 0
     assert "sweepcli: method: must be one of grid, random, bayes, got 'sideways'" in bad.stderr
@@ -156,3 +158,61 @@ def test_the_sweeper_says_what_is_wrong(tmp_path) -> None:
     _multirun(where2)
     s = _status(where2, _results(where2)["sweep_id"])
     assert sorted(r["state"] for r in s["runs"]) == ["failed", "finished", "finished"]
+
+
+GROUP_APP = """
+    import json, os, sys
+    import hydra
+    from omegaconf import DictConfig, OmegaConf
+
+    @hydra.main(version_base=None, config_path=".", config_name="config")
+    def main(cfg: DictConfig) -> float:
+        with open(os.environ["SEEN"], "a") as f:
+            f.write(json.dumps(OmegaConf.to_container(cfg)) + "\\n")
+        return cfg.optimizer.lr + (cfg.optimizer.name == "sgd")
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_sweep_syntax_groups_with_a_tuned_key_and_values_as_they_ran(tmp_path) -> None:
+    """Hydra's sweep syntax on the command line ended in a traceback (read now, as Optuna's
+    sweeper reads it); a group chosen beside a key of it (optimizer, optimizer.lr) ran its
+    first point forever; a backslash was doubled in the job's override; every job's log
+    line carried ~700 characters of SWEEPCLI_* overrides; run_cap given when joining was
+    ignored."""
+    (tmp_path / "app.py").write_text(textwrap.dedent(GROUP_APP))
+    (tmp_path / "optimizer").mkdir()
+    for name in ("adam", "sgd"):
+        (tmp_path / "optimizer" / f"{name}.yaml").write_text(f"name: {name}\nlr: 0.5\n")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
+        "defaults": [{"optimizer": "adam"}, {"override hydra/sweeper": "sweepcli"}, "_self_"],
+        "path": "x",
+        "hydra": {"sweeper": {"method": "bayes", "metric": {"name": "loss"}, "run_cap": 5,
+                              "sweepcli": {"initial_random": 2}}}}))
+    seen = tmp_path / "seen.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "app.py", "--multirun", "optimizer=choice(adam,sgd)",
+         "optimizer.lr=interval(0.001,0.1)", "path=C:\\new\\x y"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "SWEEPCLI_DIR": str(tmp_path / "sweeps"), "SEEN": str(seen),
+             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
+    assert proc.returncode == 0, proc.stderr
+    assert "SWEEPCLI_" not in proc.stdout + proc.stderr  # the job lines are the overrides a person wrote
+    ran = [json.loads(line) for line in seen.read_text().splitlines()]
+    assert len(ran) == 5 and all(r["path"] == "C:\\new\\x y" for r in ran)
+    sweep_id = _results(tmp_path)["sweep_id"]
+    s = _status(tmp_path, sweep_id)
+    assert len(s["runs"]) == 5 and all(r["state"] == "finished" for r in s["runs"])
+    for run, job in zip(sorted(s["runs"], key=lambda r: r["value"]), sorted(ran, key=lambda j: (
+            j["optimizer"]["lr"] + (j["optimizer"]["name"] == "sgd")))):
+        assert run["config"] == {"optimizer": job["optimizer"]["name"], "optimizer.lr": job["optimizer"]["lr"]}
+    # joining with a run_cap: the sweep's run_cap becomes it
+    proc = subprocess.run([sys.executable, "app.py", "--multirun", f"hydra.sweeper.sweep_id={sweep_id}",
+                           "hydra.sweeper.run_cap=7", "hydra.sweep.dir=again"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "SWEEPCLI_DIR": str(tmp_path / "sweeps"), "SEEN": str(seen),
+                               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO)]))})
+    assert proc.returncode == 0, proc.stderr
+    assert len(_status(tmp_path, sweep_id)["runs"]) == 7
