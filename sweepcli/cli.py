@@ -914,6 +914,20 @@ def _open_in_browser(path: Any) -> None:
                    err=True)
 
 
+def _log_axes(folder: Sweep, summary: dict[str, Any]) -> dict[str, bool]:
+    """Which parameters the report draws on a log scale (only log-distributed ones, and
+    lists of values that span decades)."""
+    from .config.space import flat_names
+    from .reporting.insight import is_log
+
+    params = {p.name: p for p in folder.config.space.params}
+    values: dict[str, list[Any]] = {}
+    for run in summary["runs"]:
+        for k, v in flat_names(run["config"]).items():
+            values.setdefault(k, []).append(v)
+    return {k: is_log(params.get(k), vs) for k, vs in values.items()}
+
+
 def _write_report(folder: Sweep, path: Any, static: bool, watch: float | None,
                   last: list[str | None]) -> str:
     """Write the report (and, when watched, its stamp) unless nothing it shows changed;
@@ -929,7 +943,8 @@ def _write_report(folder: Sweep, path: Any, static: bool, watch: float | None,
         summary = summarize(folder)
         stamp = dashboard.data_stamp(summary) + ("w" if watch else "")
         if stamp != last[0]:
-            write_atomic(path, html_report(summary, refresh=watch), durable=False)
+            write_atomic(path, html_report(summary, refresh=watch, logs=_log_axes(folder, summary)),
+                         durable=False)
         last[0] = stamp
         return summary["state"]
     data = dashboard.report_data(folder)

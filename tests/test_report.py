@@ -329,3 +329,19 @@ def test_the_report_shows_what_programs_put_in_their_summary(env) -> None:
         page = out.read_text()
         assert "summary.final_acc" in page and ">0.9<" in page and ">0.8<" in page
         assert "&lt;b&gt;kept&lt;/b&gt;" in page and "<b>kept</b>" not in page  # escaped
+
+
+def test_only_log_distributed_parameters_get_log_axes() -> None:
+    """A uniform parameter was drawn on a log axis (and correlated in log) once a draw
+    spanned three decades."""
+    from sweepcli.config import validate
+    from sweepcli.reporting.insight import is_log
+
+    space = validate({"method": "random", "metric": {"name": "loss"}, "parameters": {
+        "wide": {"min": 0.001, "max": 10.0},
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+        "grid": {"values": [1e-4, 1e-3, 1e-2, 1e-1]}}}).space
+    assert not is_log(space["wide"], [0.002, 0.5, 9.0])
+    assert is_log(space["lr"], [1e-5, 2e-5])
+    assert is_log(space["grid"], [1e-4, 1e-1])  # a list of values across decades: its scale
+    assert is_log(None, [1e-4, 1.0])  # a prior run's parameter the config does not name

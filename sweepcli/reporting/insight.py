@@ -65,13 +65,16 @@ def robust_range(values: list[float], goal: str = "minimize") -> tuple[float, fl
 
 
 def is_log(param: Param | None, values: list[Any]) -> bool:
-    """A parameter shown and modelled on a log scale: a log distribution, or numbers > 0
-    that span three decades."""
+    """A parameter shown and modelled on a log scale: a log distribution; a list of values
+    (numbers > 0) or a parameter the config does not name (a prior run's) that spans three
+    decades. A uniform draw is linear, however wide."""
     nums = [v for v in values if is_number(v)]
     if not nums or len(nums) != len(values) or min(nums) <= 0:
         return False
     if param is not None and param.distribution in LOG_DISTRIBUTIONS:
         return True
+    if param is not None and not param.is_categorical:
+        return False  # uniform, int_uniform, normal, q_uniform...: their own scale
     return max(nums) / min(nums) >= 1000
 
 

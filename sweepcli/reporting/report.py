@@ -39,12 +39,14 @@ class _Axis:
     """Maps a parameter's values to [0, 1]: numbers linearly (log when they span decades),
     anything else as evenly spaced categories."""
 
-    def __init__(self, values: list[Any]):
+    def __init__(self, values: list[Any], log: bool | None = None):
+        """``log``: whether the parameter is drawn on a log scale (None: when its values
+        span decades, for what the config does not say: the metric's axis)."""
         nums = [v for v in values if is_number(v)]
         self.numeric = len(nums) == len([v for v in values if v is not None]) and bool(nums)
         if self.numeric:
             lo, hi = min(nums), max(nums)
-            self.log = lo > 0 and hi / lo >= 20
+            self.log = lo > 0 and (hi / lo >= 20 if log is None else log)
             if self.log:
                 lo, hi = math.log10(lo), math.log10(hi)
             self.lo, self.hi = lo, hi
@@ -102,13 +104,14 @@ def _best_so_far(runs: list[dict], goal: str, name: str) -> str:
     return _svg(axes + "".join(dots) + path, cls="best-so-far")
 
 
-def _parallel(runs: list[dict], names: list[str], goal: str, metric: str) -> str:
+def _parallel(runs: list[dict], names: list[str], goal: str, metric: str,
+              logs: dict[str, bool] | None = None) -> str:
     scored = [r for r in runs if r["value"] is not None]
     if not scored or not names:
         return "<p>Nothing to draw yet.</p>"
     flats = [flat_names(r["config"]) for r in scored]
     cols = names + [metric]
-    axes = {n: _Axis([f.get(n) for f in flats]) for n in names}
+    axes = {n: _Axis([f.get(n) for f in flats], (logs or {}).get(n)) for n in names}
     axes[metric] = _Axis([r["value"] for r in scored])
     w = max(_W, 120 * len(cols))
     step = (w - 2 * _PAD) / max(len(cols) - 1, 1)
@@ -139,11 +142,11 @@ def _parallel(runs: list[dict], names: list[str], goal: str, metric: str) -> str
     return _svg("".join(body), w=int(w), cls="parallel")
 
 
-def _scatter(runs: list[dict], name: str, metric: str) -> str:
+def _scatter(runs: list[dict], name: str, metric: str, log: bool | None = None) -> str:
     scored = [(flat_names(r["config"]).get(name), r["value"]) for r in runs if r["value"] is not None]
     if not scored:
         return ""
-    ax = _Axis([p for p, _ in scored])
+    ax = _Axis([p for p, _ in scored], log)
     ys = [v for _, v in scored]
     lo, hi = min(ys), max(ys)
     w, h, pad = 300, 220, 40
@@ -184,9 +187,11 @@ def feasibility_text(run: dict[str, Any]) -> str:
         else "running"
 
 
-def html_report(summary: dict[str, Any], refresh: float | None = None) -> str:
+def html_report(summary: dict[str, Any], refresh: float | None = None,
+                logs: dict[str, bool] | None = None) -> str:
     """The whole report page for the data of ``summarize`` (reloading itself every
-    ``refresh`` seconds when given: ``report --static --watch``)."""
+    ``refresh`` seconds when given: ``report --static --watch``). ``logs``: which parameters
+    are drawn on a log scale (``insight.is_log``; the rest linear)."""
     s = summary
     runs = s["runs"]
     metric = s["metric"]["name"] if s["metric"] else None
@@ -220,9 +225,9 @@ def html_report(summary: dict[str, Any], refresh: float | None = None) -> str:
     ]
     if metric:
         parts += [f"<h2>Best {esc(metric)} so far</h2>", _best_so_far(runs, goal, metric),
-                  "<h2>Parameters against the metric</h2>", _parallel(runs, varying, goal, metric),
+                  "<h2>Parameters against the metric</h2>", _parallel(runs, varying, goal, metric, logs),
                   f"<h2>{esc(metric)} against each parameter</h2><div class='grid'>",
-                  *(_scatter(runs, n, metric) for n in varying), "</div>"]
+                  *(_scatter(runs, n, metric, (logs or {}).get(n)) for n in varying), "</div>"]
     kept = summary_keys(runs)
     limited = any("feasible" in r for r in runs)
     parts.append(f"<h2>Runs ({len(runs)})</h2><table id='runs'><thead><tr><th class='l'>run</th>"
