@@ -641,7 +641,7 @@ def test_hostile_journal_lines_are_skipped_and_counted(env) -> None:
         json.dumps({**claim, "run": "aaaaaaaa", "params": {"x": 1, "m.d": 1}})[:-1]
         + ', "nested": ' + "[" * 3000 + "]" * 3000 + "}",
         json.dumps({**claim, "run": "bbbbbbbb", "params": {"x": 1}}).replace("1}", "NaN}"),
-        json.dumps({**claim, "run": "cccccccc", "params": {"x": 1, "m": 5, "m.d": 1}}),
+        json.dumps({**claim, "run": "../../cc", "params": {"x": 1}}),
     ]
     with open(env.root / sweep_id / "journal.jsonl", "a") as f:
         f.write("".join(line + "\n" for line in hostile))
@@ -876,3 +876,19 @@ def test_errors_that_once_read_badly_say_what_and_where(env, small_tmpfs) -> Non
                           " name=5, dir=sys.argv[1])", str(env.root)],
                          capture_output=True, text=True, cwd=env.tmp)
     assert api.returncode == 1 and "name: must be a string" in api.stderr
+
+
+def test_a_claim_whose_names_collide_with_a_nested_group_does_not_break_a_look(env) -> None:
+    """A parameter may sit beside a dotted name under it (W&B's flat names), so replay takes
+    such a claim; where the space nests the dotted name instead, looking must still work."""
+    env.program(PROGRAM)
+    sweep_id = env.create({**grid(2), "parameters": {
+        "x": {"values": [1, 2]}, "m": {"parameters": {"d": {"values": [1]}}}}})
+    claim = {"op": "claim", "grid": None, "retry_of": None, "agent": "x:1", "hb": 60,
+             "run": "cccccccc", "params": {"x": 1, "m": 5, "m.d": 1}}
+    with open(env.root / sweep_id / "journal.jsonl", "a") as f:
+        f.write(json.dumps(claim) + "\n")
+    look = env.cli("sweep", "--print", sweep_id)
+    no_traceback(look.stderr)
+    (run,) = env.status(sweep_id)["runs"]
+    assert run["config"] == {"x": 1, "m": 5, "m.d": 1}

@@ -462,7 +462,13 @@ class Space:
             node = out
             for key in path[:-1]:
                 node = node.setdefault(key, {})
-            node[path[-1]] = value
+                if not isinstance(node, dict):
+                    break  # a value is in the way (a journal line written by hand): keep it flat
+            else:
+                if not isinstance(node.get(path[-1]), dict):  # (else a group is there)
+                    node[path[-1]] = value
+                    continue
+            out[name] = value
         return out
 
     def flat_point(self, point: dict[str, Any]) -> dict[str, Any]:
