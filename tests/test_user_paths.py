@@ -286,3 +286,19 @@ def test_lightning_inside_a_slurm_job_neither_requeues_it_nor_leaves_files_for_o
     assert list(env.tmp.glob("hpc_ckpt_*")) == []
     (run,) = env.status(sweep_id)["runs"]
     assert run["state"] == "preempted"
+
+
+def test_a_metric_no_run_logs_is_said_once_with_the_keys_that_were(env) -> None:
+    """Runs ended finished with no value and best '-', and no hint."""
+    env.program("""
+        import sweepcli
+        for epoch in range(2):
+            sweepcli.log({"eval/loss": 1.0 / (epoch + 1), "epoch": epoch})
+    """)
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "eval_loss"},
+                           "parameters": {"x": {"values": [1, 2]}}})
+    agent = env.watched_agent(sweep_id)
+    assert agent.wait(timeout=60) == 0
+    text = agent.text()
+    assert text.count("without logging 'eval_loss'") == 1, text
+    assert "it logged eval/loss, epoch: did you mean 'eval/loss'?" in text

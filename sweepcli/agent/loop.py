@@ -71,6 +71,20 @@ class RunResult:
 STOP_NOTICE = 2.0
 
 
+def missing_metric_hint(metric: str, logged: list[str]) -> str:
+    """What to say when a run finished without logging the sweep's metric."""
+    import difflib
+
+    if not logged:
+        return (f"finished without logging {metric!r}, the sweep's metric (it wrote no metric "
+                "lines: log with sweepcli.log / wandb.log, or append JSON lines to "
+                "SWEEPCLI_METRICS_FILE)")
+    close = difflib.get_close_matches(metric, logged, n=1, cutoff=0.5)
+    shown = ", ".join(logged[:12]) + (", ..." if len(logged) > 12 else "")
+    return (f"finished without logging {metric!r}, the sweep's metric; it logged {shown}"
+            + (f": did you mean {close[0]!r}? (metric.name in the sweep's config)" if close else ""))
+
+
 @dataclass
 class AgentReport:
     """What an agent did, returned to the API and printed by the CLI."""
@@ -139,6 +153,7 @@ class Agent:
         self.silence = Silence()  # the running runs' heartbeats as seen at earlier claims
         self.report = AgentReport()
         self._started = time.monotonic()
+        self._said_no_metric = False  # (said once: the sweep's metric was never logged)
         self._lock = threading.Lock()
         self._reserved = 0  # runs started or being claimed, against --count
         self._error: BaseException | None = None
@@ -430,6 +445,10 @@ class Agent:
         self.display.run_ended(slot, claim.run_id, state.value, metric.name if metric else None, value)
         for problem in watch.reader.problems:
             self.say(f"run {claim.run_id}: {problem}")
+        if metric is not None and value is None and state == RunState.FINISHED \
+                and not self._said_no_metric:
+            self._said_no_metric = True
+            self.say(f"run {claim.run_id}: " + missing_metric_hint(metric.name, watch.reader.keys))
         return RunResult(claim.run_id, state, value, code)
 
     def _run_program(

@@ -15,6 +15,10 @@ from ..store import open_nofollow
 MAX_LINE = 1 << 20
 
 
+#: how many logged keys a reader remembers (for the hint when the metric is missing)
+MAX_KEYS = 50
+
+
 class MetricReader:
     """Follows a metrics file as ``tail -F`` would.
 
@@ -35,6 +39,9 @@ class MetricReader:
         self._pos = 0
         self._partial = b""
         self._overlong = False  # inside a line longer than MAX_LINE: drop until its newline
+        #: the keys the program logged (the first MAX_KEYS), to say which it did when the
+        #: sweep's metric is not among them
+        self.keys: list[str] = []
 
     def _problem(self, kind: str, message: str) -> None:
         if kind not in self._seen_kinds:
@@ -142,6 +149,8 @@ class MetricReader:
                               f"object: {line[:60]!r}")
                 continue
             out.append(obj)
+            if len(self.keys) < MAX_KEYS:
+                self.keys.extend(k for k in obj if k not in self.keys and not k.startswith("_"))
         return out
 
     def close(self) -> None:
