@@ -302,3 +302,28 @@ def test_a_metric_no_run_logs_is_said_once_with_the_keys_that_were(env) -> None:
     text = agent.text()
     assert text.count("without logging 'eval_loss'") == 1, text
     assert "it logged eval/loss, epoch: did you mean 'eval/loss'?" in text
+
+
+def test_ordinary_lock_contention_is_not_news_but_a_long_wait_or_a_full_disk_is(tmp_path) -> None:
+    """Two agents started together printed 'cannot write its metric values to the journal
+    yet' for waits of a few seconds."""
+    from sweepcli import api
+    from sweepcli.agent.display import Display
+    from sweepcli.agent.watch import NOTEWORTHY_WAIT, RunWatch
+    from sweepcli.store import LockTimeout
+
+    folder, _ = api.create({"method": "random", "metric": {"name": "loss"},
+                            "parameters": {"x": {"values": [1]}}}, dir=tmp_path / "sweeps")
+    said: list[str] = []
+    display = Display(None)
+    display.say = said.append  # what the agent would print
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    watch = RunWatch(folder, display, lambda what, action, **kw: action(), "aaaaaaaa", run_dir)
+    watch._say_once("write its metric values to the journal", LockTimeout("held elsewhere"))
+    assert said == []
+    watch._waiting_since["write its metric values to the journal"] -= NOTEWORTHY_WAIT
+    watch._say_once("write its metric values to the journal", LockTimeout("held elsewhere"))
+    assert len(said) == 1 and "held elsewhere" in said[0]
+    watch._say_once("read the journal", OSError(28, "No space left on device"))
+    assert len(said) == 2 and "No space left" in said[1]

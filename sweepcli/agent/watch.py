@@ -30,6 +30,9 @@ JOURNAL_POLL = 0.5  # seconds between looks at the journal for pause/cancel whil
 METRIC_FLUSH = 0.25  # at most this long before new metric values reach the journal
 LOCK_WAIT = 2.0  # seconds a claim or a metric flush waits for the lock before trying later
 KEEP_END_AFTER = LOCK_WAIT  # the lock not had this long: a run's end is kept in its folder first
+#: a lock held by other agents this long is worth saying (shorter waits are ordinary
+#: contention between agents started together)
+NOTEWORTHY_WAIT = 30.0
 
 
 class Heartbeat:
@@ -99,6 +102,8 @@ class RunWatch:
         self.next_journal = now + JOURNAL_POLL
         self.next_flush = now
         self._said: set[str] = set()
+        #: since when each kind of write has waited for the lock (cleared once it goes through)
+        self._waiting_since: dict[str, float] = {}
 
     def _continue_history(self) -> None:
         """A resumed attempt: its history is the run's so far. The earlier attempts' metric
@@ -146,6 +151,10 @@ class RunWatch:
                 self.display.metric(self.slot, self.metric.name, values[-1])
 
     def _say_once(self, what: str, exc: BaseException) -> None:
+        if isinstance(exc, (LockTimeout, LockLost)):
+            since = self._waiting_since.setdefault(what, time.monotonic())
+            if time.monotonic() - since < NOTEWORTHY_WAIT:
+                return  # ordinary contention: not news
         if what not in self._said:
             self._said.add(what)
             self.display.say(f"run {self.run_id}: cannot {what} yet ({describe(exc)}); the run "
@@ -159,12 +168,14 @@ class RunWatch:
         if (self.unsent or self.more or self.last) and now >= self.next_flush:
             try:
                 verdict = self._flush()
+                self._waiting_since.pop("write its metric values to the journal", None)
             except (OSError, LockTimeout, LockLost) as exc:
                 self._say_once("write its metric values to the journal", exc)
             self.next_flush = now + METRIC_FLUSH
         if now >= self.next_journal:
             try:
                 self.folder.refresh()
+                self._waiting_since.pop("read the journal", None)
             except (OSError, LockTimeout, LockLost) as exc:
                 self._say_once("read the journal", exc)
             for notice in self.folder.notices:
