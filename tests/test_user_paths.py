@@ -327,3 +327,13 @@ def test_ordinary_lock_contention_is_not_news_but_a_long_wait_or_a_full_disk_is(
     assert len(said) == 1 and "held elsewhere" in said[0]
     watch._say_once("read the journal", OSError(28, "No space left on device"))
     assert len(said) == 2 and "No space left" in said[1]
+
+
+def test_a_yaml_error_from_an_unquoted_macro_says_to_quote_it() -> None:
+    from sweepcli.config import ConfigError
+    from sweepcli.config.loader import parse_yaml
+
+    with pytest.raises(ConfigError) as err:
+        parse_yaml("program: t.py\ncommand: [${env}, python, ${program}]\n", "s.yaml")
+    assert "line 2" in str(err.value) and "must be quoted" in str(err.value)
+    assert parse_yaml('command: ["${env}", python, "${program}"]')["command"][0] == "${env}"

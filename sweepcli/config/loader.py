@@ -46,7 +46,15 @@ def parse_yaml(text: str, source: str = "<config>", max_nodes: int | None = None
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
         what = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError([Problem("", f"{source}: YAML syntax error at {where}: {what}")]) from None
+        hint = ""
+        if mark is not None:
+            line = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
+            if "${" in line and not any(f"{q}${{" in line for q in "'\""):
+                # [${env}, python] reads as a list holding a mapping: W&B's macros need quotes
+                hint = ("; a value that starts with ${ must be quoted in YAML: "
+                        "command: [\"${env}\", python, \"${program}\", \"${args}\"], or one "
+                        "item a line (- ${env})")
+        raise ConfigError([Problem("", f"{source}: YAML syntax error at {where}: {what}{hint}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem("", f"{source}: YAML error: {exc}")]) from None
     except RecursionError:
