@@ -44,9 +44,31 @@ class Env:
         return proc
 
     def create(self, config: dict, *args: str) -> str:
+        """``sweepcli sweep sweep.yaml ARGS`` (in this process: see :meth:`inprocess`)."""
         f = self.tmp / "sweep.yaml"
         f.write_text(yaml.safe_dump(config))
-        return self.cli("sweep", str(f), *args).stdout.strip()
+        return self.inprocess("sweep", str(f), *args).strip()
+
+    def inprocess(self, *args: str) -> str:
+        """The CLI run in this process by click's CliRunner (the same command and store
+        code, with this sweep root's environment): its stdout. Tests look often, and a
+        Python started for each look was most of the suite's CPU time. Agents, signals and
+        anything whose process matters stay real subprocesses (:meth:`cli`, :meth:`agent`)."""
+        from click.testing import CliRunner
+
+        from sweepcli.cli import main
+
+        env = {**self.env, "SWEEPCLI_HEARTBEAT_TIMEOUT": self.env.get("SWEEPCLI_HEARTBEAT_TIMEOUT")}
+        cwd = os.getcwd()
+        os.chdir(self.tmp)
+        try:
+            result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        finally:
+            os.chdir(cwd)
+        if result.exit_code != 0:
+            raise AssertionError(f"sweepcli {args} -> {result.exit_code}\n{result.stdout}\n"
+                                 f"{result.stderr}")
+        return result.stdout
 
     def agent(self, sweep_id: str, *args: str, env: dict | None = None,
               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) -> subprocess.Popen:
@@ -79,7 +101,8 @@ class Env:
         return proc.wait(timeout=timeout), out.decode(errors="replace")
 
     def status(self, sweep_id: str) -> dict:
-        return json.loads(self.cli("sweep", "--print", sweep_id, "--json").stdout)
+        """``sweepcli sweep --print ID --json`` (in this process: see :meth:`inprocess`)."""
+        return json.loads(self.inprocess("sweep", "--print", sweep_id, "--json"))
 
     def wait_for(self, predicate, timeout: float = 30, poll: float = 0.1) -> Any:
         deadline = time.monotonic() + timeout

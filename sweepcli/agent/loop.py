@@ -67,8 +67,10 @@ class RunResult:
 
 
 #: seconds a program asked to stop through its stop file (a stopping rule, the budget) has
-#: to end by itself before SIGTERM (at most half the grace, which counts from the request)
-STOP_NOTICE = 2.0
+#: to end by itself before SIGTERM (at most half the grace, which counts from the request),
+#: unless it logs another step first (SIGTERM then): one judged at its last line may be
+#: saving a checkpoint or closing wandb, which takes seconds
+STOP_NOTICE = 10.0
 
 
 def missing_metric_hint(metric: str, logged: list[str]) -> str:
@@ -517,7 +519,9 @@ class Agent:
                        ) -> RunState | None:
         """Follow the program until it ends; the state to record if we ended it."""
         outcome: RunState | None = None
-        interrupts_seen = self.signals.interrupts
+        # 0, not the count now: a Ctrl-C that came while the run was being started is
+        # answered as soon as it runs (it was neither said nor acted on)
+        interrupts_seen = 0
         while not proc.ended.wait(WATCH_POLL):
             verdict = watch.tick()
             if outcome is not None and len(watch.history) > watch.asked_at:
