@@ -345,22 +345,34 @@ def test_plain_lines_when_not_a_terminal(env) -> None:
 
 
 def test_ctrl_c_tiers(env) -> None:
-    env.program(PROGRAM)
-    sweep_id = env.create(grid([1, 2, 3], sleep={"value": 0.5}, epochs={"value": 4}))
+    go = env.tmp / "go"
+    env.program(f"""
+        import json, os, sys, time
+        out = open(os.environ["SWEEPCLI_METRICS_FILE"], "a")
+        for epoch in range(40):
+            out.write(json.dumps({{"loss": 1.0 / (epoch + 1)}}) + "\\n"); out.flush()
+            if epoch >= 3 and os.path.exists({str(go)!r}):  # the test lets it end
+                break
+            time.sleep(0.25)
+    """)
+    sweep_id = env.create(grid([1, 2, 3]))
     agent = env.watched_agent(sweep_id)
-    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    agent.wait_for_text("started")
     agent.send_signal(signal.SIGINT)  # once: the run finishes, no new run starts
-    assert agent.wait(timeout=30) == 130
+    agent.wait_for_text("Ctrl-C again to terminate it")
+    go.touch()
+    assert agent.wait(timeout=60) == 130
     assert runs_by_state(env, sweep_id) == {"finished": 1}
+    go.unlink()
     agent = env.watched_agent(sweep_id)
-    env.wait_for(lambda: env.status(sweep_id)["counts"]["running"] == 1)
+    agent.wait_for_text("started")
     agent.send_signal(signal.SIGINT)
     agent.wait_for_text("Ctrl-C again to terminate it")
     agent.send_signal(signal.SIGINT)  # twice: the run is terminated now
-    assert agent.wait(timeout=30) == 130
+    assert agent.wait(timeout=60) == 130
     s = env.status(sweep_id)
     assert Counter(r["state"] for r in s["runs"]) == {"finished": 1, "killed": 1}
-    assert next(r for r in s["runs"] if r["state"] == "killed")["steps"] < 4  # cut short
+    assert next(r for r in s["runs"] if r["state"] == "killed")["steps"] < 40  # cut short
     assert "Ctrl-C again to kill it" in agent.text()
 
 

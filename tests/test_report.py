@@ -272,10 +272,12 @@ def test_report_watch_rewrites_atomically_and_the_open_page_follows(env, tmp_pat
     try:
         env.wait_for(out.exists, timeout=30)
         browser.open(out.as_uri())
-        browser.wait("document.body && document.body.dataset.ready")
-        browser.js("document.querySelectorAll('#runs th')[2].click()")  # sort by the metric
-        browser.js("window.scrollTo(0, 400); window.sameDocument = 1")
-        first = browser.js("SWEEP.stamp")
+        # sort by the metric, scroll, mark the document and read its stamp in one look: the
+        # page may reload itself between two looks (the sweep goes on)
+        first = browser.wait("document.body && document.body.dataset.ready && "
+                             "typeof SWEEP !== 'undefined' && "
+                             "(document.querySelectorAll('#runs th')[2].click(), "
+                             "window.scrollTo(0, 400), window.sameDocument = 1, SWEEP.stamp)")
         # the page reloads itself once the sweep has moved on, keeping its place
         browser.wait(f"typeof window.sameDocument === 'undefined' && "
                      f"document.body && document.body.dataset.ready && SWEEP.stamp !== '{first}'",
