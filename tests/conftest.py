@@ -49,7 +49,7 @@ class Env:
         f.write_text(yaml.safe_dump(config))
         return self.inprocess("sweep", str(f), *args).strip()
 
-    def inprocess(self, *args: str) -> str:
+    def inprocess(self, *args: str, env: dict | None = None) -> str:
         """The CLI run in this process by click's CliRunner (the same command and store
         code, with this sweep root's environment): its stdout. Tests look often, and a
         Python started for each look was most of the suite's CPU time. Agents, signals and
@@ -58,11 +58,12 @@ class Env:
 
         from sweepcli.cli import main
 
-        env = {**self.env, "SWEEPCLI_HEARTBEAT_TIMEOUT": self.env.get("SWEEPCLI_HEARTBEAT_TIMEOUT")}
+        environ = {**self.env, "SWEEPCLI_HEARTBEAT_TIMEOUT": self.env.get("SWEEPCLI_HEARTBEAT_TIMEOUT"),
+                   **(env or {})}
         cwd = os.getcwd()
         os.chdir(self.tmp)
         try:
-            result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+            result = CliRunner().invoke(main, list(args), env=environ, catch_exceptions=False)
         finally:
             os.chdir(cwd)
         if result.exit_code != 0:

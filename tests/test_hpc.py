@@ -176,7 +176,8 @@ def checkpoint_of(env, sweep_id: str) -> int:
 def test_a_point_that_keeps_crashing_stops_being_retried(env, limit) -> None:
     """``max_retries: N``: N more attempts after the first crash, then ``failed``."""
     env.program(PROGRAM)
-    hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "2"}
+    # (4 s: an agent's heartbeat thread keeps to it on a busy machine)
+    hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "4"}
     sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
                            "sweepcli": {"max_retries": limit},
                            "parameters": {"x": {"values": [1]}, "sleep": {"value": 60}}})
@@ -194,7 +195,7 @@ def test_a_point_that_keeps_crashing_stops_being_retried(env, limit) -> None:
         agent.wait()
 
         def ended() -> dict | None:  # a look that finds its heartbeat silent ends it
-            look = env.cli("sweep", "--print", sweep_id, "--json", env=hb).stdout
+            look = env.inprocess("sweep", "--print", sweep_id, "--json", env=hb)
             (run,) = json.loads(look)["runs"]
             return run if run["state"] != "running" else None
         run = env.wait_for(ended)
