@@ -175,6 +175,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
+@pytest.fixture(autouse=True)
+def _the_fast_tier_starts_no_process(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test not marked e2e that starts a process fails, saying so: the fast tier
+    (``pytest -m 'not e2e'``) starts no process, server or mount."""
+    if request.node.get_closest_marker("e2e"):
+        yield
+        return
+    original = subprocess.Popen.__init__
+
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"{request.node.nodeid} starts a process: mark it e2e "
+                           "(pytest.mark.e2e), or keep it in the fast tier without one")
+
+    subprocess.Popen.__init__ = refuse  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = original  # type: ignore[method-assign]
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and "ci_may_skip" not in report.keywords:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)

@@ -262,6 +262,7 @@ def test_missing_program_is_a_clear_error(env) -> None:
     assert env.status(sweep_id)["runs"] == []  # refused before any run was claimed
 
 
+@pytest.mark.e2e
 def test_in_process_api_with_a_function(tmp_path) -> None:
     code = f"""
 import sweepcli
@@ -282,6 +283,7 @@ print(sorted(round(r.value, 6) for r in report.runs))
     assert out.stdout.strip() == "[1.0, 2.0]"
 
 
+@pytest.mark.e2e
 def test_child_helper_standalone_uses_defaults_and_arguments(tmp_path) -> None:
     prog = tmp_path / "p.py"
     prog.write_text(

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+#: every test here starts processes (a Hydra multirun, a shell)
+pytestmark = pytest.mark.e2e
+
 COMPLETIONS = Path(__file__).resolve().parent.parent / "completions"
 
 

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+#: every test here starts processes (a Hydra multirun, a shell)
+pytestmark = pytest.mark.e2e
+
 pytest.importorskip("hydra")
 
 REPO = Path(__file__).resolve().parent.parent

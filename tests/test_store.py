@@ -35,6 +35,7 @@ def _dead_pid() -> int:
                               capture_output=True, text=True).stdout.strip())
 
 
+@pytest.mark.e2e
 def test_soft_lock_left_by_a_dead_process_of_this_machine_is_broken_at_once(tmp_path) -> None:
     from sweepcli.store.lock import _machine
     (tmp_path / "l").write_text(json.dumps({**_machine(), "pid": _dead_pid(), "token": "x"}))
@@ -45,6 +46,7 @@ def test_soft_lock_left_by_a_dead_process_of_this_machine_is_broken_at_once(tmp_
     assert not list(tmp_path.glob("l*"))
 
 
+@pytest.mark.e2e
 def test_a_dead_pid_of_another_pid_namespace_or_boot_is_not_taken_for_dead(tmp_path) -> None:
     # containers that share a host name but not a PID namespace: their PIDs mean nothing here
     from sweepcli.store.lock import _machine
@@ -111,6 +113,7 @@ for i in range(int(sys.argv[3])):
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["fcntl", "soft"])
 def test_parallel_writers_never_lose_or_repeat_an_event(tmp_path, kind) -> None:
     folder = Store(tmp_path).create(CONFIG)
