@@ -12,9 +12,11 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 from collections.abc import Sequence
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
+
+from ..checks import is_number
 
 #: distributions whose value is drawn from a continuous law (possibly quantised)
 CONTINUOUS = frozenset(
@@ -47,19 +49,6 @@ DEPRECATED = {
 }
 
 _EPS = 1e-12
-MAX_EXACT_INT = 2**53  # larger ints do not survive a float, and some overflow it
-
-
-def is_number(v: Any) -> TypeGuard[int | float]:
-    """A finite int or float (not a bool); an int only as large as a float holds exactly.
-
-    The one finite-number test of every layer (a huge int would overflow ``math.isfinite``).
-    """
-    if isinstance(v, bool):
-        return False
-    if isinstance(v, (int, np.integer)):
-        return abs(int(v)) <= MAX_EXACT_INT
-    return isinstance(v, (float, np.floating)) and math.isfinite(v)
 
 
 def canonical(value: Any) -> Any:

@@ -12,13 +12,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeGuard
+from typing import Any
 
 from .. import goals
 from ..errors import UsageError
 from ..early_stop.hyperband import Hyperband
 from .settings import BY_KEY, Settings, described
-from .space import DEPRECATED, DISTRIBUTIONS, GRID_DISTRIBUTIONS, MAX_EXACT_INT, Param, Space, is_number
+from ..checks import describe, is_int, is_whole, unknown_key
+from .space import DEPRECATED, DISTRIBUTIONS, GRID_DISTRIBUTIONS, Param, Space, is_number
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 #: a project name that can name a folder (the store checks --project with it too)
@@ -206,18 +207,7 @@ class SweepConfig:
 
 
 
-def _is_int(v: Any) -> TypeGuard[int]:
-    return isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_EXACT_INT
-
-
-def _whole(v: Any) -> TypeGuard[int | float]:
-    """An integer as JSON schema counts them: 5 or 5.0 (YAML reads 1e6 as a float)."""
-    return _is_int(v) or (is_number(v) and isinstance(v, float) and v.is_integer())
-
-
-def _describe(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
+_is_int, _whole, _describe = is_int, is_whole, describe  # (the names used below)
 
 
 def _not_taken(value: Any, name: str, param: Any) -> str:
@@ -246,10 +236,7 @@ def _not_taken(value: Any, name: str, param: Any) -> str:
     return f"{text} (it takes {shown})"
 
 
-def _unknown(key: str, allowed: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown key{hint} (allowed: {', '.join(allowed)})"
+_unknown = unknown_key
 
 
 class _Checker:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..checks import unknown_key
 from . import asha, hyperband, median
 from .hyperband import band_thresholds
 
@@ -99,9 +100,7 @@ def parse(e: Any, add: Any) -> Any:
         return None
     for k in e:
         if k != "type" and k not in rule.KEYS:
-            from ..config.validate import _unknown
-
-            add(f"early_terminate.{k}", _unknown(k, ("type",) + tuple(rule.KEYS)))
+            add(f"early_terminate.{k}", unknown_key(k, ("type",) + tuple(rule.KEYS)))
     return rule.parse(e, add)
 
 

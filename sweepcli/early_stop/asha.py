@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks import describe, is_number, is_whole
 from ..runs import Run, RunState
 from .rungs import fmt, full_length, judged, loss_at
 
@@ -58,8 +59,6 @@ class Asha:
 
 
 def parse(e: dict[str, Any], add: Callable[[str, str], None]) -> Asha | None:
-    from ..config.validate import _describe, _whole, is_number
-
     bad: list[str] = []
 
     def problem(path: str, message: str) -> None:
@@ -68,13 +67,13 @@ def parse(e: dict[str, Any], add: Callable[[str, str], None]) -> Asha | None:
 
     eta = e.get("eta", DEFAULT_ETA)
     if not (is_number(eta) and eta > 1):
-        problem("early_terminate.eta", f"must be a number > 1, got {_describe(eta)}")
+        problem("early_terminate.eta", f"must be a number > 1, got {describe(eta)}")
     for key in ("min_iter", "max_iter", "s"):
-        if key in e and not (_whole(e[key]) and e[key] >= 1):
-            problem(f"early_terminate.{key}", f"must be an integer >= 1, got {_describe(e[key])}")
+        if key in e and not (is_whole(e[key]) and e[key] >= 1):
+            problem(f"early_terminate.{key}", f"must be an integer >= 1, got {describe(e[key])}")
     promote = e.get("promote", True)
     if not isinstance(promote, bool):
-        problem("early_terminate.promote", f"must be true or false, got {_describe(promote)}")
+        problem("early_terminate.promote", f"must be true or false, got {describe(promote)}")
     if bad:
         return None
     if "s" in e and "min_iter" in e:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks import describe, is_number, is_whole
 from ..runs import Run, RunState
 from . import rungs
 
@@ -37,8 +38,6 @@ class Hyperband:
 
 def parse(e: dict[str, Any], add: Callable[[str, str], None]) -> Hyperband | None:
     """W&B's keys: ``min_iter``, or ``max_iter`` with ``s``; ``eta``; ``strict`` (ours)."""
-    from ..config.validate import _describe, _whole, is_number
-
     before: list[str] = []
 
     def problem(path: str, message: str) -> None:
@@ -47,17 +46,17 @@ def parse(e: dict[str, Any], add: Callable[[str, str], None]) -> Hyperband | Non
 
     eta = e.get("eta", 3)
     if not (is_number(eta) and eta > 1):
-        problem("early_terminate.eta", f"must be a number > 1, got {_describe(eta)}")
+        problem("early_terminate.eta", f"must be a number > 1, got {describe(eta)}")
     strict = e.get("strict", True)
     if not isinstance(strict, bool):
-        problem("early_terminate.strict", f"must be true or false, got {_describe(strict)}")
+        problem("early_terminate.strict", f"must be true or false, got {describe(strict)}")
     # every key given is checked; W&B's engine takes max_iter with s first, else min_iter
-    if "min_iter" in e and not (_whole(e["min_iter"]) and e["min_iter"] >= 1):
-        problem("early_terminate.min_iter", f"must be an integer >= 1, got {_describe(e['min_iter'])}")
-    if "max_iter" in e and not _whole(e["max_iter"]):
-        problem("early_terminate.max_iter", f"must be an integer, got {_describe(e['max_iter'])}")
-    if "s" in e and not (_whole(e["s"]) and e["s"] >= 1):
-        problem("early_terminate.s", f"must be an integer >= 1, got {_describe(e['s'])}")
+    if "min_iter" in e and not (is_whole(e["min_iter"]) and e["min_iter"] >= 1):
+        problem("early_terminate.min_iter", f"must be an integer >= 1, got {describe(e['min_iter'])}")
+    if "max_iter" in e and not is_whole(e["max_iter"]):
+        problem("early_terminate.max_iter", f"must be an integer, got {describe(e['max_iter'])}")
+    if "s" in e and not (is_whole(e["s"]) and e["s"] >= 1):
+        problem("early_terminate.s", f"must be an integer >= 1, got {describe(e['s'])}")
     by_max = "max_iter" in e and "s" in e
     if not by_max and "min_iter" not in e:
         problem("early_terminate", "needs min_iter, or max_iter and s")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import describe, is_whole
 from ..runs import Run, RunState
 from .rungs import fmt, full_length, judged, loss_at
 
@@ -31,12 +32,10 @@ class Median:
 
 
 def parse(e: dict[str, Any], add: Callable[[str, str], None]) -> Median | None:
-    from ..config.validate import _describe, _whole
-
     ok = True
     for key in KEYS:
-        if key in e and not (_whole(e[key]) and e[key] >= 1):
-            add(f"early_terminate.{key}", f"must be an integer >= 1, got {_describe(e[key])}")
+        if key in e and not (is_whole(e[key]) and e[key] >= 1):
+            add(f"early_terminate.{key}", f"must be an integer >= 1, got {describe(e[key])}")
             ok = False
     if not ok:
         return None
