@@ -8,8 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sweepcli.config import validate
-from sweepcli.early_stop import band_thresholds, runs_to_stop
+from sweepcli.early_stop import band_thresholds, judge
 from sweepcli.runs import Run, RunState
+
+
+def runs_to_stop(config, runs: list[Run]) -> list[str]:
+    """The running runs the rule ends now (W&B's ``stop_runs``' answer, to compare)."""
+    return list(judge(config, runs))
 
 
 def config(goal="minimize", strict=True, **et):

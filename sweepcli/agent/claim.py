@@ -17,7 +17,7 @@ from ..config.constraints import is_feasible
 from ..config.space import NoPointAllowed
 from ..early_stop import promotion
 from ..runs import REQUEUED_STATES, Run, RunState
-from ..search import Suggestion, ruled_out, suggest
+from ..search import Suggestion, method_of, ruled_out, suggest
 from ..store import Control, Sweep, SweepState, agent_name, attempt_event, claim_event
 from .liveness import Silence, end_dead_runs
 
@@ -145,11 +145,7 @@ def _last_promotion(config: SweepConfig, runs: list[Run]) -> Decision | None:
 
 
 def _grid_index(config: SweepConfig, params: dict[str, Any]) -> int | None:
-    if config.method != "grid":
-        return None
-    from ..search.grid import grid_index_of
-
-    return grid_index_of(config.space, params)
+    return method_of(config).grid_index(config, params)
 
 
 @dataclass(frozen=True)
@@ -236,9 +232,6 @@ def sweep_status(config: SweepConfig, state: SweepState) -> str:
         return "running"
     if config.run_cap is not None and state.new_points >= config.run_cap:
         return "finished"
-    if config.method == "grid":
-        from ..search.grid import suggest as grid_suggest
-
-        if grid_suggest(config.space, runs, config.revision) is None:
-            return "finished"
+    if method_of(config).exhausted(config, runs):
+        return "finished"
     return "running"

@@ -78,15 +78,6 @@ def promotion(config: SweepConfig, runs: list[Run], exhausted: bool = False
     return got
 
 
-def stop_reasons(config: SweepConfig, runs: list[Run]) -> dict[str, str]:
-    """The running runs to end now (stopped or paused), each with its reason."""
-    return {rid: v.reason for rid, v in judge(config, runs).items()}
-
-
-def runs_to_stop(config: SweepConfig, runs: list[Run]) -> list[str]:
-    return list(stop_reasons(config, runs))
-
-
 def parse(e: Any, add: Any) -> Any:
     """``early_terminate``, checked by its rule (None and problems added when wrong)."""
     names = ", ".join(RULES)
@@ -104,5 +95,4 @@ def parse(e: Any, add: Any) -> Any:
     return rule.parse(e, add)
 
 
-__all__ = ["RULES", "Verdict", "band_thresholds", "judge", "parse", "promotion",
-           "runs_to_stop", "stop_reasons"]
+__all__ = ["RULES", "Verdict", "band_thresholds", "judge", "parse", "promotion"]

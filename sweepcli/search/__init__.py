@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,22 +24,120 @@ class Suggestion:
     grid_index: int | None = None
 
 
-def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> Suggestion | None:
-    """The next point to run, or None when the method has nothing left (grid exhausted)."""
-    if config.method == "grid":
+class SearchMethod(Protocol):
+    """What a search method provides (one class here, one entry in ``METHODS``; the
+    contract tests in ``tests/test_contracts.py`` say what a new one forgot)."""
+
+    name: str
+
+    def suggest(self, config: SweepConfig, runs: list[Run], rng: np.random.Generator
+                ) -> Suggestion | None:
+        """The next point (flat names), or None when it has none left to give."""
+        ...
+
+    def exhausted(self, config: SweepConfig, runs: list[Run]) -> bool:
+        """Whether it has no point left, asked without searching (``--print``)."""
+        ...
+
+    def grid_index(self, config: SweepConfig, params: dict[str, Any]) -> int | None:
+        """Where a point stands in an enumeration of the space (None: not enumerated)."""
+        ...
+
+    def empty(self, config: SweepConfig) -> str | None:
+        """Why ``sweepcli.forbid``/``require`` leave it nothing to run, or None."""
+        ...
+
+
+class _Drawn:
+    """What random and bayes share: points drawn from the space, never exhausted."""
+
+    name = ""
+
+    def exhausted(self, config: SweepConfig, runs: list[Run]) -> bool:
+        return False
+
+    def grid_index(self, config: SweepConfig, params: dict[str, Any]) -> int | None:
+        return None
+
+    def empty(self, config: SweepConfig) -> str | None:
+        """None of ``MAX_DRAWS`` drawn points is allowed."""
+        from ..config.space import MAX_DRAWS, NoPointAllowed
+
+        rng = np.random.default_rng(0)
+        try:
+            config.space.sample(rng)
+        except NoPointAllowed:
+            one = config.space.broken(config.space.active({p.name: p.sample(rng)
+                                                           for p in config.space.params}))
+            return f"none of {MAX_DRAWS:,} points drawn is allowed" + (f" (one {one})" if one else "")
+        return None
+
+
+class Grid:
+    """Every combination of the values, in order; a point once (``search/grid.py``)."""
+
+    name = "grid"
+
+    def suggest(self, config: SweepConfig, runs: list[Run], rng: np.random.Generator
+                ) -> Suggestion | None:
         from .grid import suggest as grid_suggest
 
         return grid_suggest(config.space, runs, config.revision)
-    if config.method == "random":
+
+    def exhausted(self, config: SweepConfig, runs: list[Run]) -> bool:
+        return self.suggest(config, runs, np.random.default_rng(0)) is None
+
+    def grid_index(self, config: SweepConfig, params: dict[str, Any]) -> int | None:
+        from .grid import grid_index_of
+
+        return grid_index_of(config.space, params)
+
+    def empty(self, config: SweepConfig) -> str | None:
+        if self.suggest(config, [], np.random.default_rng(0)) is None:
+            return "no grid point keeps them: every combination of the values is ruled out"
+        return None
+
+
+class Random(_Drawn):
+    """Independent draws from the space (``search/random.py``)."""
+
+    name = "random"
+
+    def suggest(self, config: SweepConfig, runs: list[Run], rng: np.random.Generator
+                ) -> Suggestion | None:
         from .random import suggest as random_suggest
 
         return random_suggest(config.space, runs, rng)
-    if config.method == "bayes":
+
+
+class Bayes(_Drawn):
+    """A Gaussian process over the runs so far (``search/bayes.py``)."""
+
+    name = "bayes"
+
+    def suggest(self, config: SweepConfig, runs: list[Run], rng: np.random.Generator
+                ) -> Suggestion | None:
         from .bayes import suggest as bayes_suggest
 
         with one_blas_thread():
             return bayes_suggest(config, runs, rng)
-    raise ValueError(f"unknown search method {config.method!r}")
+
+
+#: ``method`` -> its search (the validator's list of names, ``config.validate.METHODS``,
+#: is checked against this by the contract tests)
+METHODS: dict[str, SearchMethod] = {m.name: m for m in (Grid(), Random(), Bayes())}
+
+
+def method_of(config: SweepConfig) -> SearchMethod:
+    try:
+        return METHODS[config.method]
+    except KeyError:
+        raise ValueError(f"unknown search method {config.method!r}") from None
+
+
+def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> Suggestion | None:
+    """The next point to run, or None when the method has nothing left (grid exhausted)."""
+    return method_of(config).suggest(config, runs, rng)
 
 
 def ruled_out(config: SweepConfig) -> str | None:
@@ -48,22 +146,7 @@ def ruled_out(config: SweepConfig) -> str | None:
     in it. grid: no grid point is allowed; random and bayes: none of ``MAX_DRAWS`` drawn."""
     if not config.space.rules:
         return None
-    if config.method == "grid":
-        from .grid import suggest as grid_suggest
-
-        if grid_suggest(config.space, [], config.revision) is None:
-            return "no grid point keeps them: every combination of the values is ruled out"
-        return None
-    from ..config.space import MAX_DRAWS, NoPointAllowed
-
-    rng = np.random.default_rng(0)
-    try:
-        config.space.sample(rng)
-    except NoPointAllowed:
-        one = config.space.broken(config.space.active({p.name: p.sample(rng)
-                                                       for p in config.space.params}))
-        return f"none of {MAX_DRAWS:,} points drawn is allowed" + (f" (one {one})" if one else "")
-    return None
+    return method_of(config).empty(config)
 
 
 _CONTROLLER: Any = None
@@ -88,4 +171,4 @@ def one_blas_thread() -> Any:
         return contextlib.nullcontext()
 
 
-__all__ = ["Suggestion", "ruled_out", "suggest"]
+__all__ = ["METHODS", "SearchMethod", "Suggestion", "method_of", "ruled_out", "suggest"]

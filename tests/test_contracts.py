@@ -1,0 +1,110 @@
+"""What every registered part must do: each stopping rule in ``early_stop.RULES`` and
+each search method in ``search.METHODS`` passes these (Optuna's BasicSamplerTestCase
+idea). Adding a part is one file and one registry line; this suite says what it forgot."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from sweepcli.config import validate
+from sweepcli.config.validate import METHODS as METHOD_NAMES
+from sweepcli.early_stop import RULES, judge, promotion
+from sweepcli.runs import Run, RunState
+from sweepcli.search import METHODS
+
+#: the smallest valid config of each rule (a new rule needs one here)
+RULE_EXAMPLES = {
+    "hyperband": {"type": "hyperband", "min_iter": 2, "eta": 2},
+    "asha": {"type": "asha", "min_iter": 2, "max_iter": 8, "eta": 2},
+    "median": {"type": "median", "min_iter": 2, "min_runs": 2},
+}
+
+
+def config(method: str = "random", early: dict | None = None, **sweepcli: object):
+    raw: dict = {"method": method, "metric": {"name": "loss"},
+                 "parameters": {"x": {"values": [1, 2, 3, 4]} if method == "grid"
+                                else {"min": 0.0, "max": 1.0},
+                                "opt": {"values": ["a", "b"]}}}
+    if early is not None:
+        raw["early_terminate"] = early
+    if sweepcli:
+        raw["sweepcli"] = sweepcli
+    return validate(raw)
+
+
+def population() -> list[Run]:
+    """Finished, stopped, paused and running runs of several lengths and values."""
+    rng = np.random.default_rng(0)
+    runs = []
+    for i in range(12):
+        length = [8, 8, 8, 6, 4, 2, 1, 3, 5, 7, 8, 2][i]
+        state = [RunState.FINISHED] * 4 + [RunState.STOPPED, RunState.PAUSED] + [RunState.RUNNING] * 6
+        base = float(rng.uniform(0, 1))
+        runs.append(Run(f"r{i:07d}", {"x": base, "opt": "a"}, state[i],
+                        [base + 1.0 / (k + 1) for k in range(length)]))
+    return runs
+
+
+def test_every_rule_has_an_example_here() -> None:
+    assert set(RULE_EXAMPLES) == set(RULES), "add the new rule's smallest config to RULE_EXAMPLES"
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_a_rule_parses_its_keys_and_names_a_wrong_one_by_its_path(name) -> None:
+    rule = RULES[name]
+    assert isinstance(rule.KEYS, tuple) and callable(rule.parse) and callable(rule.judge)
+    assert config(early=RULE_EXAMPLES[name]).early_stop.type == name
+    with pytest.raises(ValueError) as err:
+        config(early={**RULE_EXAMPLES[name], "sideways": 1})
+    assert "early_terminate.sideways" in str(err.value)
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_a_rule_judges_running_runs_only_purely_and_never_one_at_its_end(name) -> None:
+    c = config(early=RULE_EXAMPLES[name])
+    assert judge(c, []) == {}
+    runs = population()
+    before = copy.deepcopy([(r.run_id, r.state, list(r.history)) for r in runs])
+    verdicts = judge(c, runs)
+    assert verdicts == judge(c, runs)  # the same answer for the same runs
+    assert [(r.run_id, r.state, list(r.history)) for r in runs] == before  # nothing changed
+    by_id = {r.run_id: r for r in runs}
+    for rid, v in verdicts.items():
+        assert by_id[rid].state == RunState.RUNNING
+        assert v.action in ("stop", "pause") and v.reason
+        json.dumps(v.reason)
+    last_step = getattr(rule := RULES[name], "last_step", None)
+    top = last_step(c.early_stop, runs) if last_step else None
+    if top is not None:
+        assert not any(len(by_id[rid].history) >= top for rid in verdicts)
+    if hasattr(rule, "promote"):
+        got = promotion(c, runs, exhausted=True)
+        assert got is None or (got[0].state == RunState.PAUSED and got[1])
+
+
+def test_every_method_the_validator_takes_is_registered() -> None:
+    assert set(METHODS) == set(METHOD_NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_a_method_suggests_points_of_the_space_that_keep_the_rules(name) -> None:
+    method = METHODS[name]
+    c = config(name, forbid=[{"opt": "b"}])
+    rng = np.random.default_rng(1)
+    runs: list[Run] = []
+    assert not method.exhausted(c, runs) and method.empty(c) is None
+    for i in range(4):
+        s = method.suggest(c, runs, rng)
+        assert s is not None and c.space.holds(s.params) and s.params["opt"] == "a"
+        assert (s.grid_index is not None) == (name == "grid")
+        if s.grid_index is not None:
+            assert method.grid_index(c, s.params) == s.grid_index
+        runs.append(Run(f"r{i:07d}", s.params, RunState.FINISHED, [float(i)], grid_index=s.grid_index))
+    if name == "grid":  # every allowed point ran once: nothing left
+        assert method.suggest(c, runs, rng) is None and method.exhausted(c, runs)
+    nothing = config(name, forbid=[{"opt": ["a", "b"]}])
+    assert method.empty(nothing)
