@@ -7,6 +7,7 @@ import os
 
 import time
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -22,11 +23,19 @@ from ..store import Control, Sweep, SweepState, agent_name, attempt_event, claim
 from .liveness import Silence, end_dead_runs
 
 
+class Kind(str, Enum):
+    """What ``decide`` says an agent does now (a str, so "run" compares equal to it)."""
+
+    RUN = "run"
+    WAIT = "wait"
+    DONE = "done"
+
+
 @dataclass(frozen=True)
 class Decision:
     """``run`` (with a suggestion), ``wait`` (paused, or runs still going) or ``done``."""
 
-    action: str
+    action: Kind
     reason: str = ""
     suggestion: Suggestion | None = None
     retry_of: str | None = None
@@ -71,24 +80,24 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
     """The next step for an agent, given everything the journal says (and the time, for
     budgets in hours: ``now``, else the clock's)."""
     if state.control == Control.CANCELED:
-        return Decision("done", "the sweep was canceled")
+        return Decision(Kind.DONE, "the sweep was canceled")
     if state.control == Control.STOPPED:
-        return Decision("done", "the sweep was stopped")
+        return Decision(Kind.DONE, "the sweep was stopped")
     if state.control == Control.PAUSED:
-        return Decision("wait", "the sweep is paused")
+        return Decision(Kind.WAIT, "the sweep is paused")
     runs = list(state.runs.values())
     reached = target_reached(config, runs)
     if reached is not None and config.metric is not None:
-        return Decision("done", f"run {reached.run_id} reached metric.target "
+        return Decision(Kind.DONE, f"run {reached.run_id} reached metric.target "
                                 f"({config.metric.name} = {reached.best(config.metric.goal):g})")
     now = time.time() if now is None else now
     spent = budget_spent(config, state, now) or no_improvement(config, runs, now)
     if spent is not None:
-        return Decision("done", spent)
+        return Decision(Kind.DONE, spent)
     retry = retry_queue(config, state)
     if retry:  # resumed: the next attempt of the same run, in its own folder
         r = retry[0]
-        return Decision("run", f"resuming {r.state} run {r.run_id} (attempt {r.attempt + 1})",
+        return Decision(Kind.RUN, f"resuming {r.state} run {r.run_id} (attempt {r.attempt + 1})",
                         Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
     promoted = promotion(config, runs)
     short = endgame(config, runs)
@@ -101,12 +110,12 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
                               f"({short[1]} steps); this one can")
     if promoted is not None:  # paused at a rung, and now among the best there: resumed
         r, why = promoted
-        return Decision("run", f"resuming paused run {r.run_id} (attempt {r.attempt + 1}): {why}",
+        return Decision(Kind.RUN, f"resuming paused run {r.run_id} (attempt {r.attempt + 1}): {why}",
                         Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
     queued = queued_points(config, state)
     if queued:  # asked for by name: before the search, and whatever run_cap says
         pid, params = queued[0]
-        return Decision("run", f"running enqueued point {pid}",
+        return Decision(Kind.RUN, f"running enqueued point {pid}",
                         Suggestion(dict(params), _grid_index(config, params)), queued=pid)
     running = [r for r in runs if r.state == RunState.RUNNING]
     if config.run_cap is not None and state.new_points >= config.run_cap:
@@ -114,23 +123,23 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
         if resumed is not None:
             return resumed
         if running:
-            return Decision("wait", f"run_cap {config.run_cap} reached; waiting for "
+            return Decision(Kind.WAIT, f"run_cap {config.run_cap} reached; waiting for "
                                     f"{len(running)} running run(s) in case one must be re-run")
-        return Decision("done", f"run_cap {config.run_cap} reached")
+        return Decision(Kind.DONE, f"run_cap {config.run_cap} reached")
     suggestion = suggest(config, runs, rng)
     if suggestion is None:
         resumed = _last_promotion(config, runs)
         if resumed is not None:
             return resumed
         if running:
-            return Decision("wait", f"every grid point is taken; waiting for {len(running)} "
+            return Decision(Kind.WAIT, f"every grid point is taken; waiting for {len(running)} "
                                     "running run(s) in case one must be re-run")
         if config.space.rules and not runs:
             empty = ruled_out(config)
             if empty is not None:  # (refused at creation: a sweep made before that check)
                 raise NoPointAllowed(f"sweepcli.forbid and require leave no point to run: {empty}")
-        return Decision("done", "every grid point has run")
-    return Decision("run", "", suggestion)
+        return Decision(Kind.DONE, "every grid point has run")
+    return Decision(Kind.RUN, "", suggestion)
 
 
 def _last_promotion(config: SweepConfig, runs: list[Run]) -> Decision | None:
@@ -139,7 +148,7 @@ def _last_promotion(config: SweepConfig, runs: list[Run]) -> Decision | None:
     if got is None:
         return None
     r, why = got
-    return Decision("run", f"resuming paused run {r.run_id} (attempt {r.attempt + 1}), no new "
+    return Decision(Kind.RUN, f"resuming paused run {r.run_id} (attempt {r.attempt + 1}), no new "
                            f"point being left: {why}", Suggestion(dict(r.params), r.grid_index),
                     retry_of=r.run_id)
 
@@ -185,7 +194,7 @@ def claim_next_run(
         folder.check_complete()
         end_dead_runs(folder, heartbeat_timeout, silence if silence is not None else Silence())
         decision = decide(folder.config, folder.state, claim_rng(folder.config, folder.state, rng))
-        if decision.action != "run":
+        if decision.action != Kind.RUN:
             return decision
         s = decision.suggestion
         assert s is not None  # (a decision to run says what)

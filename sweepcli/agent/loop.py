@@ -31,7 +31,7 @@ from ..store import (
 )
 from ..store.settings import max_initial_failures
 from .cluster import slurm_run_env
-from .claim import Claim, Decision, claim_next_run, retry_queue, sweep_status
+from .claim import Claim, Decision, Kind, claim_next_run, retry_queue, sweep_status
 from .command import (
     DEFAULT_COMMAND,
     WANDB_PARAMS,
@@ -275,16 +275,16 @@ class Agent:
             since = state.setdefault("damaged", time.monotonic())
             if time.monotonic() - since > DAMAGE_GRACE:
                 raise AgentError(str(exc)) from None
-            return Decision("wait", "the journal lost runs; waiting for a running agent to "
+            return Decision(Kind.WAIT, "the journal lost runs; waiting for a running agent to "
                                     "restore it")
         except LockTimeout as exc:
-            return Decision("wait", f"the sweep lock is held elsewhere ({exc}); retrying")
+            return Decision(Kind.WAIT, f"the sweep lock is held elsewhere ({exc}); retrying")
         except NoPointAllowed as exc:  # (refused at creation: a config from before that check)
             raise AgentError(f"cannot choose a point: {exc}") from None
         except (OSError, LockLost) as exc:
             if not transient(exc):
                 raise AgentError(f"cannot claim a run: {describe(exc)}") from None
-            return Decision("wait", f"cannot claim a run yet: {describe(exc)}; retrying")
+            return Decision(Kind.WAIT, f"cannot claim a run yet: {describe(exc)}; retrying")
         state.pop("damaged", None)
         for notice in self.folder.notices:
             self.say(notice)
@@ -332,7 +332,7 @@ class Agent:
             if isinstance(got, Decision):
                 with self._lock:
                     self._reserved -= 1
-                if got.action == "done":
+                if got.action == Kind.DONE:
                     self.report.reason = got.reason
                     return
                 if got.reason != waiting_said and slot == 0:

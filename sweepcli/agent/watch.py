@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import goals
 from ..budget import budget_spent
-from ..early_stop import judge
+from ..early_stop import VerdictKind, judge
 from ..errors import describe
 from ..runs import Run, RunState, fold_extremes
 from ..store import (
@@ -24,6 +24,7 @@ from ..store import (
     metric_event,
 )
 from .display import Display
+from .endings import Ending
 from .metrics import MetricReader
 
 JOURNAL_POLL = 0.5  # seconds between looks at the journal for pause/cancel while running
@@ -160,8 +161,9 @@ class RunWatch:
             self.display.say(f"run {self.run_id}: cannot {what} yet ({describe(exc)}); the run "
                            "goes on and it is tried again")
 
-    def tick(self) -> str | None:
-        """One look; returns 'cancel', 'stop' or None."""
+    def tick(self) -> Ending | None:
+        """One look: how the run must end now (canceled, superseded, the budget, the
+        stopping rule's stop or pause), or None while it goes on."""
         now = time.monotonic()
         self._read_metrics()
         verdict = None
@@ -183,13 +185,13 @@ class RunWatch:
             self.folder.notices.clear()
             self.next_journal = now + JOURNAL_POLL
         if self.folder.state.control == Control.CANCELED:
-            return "cancel"
+            return Ending.CANCELED
         run = self.folder.state.runs.get(self.run_id)
         if run is not None and run.attempt != self.attempt:
-            return "superseded"
+            return Ending.SUPERSEDED
         return verdict
 
-    def _flush(self) -> str | None:
+    def _flush(self) -> Ending | None:
         """Send new metric values to the journal; then the sweep's budget and its stopping
         rule say whether the run goes on."""
         with self.folder.lock.waiting_at_most(LOCK_WAIT):
@@ -203,7 +205,7 @@ class RunWatch:
         spent = budget_spent(config, self.folder.state, time.time())
         if spent is not None:
             self.reason = spent
-            return "budget"
+            return Ending.BUDGET
         if config.early_stop is None:
             return None
         verdict = judge(config, runs, {self.run_id: self.judged_at}).get(self.run_id)
@@ -212,7 +214,7 @@ class RunWatch:
         if verdict is None:
             return None
         self.reason = verdict.reason
-        return verdict.action
+        return Ending.PAUSE if verdict.action == VerdictKind.PAUSE else Ending.RULE
 
     def _at(self) -> int | None:
         """How many values the run's history holds in the journal: where the values sent

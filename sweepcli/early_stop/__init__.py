@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +35,19 @@ if TYPE_CHECKING:
 RULES: dict[str, ModuleType] = {"hyperband": hyperband, "asha": asha, "median": median}
 
 
+class VerdictKind(str, Enum):
+    """What a rule does to a running run: ``stop`` it for good, or ``pause`` it (its
+    folder kept, resumed if promoted). A str, so "stop" compares equal to it."""
+
+    STOP = "stop"
+    PAUSE = "pause"
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """``stop`` (for good) or ``pause`` (kept, to be resumed if promoted), and why."""
+    """What the rule does to a run, and why (the run's ``reason`` in ``--json``)."""
 
-    action: str
+    action: VerdictKind
     reason: str
 
 
@@ -62,7 +71,7 @@ def judge(config: SweepConfig, runs: list[Run], seen: Mapping[str, int] | None =
     last_step = getattr(rule, "last_step", None)
     top = last_step(config.early_stop, runs) if last_step is not None else None
     by_id = {r.run_id: r for r in runs}
-    return {rid: Verdict(*v) for rid, v in verdicts.items()
+    return {rid: Verdict(VerdictKind(v[0]), v[1]) for rid, v in verdicts.items()
             if top is None or rid not in by_id or len(by_id[rid].history) < top}
 
 
@@ -95,4 +104,4 @@ def parse(e: Any, add: Any) -> Any:
     return rule.parse(e, add)
 
 
-__all__ = ["RULES", "Verdict", "band_thresholds", "judge", "parse", "promotion"]
+__all__ = ["RULES", "Verdict", "VerdictKind", "band_thresholds", "judge", "parse", "promotion"]
