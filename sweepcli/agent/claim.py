@@ -75,10 +75,13 @@ def queued_points(config: SweepConfig, state: SweepState) -> list[tuple[str, dic
     return [(pid, p) for pid, p in state.queue.items() if config.space.holds(p)]
 
 
-def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
-           now: float | None = None) -> Decision:
+def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator | None,
+           now: float | None = None, search: bool = True) -> Decision:
     """The next step for an agent, given everything the journal says (and the time, for
-    budgets in hours: ``now``, else the clock's)."""
+    budgets in hours: ``now``, else the clock's), in one order: the user's control, the
+    target, the budget, runs to resume, promotions, enqueued points, run_cap, the search.
+    ``search`` False (what ``--print`` asks): whether a new point could start, without
+    searching for one (the method says whether it is exhausted)."""
     if state.control == Control.CANCELED:
         return Decision(Kind.DONE, "the sweep was canceled")
     if state.control == Control.STOPPED:
@@ -126,7 +129,12 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator,
             return Decision(Kind.WAIT, f"run_cap {config.run_cap} reached; waiting for "
                                     f"{len(running)} running run(s) in case one must be re-run")
         return Decision(Kind.DONE, f"run_cap {config.run_cap} reached")
-    suggestion = suggest(config, runs, rng)
+    if not search:
+        if not method_of(config).exhausted(config, runs):
+            return Decision(Kind.RUN, "a new point")
+        suggestion = None
+    else:
+        suggestion = suggest(config, runs, rng if rng is not None else np.random.default_rng())
     if suggestion is None:
         resumed = _last_promotion(config, runs)
         if resumed is not None:
@@ -219,28 +227,19 @@ def claim_next_run(
         return Claim(run_id, s.params, decision.retry_of, decision.queued, attempt)
 
 
-def sweep_status(config: SweepConfig, state: SweepState) -> str:
-    """running, paused, finished or canceled, as ``--print`` shows it (no search is run)."""
+def sweep_status(config: SweepConfig, state: SweepState, now: float | None = None) -> str:
+    """running, paused, finished or canceled, as ``--print`` shows it: what ``decide``
+    says, asked without searching (runs still going: running)."""
     if state.control == Control.CANCELED:
         return "canceled"
     if state.control == Control.STOPPED:
         return "finished"
     if state.control == Control.PAUSED:
         return "paused"
-    runs = list(state.runs.values())
-    if any(r.state == RunState.RUNNING for r in runs):
+    if any(r.state == RunState.RUNNING for r in state.runs.values()):
         return "running"
-    if target_reached(config, runs) is not None:  # as decide(): nothing more starts then
-        return "finished"
-    now = time.time()
-    if budget_spent(config, state, now) or no_improvement(config, runs, now):
-        return "finished"
-    if promotion(config, runs, exhausted=True) is not None:
-        return "running"
-    if retry_queue(config, state) or queued_points(config, state):
-        return "running"
-    if config.run_cap is not None and state.new_points >= config.run_cap:
-        return "finished"
-    if method_of(config).exhausted(config, runs):
-        return "finished"
-    return "running"
+    try:
+        decision = decide(config, state, None, now, search=False)
+    except NoPointAllowed:
+        return "finished"  # (a sweep made before rules that leave nothing were refused)
+    return "finished" if decision.action == Kind.DONE else "running"
