@@ -108,3 +108,17 @@ def test_a_method_suggests_points_of_the_space_that_keep_the_rules(name) -> None
         assert method.suggest(c, runs, rng) is None and method.exhausted(c, runs)
     nothing = config(name, forbid=[{"opt": ["a", "b"]}])
     assert method.empty(nothing)
+
+
+def test_every_ending_has_its_row_and_every_row_is_used() -> None:
+    """Every way an agent ends a run goes through the endings table (Ctrl-C and a SIGTERM
+    from outside too), and no row is dead."""
+    import inspect
+
+    from sweepcli.agent import loop, policy, watch
+    from sweepcli.agent.endings import ENDINGS, Ending
+
+    assert set(ENDINGS) == set(Ending)
+    source = inspect.getsource(loop) + inspect.getsource(watch) + inspect.getsource(policy)
+    for ending in Ending:
+        assert f"Ending.{ending.name}" in source, f"no code ends a run with Ending.{ending.name}"

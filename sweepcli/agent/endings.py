@@ -5,6 +5,7 @@ ending out."""
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from enum import Enum
 
@@ -25,7 +26,10 @@ class Ending(str, Enum):
     PREEMPTED = "preempted"  # the agent got SIGTERM/SIGUSR1 from the batch system
     CANCELED = "cancel"  # sweep --cancel
     SUPERSEDED = "superseded"  # declared crashed while its agent was silent, resumed elsewhere
-    INTERRUPTED = "interrupted"  # Ctrl-C at the agent
+    INTERRUPTED = "interrupted"  # Ctrl-C twice at the agent: terminated
+    INTERRUPT_PASSED = "interrupt-passed"  # Ctrl-C at an agent with -f: SIGINT to the run
+    KILLED_BY_USER = "killed"  # Ctrl-C three times (twice with -f): SIGKILL now
+    SIGNALED = "signaled"  # it ended after a SIGTERM its agent did not send (a batch system's)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class EndingRule:
     stop_file: bool = False
     #: whether the signal the agent got is passed on as it is (-f), not as SIGTERM
     forwards: bool = False
+    #: the signal it is sent (None: SIGTERM, or the one passed on); 0: none (it has ended)
+    sig: int | None = None
 
 
 ENDINGS: dict[Ending, EndingRule] = {
@@ -63,5 +69,14 @@ ENDINGS: dict[Ending, EndingRule] = {
     Ending.SUPERSEDED: EndingRule(RunState.CRASHED, CANCEL_GRACE, None,
                                   "declared crashed while this agent was silent, and resumed "
                                   "elsewhere; stopping this copy"),
-    Ending.INTERRUPTED: EndingRule(RunState.KILLED, None, None, "terminating it (Ctrl-C)"),
+    Ending.INTERRUPTED: EndingRule(RunState.KILLED, None, None,
+                                   "Ctrl-C: terminating it (Ctrl-C again to kill it)"),
+    Ending.INTERRUPT_PASSED: EndingRule(RunState.KILLED, None, None,
+                                        "Ctrl-C: passed on to it (SIGINT; -f); no new runs "
+                                        "(Ctrl-C again to kill it)", sig=signal.SIGINT),
+    Ending.KILLED_BY_USER: EndingRule(RunState.KILLED, 0.0, None, "Ctrl-C: killing it",
+                                      sig=signal.SIGKILL),
+    Ending.SIGNALED: EndingRule(RunState.PREEMPTED, None, None,
+                                "{reason}, before its end; its point goes back to the queue",
+                                sig=0),
 }

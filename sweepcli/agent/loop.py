@@ -182,9 +182,8 @@ class Agent:
 
     def _limits(self, watch: RunWatch) -> Ending | None:
         """The run outlived its run_timeout, or this agent's time limit is near."""
-        verdict = run_limit(watch.started, time.monotonic(), self.run_timeout(), self.deadline,
-                            self._margin())
-        return Ending(verdict) if verdict is not None else None
+        return run_limit(watch.started, time.monotonic(), self.run_timeout(), self.deadline,
+                         self._margin())
 
     def _nothing_fits(self) -> str | None:
         """Why no run should start before the time limit, or None when one may."""
@@ -498,11 +497,9 @@ class Agent:
             # sent SIGTERM by someone else (a batch system signals the whole job, the program
             # often first, and this agent too): it stopped short of its end, whatever its
             # status says
-            outcome = RunState.PREEMPTED
             watch.reason = ("the agent was preempted as its program ended" if self.signals.preempt.is_set()
                             else "the program was sent SIGTERM, not by its agent")
-            self.say(f"run {claim.run_id}: {watch.reason}, before its end; its point goes back "
-                     "to the queue")
+            outcome = self._end(Ending.SIGNALED, claim, proc, watch, run_dir)
         if outcome in (RunState.STOPPED, RunState.PAUSED) and watch.stop_asked and code == 0 \
                 and not proc.signalled and not watch.went_on.is_set() \
                 and os.path.lexists(run_dir / HELPER) and not os.path.lexists(run_dir / STOP_SEEN):
@@ -530,35 +527,28 @@ class Agent:
                 verdict = self._limits(watch)
             if self.signals.interrupts != interrupts_seen:
                 interrupts_seen = self.signals.interrupts
-                outcome = self._on_interrupt(proc) or outcome
+                outcome = self._on_interrupt(claim, proc, watch, run_dir) or outcome
             if outcome is not None:
                 continue
             if self.signals.preempt.is_set() and verdict != Ending.WALLTIME:
                 verdict = Ending.PREEMPTED
             if verdict is not None:
-                outcome = self._end(Ending(verdict), claim, proc, watch, run_dir)
+                outcome = self._end(verdict, claim, proc, watch, run_dir)
         return outcome
 
-    def _on_interrupt(self, proc: RunProcess) -> RunState | None:
+    def _on_interrupt(self, claim: Claim, proc: RunProcess, watch: RunWatch, run_dir: Path
+                      ) -> RunState | None:
         """Ctrl-C at the agent: once, no new runs (or, with -f, the run's own SIGINT);
         twice, terminate the run; three times, kill it. The state it ends in, if it does."""
         n, forward = self.signals.interrupts, self.forward_signals
         if n >= 3 or (forward and n >= 2):
-            self.say("Ctrl-C: killing the current run")
-            proc.signal_group(signal.SIGKILL)
-            return RunState.KILLED
+            return self._end(Ending.KILLED_BY_USER, claim, proc, watch, run_dir)
         if n == 1 and not forward:
             self.say("Ctrl-C: no new runs; waiting for the current run "
                      "(Ctrl-C again to terminate it)")
             return None
-        if n == 1:
-            self.say("Ctrl-C: passed on to the run (SIGINT; -f); no new runs "
-                     "(Ctrl-C again to kill it)")
-        else:
-            self.say("Ctrl-C: terminating the current run (Ctrl-C again to kill it)")
-        threading.Thread(target=proc.terminate, daemon=True,
-                         args=(self.grace(), signal.SIGINT if forward else signal.SIGTERM)).start()
-        return RunState.KILLED
+        return self._end(Ending.INTERRUPT_PASSED if n == 1 else Ending.INTERRUPTED, claim, proc,
+                         watch, run_dir)
 
     def _end(self, ending: Ending, claim: Claim, proc: RunProcess | None, watch: RunWatch,
              run_dir: Path) -> RunState:
@@ -571,10 +561,11 @@ class Agent:
             watch.reason = rule.reason
         # -f passes the very signal on (SLURM's SIGUSR1 reaches a program that checkpoints
         # on it); else the run gets SIGTERM
-        sig = self.signals.received if rule.forwards and self.forward_signals else signal.SIGTERM
+        sig = rule.sig if rule.sig is not None else (
+            self.signals.received if rule.forwards and self.forward_signals else signal.SIGTERM)
         self.say(f"run {claim.run_id}: " + rule.message.format(
             reason=watch.reason or "", rule=self.config.early_stop.type if self.config.early_stop else "",
-            limit=self.run_timeout() or 0.0, signal=signal.Signals(sig).name))
+            limit=self.run_timeout() or 0.0, signal=signal.Signals(sig).name if sig else ""))
         if rule.stop_file or proc is None:
             try:
                 touch(run_dir / "stop")  # run.should_stop turns true
@@ -586,7 +577,7 @@ class Agent:
         notice = min(STOP_NOTICE, grace / 2) if rule.stop_file else 0.0
         watch.stop_asked = rule.stop_file
         watch.asked_at = len(watch.history)
-        if proc is not None:
+        if proc is not None and sig:
             threading.Thread(target=proc.terminate, args=(grace - notice, sig, notice, watch.went_on),
                              daemon=True).start()
         return rule.state
@@ -595,7 +586,7 @@ class Agent:
                       ) -> tuple[RunState, int | None]:
         def judge() -> RunState | None:
             verdict = watch.tick() or self._limits(watch)
-            return self._end(Ending(verdict), claim, None, watch, watch.run_dir) if verdict else None
+            return self._end(verdict, claim, None, watch, watch.run_dir) if verdict else None
 
         assert self.function is not None
         mode = self._wandb or self.config.settings.wandb

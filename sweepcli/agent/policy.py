@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from .endings import Ending
 from ..runs import Run, RunState
 
 FLAP_WINDOW = 60.0  # seconds: failures this early stop a flapping agent sooner
@@ -56,13 +57,13 @@ def flapping_disabled(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 def run_limit(started: float, now: float, run_timeout: float | None, deadline: float | None,
-              margin: float) -> str | None:
-    """``timeout`` when a run started at ``started`` outlived its run_timeout, ``walltime``
+              margin: float) -> Ending | None:
+    """``TIMEOUT`` when a run started at ``started`` outlived its run_timeout, ``WALLTIME``
     when the agent's time limit (``deadline``) is less than ``margin`` away; else None."""
     if run_timeout is not None and now - started >= run_timeout:
-        return "timeout"
+        return Ending.TIMEOUT
     if deadline is not None and deadline - now <= margin:
-        return "walltime"
+        return Ending.WALLTIME
     return None
 
 
