@@ -1,62 +1,22 @@
 """Bayesian search: a Gaussian process over the sweep's runs, refit at every claim.
 
-scikit-optimize is the engine (the space, the initial design, the ask/tell loop); what it
-is given is chosen here:
+Who does what (measurements and what was dropped: ``docs/decisions/bayes.md``):
 
-* **Encoding.** Every continuous distribution enters as a ``Real(0, 1)`` through the
-  parameter's own unit map (log-uniform in log space, normal/log-normal/beta through
-  their CDF), so the GP sees each law's natural scale. ``int_uniform`` is an ``Integer``;
-  ``values`` lists of three or more numbers (batch sizes, layer counts) are ordinal: an
-  ``Integer`` over their rank, so the model can learn that 64 lies between 32 and 128
-  (the mixed ML-like space, 10 seeds: median regret 0.056 -> 0.043 at 20 trials,
-  1.6e-4 -> 1.3e-4 at 40); other categoricals are one-hot ``Categorical``s, at distance
-  0 or 1 from each other; constants (and one-value categoricals) are left out. Nested
-  parameters enter under their dotted names. ``q_*`` values are rounded after the
-  suggestion.
-* **Values.** A run's value is its best metric over its history (negated for maximize).
-  Failed, crashed and killed runs are imputed per ``metric.impute``; ``stopped`` runs
-  (hyperband) count with their best value so far. With ``metric.impute_while_running``
-  (W&B's key) a running run that has logged values is told to the model as a value too
-  (``latest``: its last, ``best``: its best so far, ``worst``: the worst value of the ended
-  runs) instead of as a pending point. Prior runs (``--prior``) are runs like any other;
-  runs of an earlier config (``--update``) count only where they lie in today's space.
-* **Parallel agents.** The model is fitted to the ended runs alone, then conditioned on
-  the runs still going at its own mean there (*Kriging believer*): the hyperparameters
-  are the real data's; the variance near a pending point drops and its believed value
-  joins the incumbent, so expected improvement turns to other promising places instead
-  of the ones being evaluated. See ``benchmarks/sim_parallel.py`` and the README for what
-  it measured against the constant liar at the mean it replaced (which also fitted the
-  hyperparameters to the lies); CL-min and an optimistic believer (mean - sigma) lost on
-  Branin, a pessimistic one (mean + sigma) tied. Two more things were added for agents at
-  once: the model expects the *worst* value seen where it has seen nothing (instead of the
-  mean; eight claims made from the same data otherwise pour into corners on the strength
-  of an average guess; it then proved better for one agent too and holds always but for
-  one agent with several objectives, see ``gp.py`` and ``_model_choice``), and, only while
-  runs are going, one run in flight is always at the minimum of the model's mean
-  (*exploitation*: an agent takes it unless a pending run is already there), so every
-  round refines the best guess while the others explore. Simulated 8 agents, 40 runs, 40
-  seeds, median regret: Branin 0.0061 -> 0.0011, Hartmann6 0.41 -> 0.34, the mixed space
-  0.0067 -> 0.0007 (each alone: exploitation 0.0022 / 0.44 / 0.0061, the worst prior
-  0.0015 / 0.34 / 0.0007); held-out objectives, 20 seeds: six-hump camel 0.081 -> 0.013,
-  Levy 4-D 1.5 -> 0.93, Hartmann3 tied, the mixed space with a divergence cliff 0.021 ->
-  0.0022. Dropped after measuring: fantasised EI, Thompson sampling, local penalisation, a
-  trust region for the last runs, a pessimistic believer capped at the incumbent, the
-  believer without its incumbent update, GP-BUCB (lower confidence bound given the pending
-  runs), a second exploiting agent, exploiting the minimum nearest the best run rather
-  than the global one, initial designs of 5, 8 and 16 points, and more exploitation in the
-  sweep's last round (README, issue notes). During the initial design, pending points are
-  told as lies only to move along the shared design, so agents started together take
-  different design points. An exact repeat is replaced by the next unseen point, so two
-  agents never receive the same point.
-* **Model.** ``gp.SweepGP`` (Matern 5/2 with a length scale per parameter, MAP-fit with
-  priors, log expected improvement maximised by a mixed local search), given to
-  scikit-optimize as its estimator; see ``gp.py`` for each choice and what it measured.
-  It replaced scikit-optimize's own GP + EI (median regret at 40 trials: Branin 0.0010 ->
-  1.5e-4, Hartmann6 0.12 -> 0.015, the mixed ML-like space 0.0063 -> 1e-4).
-* **Speed.** One fit per claim (all runs told at once); kernel hyperparameters are fit on
-  at most 150 points (the best third and a random spread), the final GP uses every point.
-  Beyond ``max_history`` ended runs (default 300) the model keeps the best third and a
-  random spread of the rest.
+* **scikit-optimize**, the dependency our users asked for, does what it does well: the
+  space and its transforms (``Real``/``Integer``/``Categorical``; a point to the model's
+  columns and back) and the initial design (a maximin Latin hypercube shared by a sweep's
+  agents, seeded from the sweep), handed out through its ``Optimizer.ask`` while the
+  design lasts. Its own GP, acquisition and candidate search are not used.
+* **Ours**: the encoding chosen per distribution (each law's natural scale; ordinal
+  ``values`` lists as ranks; one-hot categoricals; inactive parameters outside every
+  value), the values told (best over a run's history; ``metric.impute`` for failed runs;
+  ``impute_while_running``), the model and its acquisition (``gp.SweepGP``: Matern 5/2 ARD,
+  MAP-fit, log expected improvement maximised by a mixed local search; measured better
+  than scikit-optimize's GP + EI), and what agents at once need: the model fitted to the
+  ended runs and conditioned on the running ones at its own mean (Kriging believer), one
+  run in flight at the minimum of the mean, no point handed out twice.
+* **Speed**: one fit per claim; hyperparameters fit on at most 150 points; beyond
+  ``max_history`` ended runs the best third and a random spread of the rest.
 """
 
 from __future__ import annotations
@@ -403,6 +363,11 @@ def _design_seed(config: SweepConfig) -> int:
 
 def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator, n_told: int
                     ) -> Any:
+    """scikit-optimize's ``Optimizer`` for what it does here: the space's transforms and
+    the initial design, handed out by ``ask`` while it lasts. Its estimator is never fitted
+    by it (the design ends before scikit-optimize would fit one): the model is
+    ``gp.SweepGP``, fitted in ``_model_choice``; an instance is passed only because
+    scikit-optimize's own placeholder ("dummy") no longer works with today's scikit-learn."""
     from skopt import Optimizer
     from skopt.space import Space
 
@@ -417,9 +382,7 @@ def _make_optimizer(enc: Encoding, config: SweepConfig, rng: np.random.Generator
         n_initial_points=n_initial,
         # the maximin LHS costs ~0.3 s to build: only while its points are still handed out
         initial_point_generator="lhs" if 1 < n_initial and n_told < n_initial else "random",
-        acq_func="EI",
-        # scikit-optimize's own candidate search is not used: SweepGP.propose maximises log EI
-        acq_optimizer="sampling",
+        acq_optimizer="sampling",  # (its acquisition is never run: see above)
         acq_optimizer_kwargs={"n_points": 1},
         random_state=_design_seed(config),
     )

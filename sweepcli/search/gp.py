@@ -1,45 +1,22 @@
 """The surrogate model behind ``method: bayes``: a Gaussian process and its acquisition.
 
-scikit-optimize owns the space (and its transform of a point to columns: reals and ints
-scaled to [0, 1], categoricals one-hot), the initial design and the ask/tell loop; it fits
-the estimator below on the transformed points. What the estimator does is chosen here,
-each choice measured with ``benchmarks/bench_bayes.py``:
+scikit-optimize transforms points to columns (reals and ints scaled to [0, 1],
+categoricals one-hot); everything from there is this file's (measurements:
+``docs/decisions/bayes.md``):
 
-* **Kernel.** Matern 5/2 with one length scale per *parameter* (ARD). The distance of a
-  categorical parameter is 0 when two points agree and 1 when they differ (a one-hot group
-  counts as one parameter, not as three independent inputs).
-* **Values.** Values worse than the median by more than two interquartile ranges are
-  clipped there before the values are standardised: a diverged run (loss 2.3 where good
-  runs reach 0.05) otherwise dominates the variance, the model flattens everything else,
-  and the search stalls (the benchmark's ``mixed_diverging``: regret 0.024 -> 0.0004 at 40
-  trials, 10 seeds; unchanged on the others). A log or rank transform of the values was
-  measured too and made Branin 100x worse.
-* **Hyperparameters.** Fit by maximum a posteriori, not plain likelihood: weak priors keep
-  the length scales near the size of the unit cube, the amplitude near the standardised
-  variance and the noise small but non-zero (1e-6 at least). With 10-40 points the plain
-  likelihood often explains a smooth objective away with tiny length scales or as noise,
-  and the search then wanders; the priors are those of Optuna's GP sampler.
-* **Acquisition.** The logarithm of expected improvement, which keeps a useful gradient
-  where plain EI underflows to 0 (near the incumbent, late in a run), maximised from the
-  best of 2,048 quasi-random candidates, a roulette pick of others and the best point run
-  so far: gradient steps (L-BFGS-B, scaled by the length scales) over the continuous
-  inputs alternate with an exhaustive pass over each discrete parameter's values.
-* **Prior mean.** Where the model has seen nothing it expects the worst value seen (after
-  the clipping above), not their mean: expected improvement then looks for improvement
-  near what is known to be good rather than in corners on the strength of an average
-  guess. First measured for agents at once (eight claims from the same data poured into
-  one edge of Branin), then for one agent (``bench_bayes.py``, 10 seeds, median regret at
-  40 trials, mean -> worst): Hartmann6 0.090 -> 0.0003, the mixed space 8.6e-5 -> 9.0e-6,
-  its divergence cliff 7.5e-4 -> 1.8e-4, six-hump camel 3.0e-4 -> 6.4e-5, Levy 4-D
-  1.0 -> 0.28, Hartmann3 tied, Branin 1.8e-4 -> 2.9e-4 (20 simulated seeds: 8.1e-5 ->
-  1.1e-4, both at the optimum to four digits). ``prior_mean="mean"`` keeps the old rule,
-  which one agent still uses with several objectives (a front, not one minimum: see
-  ``bayes._model_choice``).
-* **Agents at once** (chosen in ``bayes.py``): ``believe`` conditions the model on runs still
-  going, and ``exploit`` finds the minimum of its mean by the same search.
-
-Everything is numpy/scipy; a fit on 150 points and a suggestion on 300 take a fraction of
-a second (``benchmarks/bench_bayes.py`` prints the latency).
+* **Kernel**: Matern 5/2, one length scale per parameter (a one-hot group counts as one
+  parameter: distance 0 when two points agree, 1 when they differ).
+* **Values**: values worse than the median by more than two interquartile ranges are
+  clipped there before standardising, so one diverged run does not flatten the model.
+* **Hyperparameters**: maximum a posteriori with weak priors (Optuna's GP sampler's):
+  plain likelihood with 10-40 points often explains a smooth objective away as noise.
+* **Acquisition**: log expected improvement (a gradient where EI underflows), maximised
+  from the best of 2,048 quasi-random candidates and the best run so far by gradient
+  steps over continuous inputs alternating with passes over each discrete parameter.
+* **Prior mean**: the worst value seen, not the mean, where the model has seen nothing
+  (``prior_mean="mean"`` for one agent with several objectives: ``bayes._model_choice``).
+* **Agents at once** (chosen in ``bayes.py``): ``believe`` conditions the model on runs
+  still going; ``exploit`` finds the minimum of its mean by the same search.
 """
 
 from __future__ import annotations
