@@ -122,3 +122,13 @@ def test_every_ending_has_its_row_and_every_row_is_used() -> None:
     source = inspect.getsource(loop) + inspect.getsource(watch) + inspect.getsource(policy)
     for ending in Ending:
         assert f"Ending.{ending.name}" in source, f"no code ends a run with Ending.{ending.name}"
+
+
+def test_every_journal_event_kind_has_its_handler_and_a_malformed_one_is_skipped() -> None:
+    from sweepcli.store.events import Op, SweepState
+
+    state = SweepState()
+    for op in Op:
+        assert callable(getattr(state, f"_apply_{op.value}", None)), f"no SweepState._apply_{op.value}"
+        assert state.apply({"op": op.value}) is False  # nothing else given: skipped, counted
+    assert state.skipped == len(Op)
