@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import SweepcliError, describe
+from ..backoff import Backoff
 from ..store import LockLost, LockTimeout, transient
 
 IO_RETRY_FOR = 600.0  # a full or failing disk: keep trying this long before giving up
@@ -36,7 +37,7 @@ class Retry:
         then). What is kept is never lost, so then a sweep lock held elsewhere (a process
         stopped while it holds it) is waited out for as long as it takes, and a preemption
         or Ctrl-C hands over: the action is left to whoever takes the lock next (None)."""
-        start, delay, said, last_said = time.monotonic(), 0.05, False, 0.0
+        start, backoff, said, last_said = time.monotonic(), Backoff(0.05, 2.0), False, 0.0
         while True:
             try:
                 result = action()
@@ -54,8 +55,7 @@ class Retry:
                     self.say(f"cannot {what} yet ({describe(exc)}); "
                              + (f"{where}; waiting" if where else "retrying"))
                     said, last_said = True, waited
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                backoff.wait()
                 continue
             if said:
                 self.say(f"{what}: done")

@@ -38,6 +38,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import SweepcliError
+from ..backoff import Backoff
 from .. import jsonline
 from .files import open_nofollow, sync_attributes
 from .settings import lock_kind, soft_lock_stale
@@ -142,7 +143,7 @@ class SoftLock:
     # ---- taking and giving back ------------------------------------------------------------
     def acquire(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        delay = 0.001
+        backoff = Backoff(0.001, 0.05)
         token = uuid.uuid4().hex[:16]
         body = json.dumps({**_machine(), "pid": os.getpid(), "start": _own_start_time(os.getpid()),
                            "time": time.time(), "token": token}).encode()
@@ -174,8 +175,7 @@ class SoftLock:
             if time.monotonic() > deadline:
                 raise LockTimeout(f"could not take {self.path} within {timeout:.0f} s"
                                   f"{self._describe_holder()}")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            backoff.wait()
 
     @property
     def token(self) -> str | None:
@@ -331,7 +331,7 @@ class FlockLock:
     def acquire(self, timeout: float) -> None:
         fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         deadline = time.monotonic() + timeout
-        delay = 0.001
+        backoff = Backoff(0.001, 0.005)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -339,8 +339,7 @@ class FlockLock:
                 if time.monotonic() > deadline:
                     os.close(fd)
                     raise LockTimeout(f"could not take {self.path} within {timeout:.0f} s") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.005)
+                backoff.wait()
                 continue
             except BaseException:
                 os.close(fd)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SweepcliError
+from ..backoff import Backoff
 from ..config import SweepConfig
 from .events import SweepState
 from .files import ID_RE, check_project, new_id, parse_sweep_ref
@@ -166,7 +167,7 @@ class Connections:
                 return conn
             if not self.ever_connected:
                 retry_for = min(retry_for, 3.0)  # a wrong URL is said at once, not in a minute
-            delay, deadline = 0.1, time.monotonic() + retry_for
+            backoff, deadline = Backoff(0.1, 5.0), time.monotonic() + retry_for
             while True:
                 try:
                     conn = psycopg.connect(self.url, autocommit=autocommit, connect_timeout=10,
@@ -178,10 +179,9 @@ class Connections:
                     self.ever_connected = True
                     break
                 except psycopg.OperationalError as exc:
-                    if time.monotonic() + delay > deadline:
+                    if time.monotonic() + backoff.delay > deadline:
                         raise _unavailable(self.url, exc) from None
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+                    backoff.wait()
             self._conns[name] = conn
             return conn
 
@@ -203,7 +203,7 @@ def _run(conns: Connections, fn: Any, name: str = "read", tries: int = 8) -> Any
     """``fn(connection)`` on an autocommit connection; a lost connection is reconnected
     (with backoff) and ``fn`` run again, so it must only read or write idempotently."""
     psycopg = _driver()
-    delay = 0.1
+    backoff = Backoff(0.1, 5.0)
     for attempt in range(tries):
         conn = conns.get(name)
         try:
@@ -212,8 +212,7 @@ def _run(conns: Connections, fn: Any, name: str = "read", tries: int = 8) -> Any
             conns.drop(name)
             if attempt == tries - 1:
                 raise _unavailable(conns.url, exc) from None
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            backoff.wait()
         except psycopg.errors.InsufficientPrivilege as exc:
             raise _denied(conns.url, exc) from None
         except psycopg.Error as exc:  # anything else the server says: a message, no traceback
@@ -296,7 +295,7 @@ class PgLock(ReentrantLock):
         psycopg = _driver()
         conns = self.sweep.store.conns
         deadline = time.monotonic() + self.timeout
-        delay = 0.1
+        backoff = Backoff(0.1, 2.0)
         while True:
             # a connection of this sweep's own: a lock on another sweep, held meanwhile by
             # this process, is another transaction
@@ -316,10 +315,9 @@ class PgLock(ReentrantLock):
                                   f"agent; waited {self.timeout:.0f} s") from None
             except psycopg.OperationalError as exc:
                 conns.drop(self.name)
-                if time.monotonic() + delay > deadline:
+                if time.monotonic() + backoff.delay > deadline:
                     raise _unavailable(conns.url, exc) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                backoff.wait()
             except psycopg.Error as exc:  # anything else the server says: a message
                 conns.drop(self.name)
                 raise _unavailable(conns.url, exc) from None
