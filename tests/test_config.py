@@ -235,12 +235,13 @@ def test_wide_but_finite_distributions_are_still_accepted(spec) -> None:
 
 
 def test_each_sweepcli_setting_is_declared_once_and_documented() -> None:
-    """The validator, the readers and the README's config table read one declaration."""
+    """The validator, the readers and the config reference's table (docs/config.md) read
+    one declaration."""
     from pathlib import Path
 
     from sweepcli.config.settings import DEFAULTS, SETTINGS
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "config.md").read_text()
     for setting in SETTINGS:
         assert f"`{setting.key}`" in readme or f"sweepcli.{setting.key}" in readme, setting.key
         with pytest.raises(ConfigError) as err:
