@@ -198,8 +198,11 @@ def test_every_error_leaves_through_one_handler_with_its_own_exit_status(tmp_pat
     def bug(*args, **kwargs):
         raise ValueError("a bug, not bad usage")
 
-    for name, args in (("summarize", ["sweep", "--print", sweep_id]), ("Agent", ["agent", sweep_id])):
-        monkeypatch.setattr(cli, name, bug)
+    from sweepcli.cli import agents, sweeps
+
+    for where, name, args in ((sweeps, "summarize", ["sweep", "--print", sweep_id]),
+                              (agents, "Agent", ["agent", sweep_id])):
+        monkeypatch.setattr(where, name, bug)  # (a bug planted where the command finds it)
         result = runner.invoke(cli.main, [*args, "--dir", root], env={"SWEEPCLI_STORE": ""})
         assert result.exit_code == 1 and isinstance(result.exception, ValueError), result.output
 
