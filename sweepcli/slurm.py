@@ -91,9 +91,14 @@ class JobArray:
     def warnings(self) -> list[str]:
         """What will likely not work on other nodes (folders each node has its own)."""
         out = []
-        for what, path in (("this Python's environment", sys.prefix),
-                           ("the sweeps' folder (--dir)", str(Path(self.root_dir).resolve())),
-                           ("the jobs' working folder", str(self.workdir))):
+        places = [("this Python's environment", sys.prefix),
+                  ("the sweeps' folder (--dir)", str(Path(self.root_dir).resolve())),
+                  ("the jobs' working folder", str(self.workdir))]
+        for line in sbatch_lines(self.sbatch_args):  # a --chdir given after --
+            for prefix in ("--chdir=", "--chdir ", "-D "):
+                if line.startswith(prefix):
+                    places.append(("--chdir", str(Path(line[len(prefix):]).resolve())))
+        for what, path in places:
             if any(path == p or path.startswith(p + "/") for p in NODE_LOCAL):
                 out.append(f"{what} is {path}, under a folder each node has its own: jobs on "
                            "other nodes will not find it; put it on a shared disk")

@@ -639,6 +639,9 @@ def test_sweepcli_slurm_writes_a_script_that_survives_odd_folders_and_short_wall
     assert all(i < first_command for i, line in enumerate(body) if line.startswith("#SBATCH"))
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     assert "warning" in proc.stderr and "/tmp" in proc.stderr  # tmp_path is node-local
+    chdir = env.cli("slurm", sweep_id, "--array", "2", "--time", "10", "--dry-run", "--script",
+                    str(script), "--", "--chdir=/dev/shm/job")
+    assert "--chdir is /dev/shm/job" in chdir.stderr
     short = env.cli("slurm", sweep_id, "--array", "2", "--time", "4", "--dry-run",
                     "--script", str(script))
     assert "#SBATCH --signal=B:USR1@60" in script.read_text(), short.stderr
