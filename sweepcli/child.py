@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import threading
-import types
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -527,23 +526,3 @@ def reset() -> None:
 def finish_current() -> None:
     if _current is not None:
         _current.finish()
-
-
-class RunConfigModule(types.ModuleType):
-    """The class given to the ``sweepcli.config`` module (see ``sweepcli/__init__.py``).
-
-    That module is the config layer *and*, inside a training program, the current run's
-    parameters (the contract's ``sweepcli.config.lr``): names the module does not define,
-    and item access, are looked up in the run's config.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(current().config, name)
-
-    def __getitem__(self, key: str) -> Any:
-        return current().config[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in current().config
