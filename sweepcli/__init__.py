@@ -31,11 +31,13 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
-    if name in ("agent", "config"):
-        # the layers, each its own module class: sweepcli.agent(...) runs an agent,
-        # sweepcli.config.lr is the current run's parameter (see their __init__)
-        import importlib
+    # a layer or module (sweepcli.api, sweepcli.store, ...), loaded when first named; agent
+    # and config set their own module class: sweepcli.agent(...) runs an agent,
+    # sweepcli.config.lr is the current run's parameter (see their __init__)
+    import importlib
+    import importlib.util
 
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'sweepcli' has no attribute {name!r}")
 

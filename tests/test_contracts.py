@@ -132,3 +132,25 @@ def test_every_journal_event_kind_has_its_handler_and_a_malformed_one_is_skipped
         assert callable(getattr(state, f"_apply_{op.value}", None)), f"no SweepState._apply_{op.value}"
         assert state.apply({"op": op.value}) is False  # nothing else given: skipped, counted
     assert state.skipped == len(Op)
+
+
+def test_import_sweepcli_loads_only_the_helper_and_the_rest_when_named() -> None:
+    """A training program imports sweepcli: the helper alone loads (standard library), the
+    API and the layers when first used, as they always worked."""
+    import importlib
+    import sys
+
+    saved = {k: v for k, v in sys.modules.items() if k == "sweepcli" or k.startswith("sweepcli.")}
+    for k in saved:
+        del sys.modules[k]
+    try:
+        sweepcli = importlib.import_module("sweepcli")
+        assert sorted(k for k in sys.modules if k.startswith("sweepcli")) == ["sweepcli", "sweepcli.child"]
+        assert callable(sweepcli.agent) and type(sweepcli.config).__name__ == "RunConfigModule"
+        assert sweepcli.Api.__module__ == "sweepcli.api" and sweepcli.api.PointError
+        with pytest.raises(AttributeError):
+            sweepcli.no_such_thing  # noqa: B018
+    finally:
+        for k in [k for k in sys.modules if k == "sweepcli" or k.startswith("sweepcli.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)

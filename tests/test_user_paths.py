@@ -158,8 +158,9 @@ def test_the_wandb_shim_works_in_another_python_without_sweepcli(env, tmp_path) 
     subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip",
                     str(other)], check=True)
     python = other / "bin" / "python"
+    env.env.pop("PYTHONPATH", None)  # (the program's Python must not reach this checkout)
     assert subprocess.run([str(python), "-c", "import sweepcli"], capture_output=True,
-                          cwd=tmp_path).returncode != 0  # (not from this checkout either)
+                          cwd=tmp_path, env=env.env).returncode != 0
     env.program("""
         import wandb
         wandb.init(config={"lr": 0.1})
