@@ -49,6 +49,7 @@ def simulate(task: str, rule: dict[str, Any] | None, seed: int, agents: int = 8
     t = 0.0
     done = False
     trained = 0  # epochs trained, re-trained ones included
+    judged_at: dict[str, int] = {}  # each run's length when the rule last judged it
     fit_time = 0.0
     while True:
         for i in range(agents):
@@ -87,7 +88,9 @@ def simulate(task: str, rule: dict[str, Any] | None, seed: int, agents: int = 8
                 state.apply(end_event(rid, RunState.FINISHED, 0, run.attempt))
                 slots[i] = None
         runs = list(state.runs.values())
-        verdicts = judge(config, runs)
+        # as an agent's watch does: a rung is judged once per run (its length when last judged)
+        verdicts = judge(config, runs, judged_at)
+        judged_at.update({rid: len(state.runs[rid].history) for rid in slots if rid is not None})
         spent = sum(len(r.history) for r in runs) >= BUDGET
         for i, rid in enumerate(slots):
             if rid is None:

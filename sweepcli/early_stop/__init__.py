@@ -4,8 +4,10 @@ A rule is a module with
 
 * ``KEYS`` (its ``early_terminate`` keys) and ``parse(e, add) -> config | None``: the
   checked config of the rule (``add(path, message)`` collects a problem with its key path);
-* ``judge(rule, metric, runs) -> {run_id: Verdict}``: the running runs to stop or pause
-  now, each with why in words (what ``--json`` shows as the run's ``reason``);
+* ``judge(rule, metric, runs, seen) -> {run_id: (action, why)}``: the running runs to
+  stop or pause now, each with why in words (what ``--json`` shows as the run's
+  ``reason``); ``seen``, each run's length when it was last judged, lets a rule judge a
+  rung once per run (asha does; hyperband and median, W&B's way, judge every look);
 * optionally ``promote(rule, metric, runs) -> (run, why) | None``: a paused run to resume
   before any new point is claimed (ASHA's promotion);
 * optionally ``last_step(rule, runs) -> int | None``: how many values a whole run logs (a
