@@ -79,7 +79,7 @@ def claim_latency(n: int) -> None:
                        {"op": "metric", "run": rid, "values": [float(i)] * 5},
                        {"op": "end", "run": rid, "state": "finished", "exit": 0, "t": 0}]
         with folder.lock:
-            folder.events.journal.append(events)
+            folder.backend.journal.append(events)
         rng = np.random.default_rng(0)
         cold = Store(tmp).open(folder.sweep_id)
         t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def claim_latency(n: int) -> None:
 
 def lock_cost(n: int) -> None:
     """What one take-and-release of the sweep lock costs, for each SWEEPCLI_LOCK kind."""
-    from sweepcli.store import SweepLock
+    from sweepcli.store.lock import SweepLock
 
     figures = []
     for kind in ("flock", "soft", "both"):

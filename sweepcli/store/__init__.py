@@ -34,10 +34,9 @@ from .protocol import SweepStore
 from .lock import LockLost, LockTimeout, SoftLock, SweepLock, transient
 from .settings import DEFAULT_HEARTBEAT_TIMEOUT, SettingError, check_environment, heartbeat_timeout
 from .files import KEPT_END
-from .sweep import Sweep, SweepUnreadable
+from .sweep import JournalDamaged, Sweep, SweepUnreadable
 from .sweep_folder import (
     AmbiguousSweep,
-    JournalDamaged,
     Store,
     SweepNotFound,
     agent_name,

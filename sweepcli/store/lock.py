@@ -372,6 +372,12 @@ class ReentrantLock:
         """How long this thread waits for the lock (see :meth:`waiting_at_most`)."""
         return getattr(self._local, "timeout", self._timeout)
 
+    @property
+    def token(self) -> str | None:
+        """The fence token the holder stamps its events with (None: this lock is never
+        broken for being stale)."""
+        return None
+
     @contextmanager
     def waiting_at_most(self, seconds: float) -> Iterator[Any]:
         """Take the lock, waiting at most ``seconds`` (LockTimeout after): for work that can

@@ -37,12 +37,13 @@ import threading
 import time
 import zlib
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import SweepcliError
 from ..backoff import Backoff
 from ..config import SweepConfig
-from .events import SweepState
+from .protocol import Optional, StartOver
 from .files import ID_RE, check_project, new_id, parse_sweep_ref
 from .lock import DEFAULT_TIMEOUT, LockLost, LockTimeout, ReentrantLock
 from .settings import SettingError
@@ -215,6 +216,8 @@ def _run(conns: Connections, fn: Any, name: str = "read", tries: int = 8) -> Any
             backoff.wait()
         except psycopg.errors.InsufficientPrivilege as exc:
             raise _denied(conns.url, exc) from None
+        except psycopg.errors.UniqueViolation:
+            raise  # the caller's to say (an ID that is taken)
         except psycopg.Error as exc:  # anything else the server says: a message, no traceback
             conns.drop(name)
             raise _unavailable(conns.url, exc) from None
@@ -272,7 +275,7 @@ class PgLock(ReentrantLock):
     process (its threads take turns), exclusive across every agent on every host. What is
     appended while it is held commits when it is released, or not at all."""
 
-    def __init__(self, sweep: PgEvents, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, sweep: PgBackend, timeout: float = DEFAULT_TIMEOUT):
         super().__init__(timeout)
         self.sweep = sweep
         self._conn: Any = None
@@ -341,10 +344,12 @@ class PgLock(ReentrantLock):
             self.sweep.forget()  # appended events were rolled back
 
 
-class PgEvents:
-    """One sweep's events in PostgreSQL (``protocol.Events``): its rows of
+class PgBackend(Optional):
+    """One sweep's record in PostgreSQL (``protocol.Backend``): its rows of
     ``sweepcli_events`` read from a cursor (``seq``), appended in the lock's transaction,
-    and heartbeats stamped by the server's clock."""
+    and heartbeats stamped by the server's clock. Runs' folders are on many hosts: the
+    database alone is the record (no completeness check), and a replay reads only this
+    sweep's rows (no snapshots)."""
 
     #: the store's address, and libpq's variables that hold or point to a credential: the
     #: store's, not the program's
@@ -356,14 +361,10 @@ class PgEvents:
         self.store = store
         self.key = key
         self.lock = PgLock(self)
-        self.skipped = 0  # (rows are JSON the server checked: none is unreadable)
-        self.sweep: Sweep
         self._meta = meta
         self._seq = 0
         self._appended = False
-
-    def bind(self, sweep: Sweep) -> None:
-        self.sweep = sweep
+        self._start_over = False
 
     def meta(self) -> dict[str, Any]:
         return self._meta
@@ -376,14 +377,18 @@ class PgEvents:
         self._appended = False
 
     def forget(self) -> None:
-        """Drop the in-memory state: the next read replays the events from the server."""
+        """What this transaction appended was rolled back (or may have been): the next read
+        starts over from the server's first event."""
         if self._appended:
-            self.sweep.state = SweepState()
             self._seq = 0
             self._appended = False
+            self._start_over = True
 
     # ---- events ------------------------------------------------------------------------
-    def read(self) -> None:
+    def read(self) -> Iterator[list[dict[str, Any]]]:
+        if self._start_over:
+            self._start_over = False
+            raise StartOver
         psycopg = _driver()
         held = self.lock._conn is not None
         if held:  # read inside the lock's transaction: what it appended is ours
@@ -396,18 +401,15 @@ class PgEvents:
         else:
             rows = _run(self.store.conns, lambda conn: conn.execute(
                 _EVENTS_SINCE, (self.key, self._seq)).fetchall())
-        state = self.sweep.state
-        for seq, event in rows:
-            state.apply(event)
-            self._seq = seq
+        if rows:
+            self._seq = rows[-1][0]
+            yield [event for _, event in rows]
 
-    def append(self, events: list[dict[str, Any]]) -> None:
-        """Append events (the lock must be held): they commit with the lock's release."""
+    def append(self, events: list[dict[str, Any]]) -> bool:
+        """Append events (the lock must be held, and everything before them read): they
+        commit with the lock's release."""
         psycopg = _driver()
-        stamped = [{"t": round(time.time(), 3), **e} for e in events]
-        texts = [json.dumps(e, allow_nan=False) for e in stamped]
-        self.sweep.refresh()
-        self.lock.check()
+        texts = [json.dumps(e, allow_nan=False) for e in events]
         try:
             with self.lock.connection.cursor() as cur:
                 cur.executemany("INSERT INTO sweepcli_events (sweep, event) VALUES (%s, %s) "
@@ -425,15 +427,8 @@ class PgEvents:
             raise LockLost(f"{_unavailable(self.store.url, exc).strerror} (while appending: "
                            "nothing of it was written)") from None
         self._appended = True
-        for text, seq in zip(texts, seqs):
-            self.sweep.state.apply(json.loads(text))
-            self._seq = max(self._seq, seq)
-
-    def write_snapshot(self, force: bool = False) -> bool:
-        return False  # the server keeps the events; a replay reads only this sweep's rows
-
-    def check_complete(self) -> None:
-        return  # runs' folders are on many hosts: the database alone is the record
+        self._seq = max([self._seq, *seqs])
+        return True
 
     # ---- heartbeats, by the server's clock -----------------------------------------------
     def heartbeat(self, run_id: str) -> None:
@@ -471,7 +466,7 @@ class PgStore:
 
     def _sweep(self, sweep_id: str, project: str | None, meta: dict[str, Any]) -> Sweep:
         path = self.root / project / sweep_id if project else self.root / sweep_id
-        return Sweep(path, sweep_id, project, PgEvents(self, _sweep_key(project, sweep_id), meta))
+        return Sweep(path, sweep_id, project, PgBackend(self, _sweep_key(project, sweep_id), meta))
 
     def _schema(self) -> None:
         if not self._ready:

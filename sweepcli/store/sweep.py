@@ -1,7 +1,9 @@
 """One sweep, over any store's events: the state replayed from them, its config, its runs'
 folders on this host. What a store keeps and how (a journal file, database rows) is its
-``Events`` backend (``protocol.Events``: the folder's in ``sweep_folder.py``, PostgreSQL's
-in ``postgres.py``); everything here is the same for every store.
+``Backend`` (``protocol.Backend``: the folder's in ``sweep_folder.py``, PostgreSQL's in
+``postgres.py``); everything here is the same for every store: stamping events, the
+fence-token check, applying them, restoring a record replaced under running agents, and
+refusing to decide from one that lost runs.
 
 A sweep is an append-only list of events (``events.py``) and the state replayed from
 them. The sweep lock serialises writers; heartbeats are stamped and judged by the store's
@@ -12,7 +14,9 @@ the agent's host under ``--dir`` whatever the store.
 from __future__ import annotations
 
 import copy
+import json
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,46 +26,55 @@ from ..config import ConfigError, SweepConfig, validate
 from ..errors import SweepcliError
 from ..runs import Run
 from .events import SweepState
-from .files import KEPT_END, check_id, new_id, open_nofollow, write_json_atomic
+from .files import ID_RE, KEPT_END, check_id, new_id, open_nofollow, write_json_atomic
+from .lock import LockLost
+from .protocol import Event, RecordReplaced, StartOver
 
 if TYPE_CHECKING:
-    from .protocol import Events
+    from collections.abc import Iterator
+
+    from .protocol import Backend, SweepLockLike
 
 
 class SweepUnreadable(SweepcliError, RuntimeError):
     """A sweep whose record (sweep.json, its row) cannot be trusted or read."""
 
 
+class JournalDamaged(SweepcliError, RuntimeError):
+    """The record lost events that the run folders prove existed."""
+
+
 class Sweep:
     """One sweep: its events' state, its config, its runs' folders on this host."""
 
-    def __init__(self, path: Path, sweep_id: str, project: str | None, events: Events):
+    def __init__(self, path: Path, sweep_id: str, project: str | None, backend: Backend):
         self.path = path  # this host's folder of the sweep: runs/RUN_ID/ live under it
         self.sweep_id = sweep_id
         self.project = project
-        self.events = events
+        self.backend = backend
         self.state = SweepState()
         #: what happened to the record that a person should hear of (a restored journal)
         self.notices: list[str] = []
         self._config: SweepConfig | None = None
-        events.bind(self)
+        self._started = False  # the first read starts from the backend's snapshot, if any
+        self._checked_complete = False
 
     # ---- what the store keeps -------------------------------------------------------------
     @property
-    def lock(self) -> Any:
-        """The sweep lock (``protocol.SweepLockLike``): one writer across every agent."""
-        return self.events.lock
+    def lock(self) -> SweepLockLike:
+        """The sweep lock: one writer across every agent."""
+        return self.backend.lock
 
     @property
     def hidden_from_programs(self) -> tuple[str, ...]:
         """The agent's environment variables a training program is not given (the store's
         address and credentials)."""
-        return self.events.hidden_from_programs
+        return self.backend.hidden_from_programs
 
     @property
     def skipped_lines(self) -> int:
         """Records the replay skipped: not readable, or not valid events."""
-        return self.events.skipped + self.state.skipped
+        return self.backend.skipped + self.state.skipped
 
     @property
     def ref(self) -> str:
@@ -70,7 +83,7 @@ class Sweep:
     @property
     def meta(self) -> dict[str, Any]:
         """What the sweep was created with: its config, name, project, creation time."""
-        return self.events.meta()
+        return self.backend.meta()
 
     @property
     def base_config(self) -> SweepConfig:
@@ -95,43 +108,122 @@ class Sweep:
             updated = self.state.config = replace(updated, salt=self.sweep_id)
         return updated
 
+    # ---- events ----------------------------------------------------------------------------
     def refresh(self) -> SweepState:
         """Apply the events written since the last look (thread-safe; every event is
-        idempotent)."""
+        idempotent). The first look starts from the backend's snapshot, if it keeps one."""
         with self.lock.threads:
-            self.events.read()
+            if not self._started:
+                self._started = True
+                cached = self.backend.start()
+                if cached is not None:
+                    self.state = cached
+            try:
+                self._apply(self.backend.read())
+            except StartOver:
+                self.state = SweepState()
+                self._apply(self.backend.read())
+            except RecordReplaced as replaced:
+                self._restore(replaced)
         return self.state
 
-    def append(self, *events: dict[str, Any]) -> None:
+    def _apply(self, batches: Iterator[list[Event]]) -> None:
+        for events in batches:
+            state = self.state
+            for event in events:
+                state.apply(event)
+
+    def _restore(self, replaced: RecordReplaced) -> None:
+        """The record was truncated, deleted or replaced: put back what this process knows.
+
+        Under the lock: if the record now holds all we know (another reader restored it),
+        take it as it is; else rewrite it as our state (compacted) followed by the events it
+        holds now (written since by others). Every event is idempotent, so what is in both
+        counts once; readers that knew more repeat this in turn, and the record converges.
+        """
+        with self.lock:
+            try:
+                self._apply(self.backend.read())  # someone may have restored it already
+                return
+            except RecordReplaced as again:
+                replaced = again
+            fresh = SweepState()
+            for event in replaced.events:
+                fresh.apply(event)
+            if fresh.covers(self.state):
+                self.state = fresh  # restored by another reader: read on from its end
+                self.backend.accept(replaced)
+                return
+            self.backend.rewrite(list(self.state.compact()), replaced)
+            # what we restored may still lack what another agent alone had read: claim
+            # nothing until every run folder is accounted for again
+            self._checked_complete = False
+            self.notices.append(
+                f"{replaced.where} had been truncated or replaced; restored it from the "
+                f"{len(self.state.runs)} run(s) this process knew"
+                + (f", followed by {len(replaced.events)} event(s) written since"
+                   if replaced.events else ""))
+            for event in replaced.events:
+                self.state.apply(event)
+
+    def append(self, *events: Event) -> None:
         """With the lock held: write events (in order, after every earlier one) and apply
-        them. LockLost when the lock was lost meanwhile (nothing of them counts)."""
-        self.events.append(list(events))
+        them. Each is stamped with the time and the fence token of the lock it was written
+        under: if that lock was broken while this process stalled between its check and its
+        write, the breaker's fence came first, nobody counts these events, and
+        :class:`LockLost` says so."""
+        token = self.lock.token
+        stamp = {"t": round(time.time(), 3)}
+        stamped = [{**stamp, **e, **({"lk": token} if token else {})} for e in events]
+        self.refresh()
+        self.lock.check()
+        if self.backend.append(stamped):
+            for event in stamped:  # as a reader will see it (JSON round trip), not re-read
+                self.state.apply(json.loads(json.dumps(event)))
+            return
+        self.refresh()
+        if token is not None and token in self.state.fenced:
+            raise LockLost("the sweep lock was broken while this process held it (it stalled "
+                           "past the stale time); what it wrote then was fenced off and "
+                           "counts for no one")
 
     def check_complete(self) -> None:
-        """With the lock held: refuse to decide from a record that lost runs."""
-        self.events.check_complete()
+        """Once per process, with the lock held: every run folder must have its claim in the
+        record. A folder without one means the record lost events (truncated or replaced
+        while no agent that had read it was running); deciding from it would run points
+        again."""
+        if self._checked_complete:
+            return
+        names = self.backend.run_names()
+        lost = sorted(n for n in names or () if ID_RE.match(n) and n not in self.state.runs)
+        if lost:
+            shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+            raise JournalDamaged(
+                f"the journal of sweep {self.ref} does not list run(s) {shown} whose folders "
+                f"exist in {self.path / 'runs'}: it was truncated or replaced. A running agent "
+                "that had read it restores it; with none left, put back a copy of "
+                "journal.jsonl (a backup) before starting agents, or they would run those "
+                "points again")
+        self._checked_complete = True
 
     def write_snapshot(self, force: bool = False) -> bool:
         """A cache of the replayed state, where the store keeps one."""
-        return self.events.write_snapshot(force)
+        with self.lock.threads:
+            return self.backend.save_snapshot(self.state, force)
 
     def sibling(self, ref: str) -> Sweep:
         """Another sweep of the same store (a prior run's, named by its reference)."""
-        return self.events.sibling(ref)
+        return self.backend.sibling(ref)
 
     # ---- heartbeats, by the store's clock ------------------------------------------------------
     def heartbeat(self, run_id: str) -> None:
         """Mark a run alive, stamped by the store's clock (the file server's, the database's)."""
-        self.events.heartbeat(check_id(run_id, "run ID"))
-
-    def server_now(self) -> float:
-        """The store's clock, that heartbeats are judged against."""
-        return self.events.beats([])[0]
+        self.backend.heartbeat(check_id(run_id, "run ID"))
 
     def beats(self, run_ids: list[str]) -> tuple[float, dict[str, float | None]]:
         """The store's clock now and each run's last heartbeat by it (None: none yet): no
         host's clock is compared with another's."""
-        return self.events.beats(run_ids)
+        return self.backend.beats(run_ids)
 
     # ---- runs' folders, on this host -----------------------------------------------------------
     def new_run_id(self) -> str:

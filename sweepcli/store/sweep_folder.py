@@ -24,6 +24,7 @@ import stat
 import socket
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import SweepcliError
@@ -44,7 +45,8 @@ from .files import (
 )
 from . import snapshot
 from .journal import Journal, JournalChanged, complete_lines
-from .lock import LockLost, SweepLock
+from .lock import SweepLock
+from .protocol import Optional, RecordReplaced
 from .sweep import Sweep, SweepUnreadable
 from .settings import DEFAULT_SNAPSHOT_EVERY, SettingError, snapshot_every
 
@@ -58,18 +60,14 @@ class AmbiguousSweep(InvalidId):
     """A reference that names more than one sweep (exit 2: the user must say which)."""
 
 
-class JournalDamaged(SweepcliError, RuntimeError):
-    """The journal lost events that the run folders prove existed."""
-
-
 def agent_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class FolderEvents:
-    """The folder store's events of one sweep (``protocol.Events``): ``journal.jsonl``
+class FolderBackend(Optional):
+    """The folder store's record of one sweep (``protocol.Backend``): ``journal.jsonl``
     under the sweep lock (flock and ``lock.soft``), snapshots, heartbeat files, and the
-    restore of a journal truncated or replaced under running agents."""
+    run folders that prove what the journal must hold."""
 
     #: the agent's environment variables a training program is not given: the store's
     #: address (it may carry a password the program has no use for)
@@ -80,17 +78,11 @@ class FolderEvents:
         self.root = root  # where the sweep's siblings are
         self.lock = SweepLock(path, on_break=self._fence)
         self.journal = Journal(path / "journal.jsonl")
-        self.sweep: Sweep
         self._meta: dict[str, Any] | None = None
-        self._checked_complete = False
-        self._started = False  # the first read starts from the newest matching snapshot
         self._snapshot_at = 0  # the journal offset the newest snapshot we know covers
 
-    def bind(self, sweep: Sweep) -> None:
-        self.sweep = sweep
-
     @property
-    def skipped(self) -> int:
+    def skipped(self) -> int:  # type: ignore[override]
         return self.journal.skipped
 
     def meta(self) -> dict[str, Any]:
@@ -102,110 +94,23 @@ class FolderEvents:
         return Store(self.root).open(ref)
 
     # ---- the journal -------------------------------------------------------------------------
-    def read(self) -> None:
-        """Apply the journal's new events to the sweep's state (with its in-process lock
-        held). The first read starts from the newest snapshot that still matches."""
-        state = self.sweep.state
-        if not self._started:
-            self._started = True
-            self._start_from_snapshot()
-            state = self.sweep.state
+    def read(self) -> Iterator[list[dict[str, Any]]]:
         try:
-            for events in self.journal.chunks():
-                for event in events:
-                    state.apply(event)
+            yield from self.journal.chunks()
         except JournalChanged as changed:
-            for event in self._restore(changed.current):
-                self.sweep.state.apply(event)
+            lines, end = complete_lines(changed.current)
+            raise RecordReplaced(self.journal._parse(lines), str(self.journal.path),
+                                 (changed.current, end)) from None
 
-    def _start_from_snapshot(self) -> None:
-        snap = snapshot.load(self.path, self.journal.path)
-        if snap is None:
-            return  # none, or one that does not check out in every way: replay it all
-        self.sweep.state = snap.state
-        self.journal.start_at(snap.offset, snap.tail)
-        self.journal.skipped = snap.skipped
-        self._snapshot_at = snap.offset
+    def accept(self, replaced: RecordReplaced) -> None:
+        current, end = replaced.detail
+        self.journal.start_at(end, current[:end])
 
-    def _restore(self, current: bytes) -> list[dict[str, Any]]:
-        """The journal was truncated, deleted or replaced: put back what this process knows.
+    def rewrite(self, events: list[dict[str, Any]], replaced: RecordReplaced) -> None:
+        self.journal.rewrite(events, replaced.detail[0])
 
-        Under the lock: if the file now holds all we know (another reader restored it),
-        take it as it is; else rewrite it as our state (compacted) followed by the lines it
-        holds now (written since by others). Every event is idempotent, so what is in both
-        counts once; readers that knew more repeat this in turn, and the file converges.
-        """
-        sweep = self.sweep
-        with self.lock:
-            try:
-                return self.journal.read_new()  # someone may have restored it already
-            except JournalChanged as changed:
-                current = changed.current
-            lines, end = complete_lines(current)
-            events = self.journal._parse(lines)
-            fresh = SweepState()
-            for event in events:
-                fresh.apply(event)
-            if fresh.covers(sweep.state):
-                sweep.state = fresh  # restored by another reader: read on from its end
-                self.journal.start_at(end, current[:end])
-                return []
-            self.journal.rewrite(list(sweep.state.compact()), current)
-            # what we restored may still lack what another agent alone had read: claim
-            # nothing until every run folder is accounted for again
-            self._checked_complete = False
-            sweep.notices.append(
-                f"{self.journal.path} had been truncated or replaced; restored it from the "
-                f"{len(sweep.state.runs)} run(s) this process knew"
-                + (f", followed by {len(events)} event(s) written since" if events else ""))
-        return events
-
-    def write_snapshot(self, force: bool = False) -> bool:
-        """Write ``snapshot.jsonl`` when this process has replayed at least
-        ``SWEEPCLI_SNAPSHOT_EVERY`` bytes (2 MiB) of journal past the newest one (``force``:
-        whenever it is ahead at all). A cache: failing to write one changes nothing."""
-        try:
-            every = snapshot_every()
-        except SettingError:
-            every = DEFAULT_SNAPSHOT_EVERY  # (checked at start; its env does not change)
-        with self.lock.threads:
-            offset = self.journal.offset
-            if (every == 0 and not force) or offset <= self._snapshot_at or (
-                    not force and offset - self._snapshot_at < every):
-                return False
-            newest = snapshot.covered(self.path)
-            self._snapshot_at = max(self._snapshot_at, newest)
-            if offset <= newest or (not force and offset - newest < every):
-                return False  # someone else wrote one meanwhile
-            state = self.sweep.state
-            try:
-                snapshot.write(self.path, offset, self.journal.tail, state.compact_count(),
-                               state.compact(), self.journal.skipped + state.skipped)
-            except OSError:
-                return False  # a full disk, a read-only mount: the journal is still whole
-            self._snapshot_at = offset
-            return True
-
-    def append(self, events: list[dict[str, Any]]) -> None:
-        """Append events (the lock must be held) and apply them. Each carries the token of
-        the ``lock.soft`` it was written under: if that lock was broken while this process
-        stalled between its check and its write, the breaker's fence came first, nobody
-        counts these events, and :class:`LockLost` says so."""
-        sweep = self.sweep
-        token = self.lock.token
-        stamp = {"t": round(time.time(), 3)}
-        stamped = [{**stamp, **e, **({"lk": token} if token else {})} for e in events]
-        sweep.refresh()
-        self.lock.check()
-        if self.journal.append_seen(stamped):
-            for event in stamped:  # as a reader will see it (JSON round trip), not re-read
-                sweep.state.apply(json.loads(json.dumps(event)))
-        else:
-            sweep.refresh()
-            if token in sweep.state.fenced:
-                raise LockLost(f"{self.path / 'lock.soft'} was broken while this process held "
-                               "it (it stalled past the stale time); what it wrote then was "
-                               "fenced off and counts for no one")
+    def append(self, events: list[dict[str, Any]]) -> bool:
+        return self.journal.append_seen(events)
 
     def _fence(self, token: str) -> None:
         """Before a stale ``lock.soft`` is broken (by its breaker, who alone may write now
@@ -213,26 +118,46 @@ class FolderEvents:
         no one."""
         self.journal.append([{"t": round(time.time(), 3), **fence_event(token)}])
 
-    def check_complete(self) -> None:
-        """Once per process, with the lock held: every run folder must have its claim in the
-        journal. A folder without one means the journal lost events (truncated or replaced
-        while no agent that had read it was running); deciding from it would run points again.
-        """
-        if self._checked_complete:
-            return
+    def run_names(self) -> list[str] | None:
         try:
-            names = os.listdir(self.path / "runs")
+            return os.listdir(self.path / "runs")
         except FileNotFoundError:
-            names = []
-        lost = sorted(n for n in names if ID_RE.match(n) and n not in self.sweep.state.runs)
-        if lost:
-            shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
-            raise JournalDamaged(
-                f"{self.journal.path} does not list run(s) {shown} whose folders exist in "
-                f"{self.path / 'runs'}: it was truncated or replaced. A running agent that had "
-                "read it restores it; with none left, put back a copy of journal.jsonl (a "
-                "backup) before starting agents, or they would run those points again")
-        self._checked_complete = True
+            return []
+
+    # ---- snapshots ---------------------------------------------------------------------------
+    def start(self) -> SweepState | None:
+        """The newest snapshot that still matches the journal, the journal read on from it."""
+        snap = snapshot.load(self.path, self.journal.path)
+        if snap is None:
+            return None  # none, or one that does not check out in every way: replay it all
+        self.journal.start_at(snap.offset, snap.tail)
+        self.journal.skipped = snap.skipped
+        self._snapshot_at = snap.offset
+        return snap.state
+
+    def save_snapshot(self, state: SweepState, force: bool) -> bool:
+        """Write ``snapshot.jsonl`` when this process has replayed at least
+        ``SWEEPCLI_SNAPSHOT_EVERY`` bytes (2 MiB) of journal past the newest one (``force``:
+        whenever it is ahead at all). A cache: failing to write one changes nothing."""
+        try:
+            every = snapshot_every()
+        except SettingError:
+            every = DEFAULT_SNAPSHOT_EVERY  # (checked at start; its env does not change)
+        offset = self.journal.offset
+        if (every == 0 and not force) or offset <= self._snapshot_at or (
+                not force and offset - self._snapshot_at < every):
+            return False
+        newest = snapshot.covered(self.path)
+        self._snapshot_at = max(self._snapshot_at, newest)
+        if offset <= newest or (not force and offset - newest < every):
+            return False  # someone else wrote one meanwhile
+        try:
+            snapshot.write(self.path, offset, self.journal.tail, state.compact_count(),
+                           state.compact(), self.journal.skipped + state.skipped)
+        except OSError:
+            return False  # a full disk, a read-only mount: the journal is still whole
+        self._snapshot_at = offset
+        return True
 
     # ---- heartbeats: file mtimes, set and read by the file server ----------------------------
     def heartbeat(self, run_id: str) -> None:
@@ -412,4 +337,4 @@ def _is_project(name: str) -> bool:
 
 
 def _sweep(path: Path, sweep_id: str, project: str | None, root: Path) -> Sweep:
-    return Sweep(path, sweep_id, project, FolderEvents(path, root))
+    return Sweep(path, sweep_id, project, FolderBackend(path, root))
