@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sweepcli.agent.claim import Claim, claim_next_run  # noqa: E402
 from sweepcli.config import validate  # noqa: E402
 from sweepcli.runs import RunState  # noqa: E402
-from sweepcli.store import end_event, open_store  # noqa: E402
+from sweepcli.store import open_store
+from sweepcli.store.events import end_event  # noqa: E402
 
 CLI = [sys.executable, "-m", "sweepcli"]
 PROGRAM = ("import json, os\nopen(os.environ['SWEEPCLI_METRICS_FILE'], 'a').write("

@@ -32,20 +32,16 @@ from .config.space import MAX_DRAWS
 from .config.validate import check_point
 from .runs import RunState
 from .reporting.status import read_summary, summarize
-from .store import (
+from .store import InvalidId, Store, Sweep, SweepStore, open_store
+from .store.events import (
     Control,
-    InvalidId,
-    Store,
-    SweepStore,
-    open_store,
-    Sweep,
     config_event,
     control_event,
     enqueue_event,
-    parse_sweep_ref,
     prior_event,
     rerun_event,
 )
+from .store.files import parse_sweep_ref
 from .store.files import new_id
 
 

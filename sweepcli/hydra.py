@@ -284,7 +284,7 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
     from hydra.core.utils import JobStatus
     from hydra.errors import HydraException
 
-    from .store import write_json_atomic
+    from .store.files import write_json_atomic
     from omegaconf import OmegaConf
 
     from .agent import Agent

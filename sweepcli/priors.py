@@ -21,7 +21,8 @@ from . import jsonline
 from .agent.metrics import MetricReader
 from .config import Param, SweepConfig, is_number
 from .runs import Run, RunState
-from .store import InvalidId, Sweep, SweepNotFound, SweepStore, parse_sweep_ref
+from .store import InvalidId, Sweep, SweepNotFound, SweepStore
+from .store.files import parse_sweep_ref
 from .store.files import check_id
 
 #: the states of another sweep's runs that join as prior runs: ended, with a result (a

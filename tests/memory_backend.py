@@ -80,6 +80,8 @@ class MemoryBackend(Optional):
 
 
 class MemoryStore:
+    url = "memory://"
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.records: dict[tuple[str, str], Record] = {}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sweepcli.agent import decide
 from sweepcli.config import validate
 from sweepcli.runs import RunState
-from sweepcli.store import (
+from sweepcli.store.events import (
     Control,
     SweepState,
     attempt_event,

@@ -15,7 +15,7 @@ from sweepcli.early_stop import RULES, judge, promotion
 from sweepcli.early_stop.asha import rungs
 from sweepcli.runs import RunState
 from sweepcli.search.bayes import run_values
-from sweepcli.store import SweepState, attempt_event, claim_event, end_event, metric_event
+from sweepcli.store.events import SweepState, attempt_event, claim_event, end_event, metric_event
 
 RNG = np.random.default_rng(0)
 

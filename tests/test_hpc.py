@@ -418,7 +418,8 @@ def test_a_resumed_attempt_sends_the_lines_its_crashed_agent_never_flushed(tmp_p
     from sweepcli.agent.runfolder import resume_folder
     from sweepcli.agent.watch import RunWatch
     from sweepcli.config import validate
-    from sweepcli.store import Store, claim_event, end_event, metric_event
+    from sweepcli.store import Store
+    from sweepcli.store.events import claim_event, end_event, metric_event
     from sweepcli.runs import RunState
 
     folder = Store(tmp_path).create(validate({"method": "random", "metric": {"name": "loss"},

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from sweepcli.config import validate
-from sweepcli.store import Store, claim_event, end_event, metric_event
+from sweepcli.store import Store
+from sweepcli.store.events import claim_event, end_event, metric_event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from bench_scale import CONFIG, generate  # noqa: E402  (the benchmark's faithful generator)

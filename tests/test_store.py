@@ -14,7 +14,10 @@ from sweepcli.agent import retry_queue
 from sweepcli.agent.liveness import Silence, crash_event, end_dead_runs, end_silent_runs, judge
 from sweepcli.config import validate
 from sweepcli.runs import Run
-from sweepcli.store import Journal, LockTimeout, SoftLock, Store, write_atomic
+from sweepcli.store import LockTimeout, Store
+from sweepcli.store.files import write_atomic
+from sweepcli.store.journal import Journal
+from sweepcli.store.lock import SoftLock
 
 CONFIG = validate({"method": "random", "parameters": {"a": {"min": 0.0, "max": 1.0}}})
 

@@ -19,7 +19,9 @@ from ..config.space import NoPointAllowed
 from ..early_stop import promotion
 from ..runs import REQUEUED_STATES, Run, RunState
 from ..search import Suggestion, method_of, ruled_out, suggest
-from ..store import Control, Sweep, SweepState, agent_name, attempt_event, claim_event
+from ..store import Sweep
+from ..store.events import Control, SweepState, attempt_event, claim_event
+from ..store.sweep_folder import agent_name
 from .liveness import Silence, end_dead_runs
 
 

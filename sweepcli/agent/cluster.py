@@ -130,7 +130,7 @@ def slurm_run_env(env: dict[str, str], run_dir: Path) -> None:
     import shlex
     import shutil
 
-    from ..store import write_atomic
+    from ..store.files import write_atomic
 
     if "SLURM_JOB_ID" not in env:
         return

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..runs import Run, RunState
-from ..store import Sweep, end_event
+from ..store import Sweep
+from ..store.events import end_event
 
 
 @dataclass

@@ -18,17 +18,10 @@ from ..config import SweepConfig
 from ..config.space import NoPointAllowed
 from ..errors import describe
 from ..runs import RunState
-from ..store import (
-    JournalDamaged,
-    LockLost,
-    LockTimeout,
-    Sweep,
-    heartbeat_timeout,
-    touch,
-    transient,
-    write_atomic,
-    write_json_atomic,
-)
+from ..store import JournalDamaged, LockLost, LockTimeout, Sweep
+from ..store.files import touch, write_atomic, write_json_atomic
+from ..store.lock import transient
+from ..store.settings import heartbeat_timeout
 from ..store.settings import max_initial_failures
 from .cluster import slurm_run_env
 from .claim import Claim, Decision, Kind, claim_next_run, retry_queue, sweep_status

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import jsonline
 from ..config import is_number
-from ..store import open_nofollow
+from ..store.files import open_nofollow
 
 #: a line longer than this is skipped without being kept in memory or read again
 MAX_LINE = 1 << 20

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from ..store import open_nofollow
+from ..store.files import open_nofollow
 
 
 def _tee(src: IO[bytes], sinks: list[IO[bytes]], lock: threading.Lock) -> None:

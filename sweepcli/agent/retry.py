@@ -10,7 +10,8 @@ from typing import Any
 
 from ..errors import SweepcliError, describe
 from ..backoff import Backoff
-from ..store import LockLost, LockTimeout, transient
+from ..store import LockLost, LockTimeout
+from ..store.lock import transient
 
 IO_RETRY_FOR = 600.0  # a full or failing disk: keep trying this long before giving up
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..child import HELPER, SIGNALED, STOP_SEEN
-from ..store import KEPT_END, open_nofollow
+from ..store.files import KEPT_END, open_nofollow
 
 
 def stop_leftover_program(run_dir: Path, run_id: str) -> bool:

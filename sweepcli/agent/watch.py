@@ -14,15 +14,9 @@ from ..budget import budget_spent
 from ..early_stop import VerdictKind, judge
 from ..errors import describe
 from ..runs import Run, RunState, fold_extremes
-from ..store import (
-    KEPT_END,
-    Control,
-    LockLost,
-    LockTimeout,
-    Sweep,
-    end_event,
-    metric_event,
-)
+from ..store import LockLost, LockTimeout, Sweep
+from ..store.events import Control, end_event, metric_event
+from ..store.files import KEPT_END
 from .display import Display
 from .endings import Ending
 from .metrics import MetricReader

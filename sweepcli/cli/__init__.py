@@ -15,13 +15,9 @@ import click
 
 from .. import api
 from ..errors import SweepcliError, describe
-from ..store import (
-    SweepStore,
-    Sweep,
-    check_environment,
-    open_store,
-    parse_sweep_ref,
-)
+from ..store import Sweep, SweepStore, open_store
+from ..store.files import parse_sweep_ref
+from ..store.settings import check_environment
 
 CONTROL = {"pause": api.pause, "resume": api.resume, "stop": api.stop, "cancel": api.cancel}
 

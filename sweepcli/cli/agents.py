@@ -14,12 +14,7 @@ from ..agent import Agent
 from ..agent.cluster import ClusterError, all_gpus, gpu_slots
 from ..agent.cluster import time_limit as cluster_time_limit
 from ..agent.display import make_display
-from ..store import (
-    LockLost,
-    LockTimeout,
-    Store,
-    Sweep,
-)
+from ..store import LockLost, LockTimeout, Sweep
 from . import (CONTROL, STORE_URL_KEY as _STORE_URL, CommandFailed, UsageFailed,  # noqa: F401
                 _complete_sweeps, _fail, _open, _ref, _store, _use_store, dir_option, main)
 
@@ -177,7 +172,7 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
     import shlex
 
     from ..slurm import JobArray, SlurmError, queued, submit
-    from ..store import write_atomic
+    from ..store.files import write_atomic
 
     store = _store(root_dir)
     folder = _open(store, _ref(sweep_id, project))
@@ -198,7 +193,7 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
             _fail(f"cannot read --setup {setup_file}: {e}")
     try:
         job = JobArray(folder.ref, array, walltime, gpus=gpus, cpus=cpus, mem=mem, setup=setup,
-                       root_dir=str(store.root), in_postgres=not isinstance(store, Store),
+                       root_dir=str(store.root), in_postgres=store.url is not None,
                        agent_args=extra, sbatch_args=tuple(sbatch_args))
     except SlurmError as e:
         _fail(str(e), 2)  # what was asked cannot be written as a job: nothing was

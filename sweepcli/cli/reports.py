@@ -9,10 +9,7 @@ from typing import Any
 
 import click
 
-from ..store import (
-    LockTimeout,
-    Sweep,
-)
+from ..store import LockTimeout, Sweep
 from ..text import printable
 from ..reporting.status import summarize
 from . import (CONTROL, STORE_URL_KEY as _STORE_URL, CommandFailed, UsageFailed,  # noqa: F401

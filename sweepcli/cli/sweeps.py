@@ -19,15 +19,8 @@ from ..config import ConfigError, load_config, parse_yaml, validate
 from ..config.validate import json_problems
 from ..errors import SweepcliError, describe
 from ..priors import MAX_FILE
-from ..store import (
-    Control,
-    LockLost,
-    LockTimeout,
-    Store,
-    SweepStore,
-    Sweep,
-    SweepUnreadable,
-)
+from ..store import LockLost, LockTimeout, Store, Sweep, SweepStore, SweepUnreadable
+from ..store.events import Control
 from ..config import flat_names
 from ..reporting.report import fmt
 from ..text import printable
@@ -134,11 +127,11 @@ def _create(store: SweepStore, config_file: str, name: str | None, project: str 
         click.echo(f"Skipped: ... and {len(found.skipped) - 20} more", err=True)
     click.echo(folder.sweep_id)
     prior_text = f" with {len(found.runs)} prior run(s)" if priors else ""
-    where = folder.path if isinstance(store, Store) else store
+    where = store if store.url else folder.path
     click.echo(f"Created sweep {folder.ref} ({config.method}){prior_text} in {where}",
                err=True)
     dir_flag = f" --dir {store.root}" if str(store.root) != "sweeps" else ""
-    store_flag = "" if isinstance(store, Store) else " --store URL"
+    store_flag = " --store URL" if store.url else ""
     click.echo(f"Run agents with: sweepcli agent{store_flag}{dir_flag} {folder.ref}", err=True)
 
 
@@ -355,7 +348,7 @@ def list_sweeps(as_json: bool, root_dir: str | None) -> None:
         click.echo(json.dumps(rows, indent=2 if sys.stdout.isatty() else None))
         return
     if not rows:
-        where = store.root if isinstance(store, Store) else "the store"
+        where = store if store.url else store.root
         click.echo(f"No sweeps in {where}.", err=True)
         return
     from ..reporting.report import fmt

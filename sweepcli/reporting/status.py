@@ -15,7 +15,9 @@ from ..budget import spending
 from ..config.constraints import broken_limits, is_feasible
 from ..runs import Run, RunState
 from .. import jsonline
-from ..store import Sweep, heartbeat_timeout, open_nofollow
+from ..store import Sweep
+from ..store.files import open_nofollow
+from ..store.settings import heartbeat_timeout
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:

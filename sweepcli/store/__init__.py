@@ -1,47 +1,21 @@
 """The store: the sweep folder on shared disk, or PostgreSQL. It keeps data; it decides
-nothing. Both are the protocol of ``protocol.py``; ``open_store`` picks one."""
+nothing. A store (``protocol.SweepStore``) opens sweeps; a sweep (``sweep.Sweep``) is the
+same over every store's ``protocol.Backend``; ``open_store`` picks the store.
+
+Only the store's face is here; its parts are named by their module: events and their
+constructors (``store.events``), file helpers (``store.files``), the lock (``store.lock``),
+settings (``store.settings``)."""
 
 import importlib
 import os
 from pathlib import Path
 
-from .events import (
-    Control,
-    Op,
-    SweepState,
-    attempt_event,
-    claim_event,
-    config_event,
-    control_event,
-    end_event,
-    enqueue_event,
-    metric_event,
-    prior_event,
-    rerun_event,
-)
-from .files import (
-    InvalidId,
-    check_id,
-    check_project,
-    open_nofollow,
-    parse_sweep_ref,
-    touch,
-    write_atomic,
-    write_json_atomic,
-)
-from .journal import Journal
-from .protocol import SweepStore
-from .lock import LockLost, LockTimeout, SoftLock, SweepLock, transient
-from .settings import DEFAULT_HEARTBEAT_TIMEOUT, SettingError, check_environment, heartbeat_timeout
-from .files import KEPT_END
+from .files import InvalidId
+from .lock import LockLost, LockTimeout
+from .protocol import Backend, SweepStore
+from .settings import SettingError
 from .sweep import JournalDamaged, Sweep, SweepUnreadable
-from .sweep_folder import (
-    AmbiguousSweep,
-    Store,
-    SweepNotFound,
-    agent_name,
-)
-
+from .sweep_folder import AmbiguousSweep, Store, SweepNotFound
 
 #: the stores that are not the folder, by their URL's scheme: (module, class), imported
 #: when one is used. A store is one module and one line here (see docs/ARCHITECTURE.md).
@@ -70,43 +44,16 @@ def open_store(root: str | Path | None = None, url: str | None = None) -> SweepS
 __all__ = [
     "open_store",
     "STORES",
+    "Backend",
     "SweepStore",
-    "DEFAULT_HEARTBEAT_TIMEOUT",
-    "KEPT_END",
+    "Store",
+    "Sweep",
     "AmbiguousSweep",
-    "Control",
     "InvalidId",
-    "Journal",
     "JournalDamaged",
     "LockLost",
     "LockTimeout",
-    "Op",
     "SettingError",
-    "SoftLock",
-    "Store",
-    "Sweep",
-    "SweepLock",
     "SweepNotFound",
-    "SweepState",
     "SweepUnreadable",
-    "agent_name",
-    "attempt_event",
-    "check_environment",
-    "check_id",
-    "check_project",
-    "claim_event",
-    "config_event",
-    "control_event",
-    "end_event",
-    "enqueue_event",
-    "heartbeat_timeout",
-    "metric_event",
-    "open_nofollow",
-    "parse_sweep_ref",
-    "prior_event",
-    "rerun_event",
-    "touch",
-    "transient",
-    "write_atomic",
-    "write_json_atomic",
 ]

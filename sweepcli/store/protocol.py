@@ -136,6 +136,7 @@ class SweepStore(Protocol):
     """Every sweep of one store."""
 
     root: Path  # where this host's run folders go (and, for the folder store, sweeps)
+    url: str | None  # the store's address (--store), None for the folder under root
 
     def create(self, config: SweepConfig, name: str | None = None, project: str | None = None,
                events: list[Event] | tuple[Event, ...] = (), sweep_id: str | None = None,

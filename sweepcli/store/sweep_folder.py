@@ -202,6 +202,8 @@ def read_meta(path: Path) -> dict[str, Any]:
 class Store:
     """The root folder that holds every sweep."""
 
+    url: str | None = None  # (no address but the folder)
+
     def __init__(self, root: str | Path | None = None):
         if root is None:
             root = os.environ.get("SWEEPCLI_DIR") or "sweeps"
