@@ -118,9 +118,9 @@ def create(config: dict[str, Any] | SweepConfig, project: str | None = None,
         used.add(rid)
         events.append(prior_event(rid, run.params, run.state, run.values, run.source,
                                   run.summary_only, last=run.last or None))
-    folder = where.create(cfg, name=name, project=project or cfg.project_folder, events=events,
+    sweep = where.create(cfg, name=name, project=project or cfg.project_folder, events=events,
                           source_dir=None if source_dir is None else str(Path(source_dir).resolve()))
-    return folder, priors
+    return sweep, priors
 
 
 def sweep(config: dict[str, Any], project: str | None = None, dir: str | None = None,  # noqa: A002
@@ -130,9 +130,9 @@ def sweep(config: dict[str, Any], project: str | None = None, dir: str | None = 
 
     ``prior``: sources of runs that join its history (another sweep's ID, ``ID/RUN_ID``,
     a CSV or JSONL results file); ``program`` replaces the config's."""
-    folder, _ = create(config, project=project, dir=dir, name=name, prior=prior, program=program,
+    sweep, _ = create(config, project=project, dir=dir, name=name, prior=prior, program=program,
                        store=store)
-    return folder.sweep_id
+    return sweep.sweep_id
 
 
 def agent(
@@ -148,22 +148,22 @@ def agent(
 
 
 # ---- changing a sweep ----------------------------------------------------------------------
-def _write(folder: Sweep, make: Callable[[Sweep], list[dict[str, Any]]]) -> None:
+def _write(sweep: Sweep, make: Callable[[Sweep], list[dict[str, Any]]]) -> None:
     """Under the lock: refuse a canceled sweep, then append what ``make`` returns."""
-    with folder.lock:
-        folder.refresh()
-        if folder.state.control == Control.CANCELED:
-            raise SweepClosed(f"sweep {folder.ref} was canceled; it cannot be changed any more")
-        events = make(folder)
+    with sweep.lock:
+        sweep.refresh()
+        if sweep.state.control == Control.CANCELED:
+            raise SweepClosed(f"sweep {sweep.ref} was canceled; it cannot be changed any more")
+        events = make(sweep)
         if events:
-            folder.append(*events)
+            sweep.append(*events)
 
 
 def _control(ref: SweepRef, control: Control, dir: str | Path | None,  # noqa: A002
              store: StoreRef) -> Sweep:
-    folder = open_sweep(ref, dir, store=store)
-    _write(folder, lambda f: [control_event(control)])
-    return folder
+    sweep = open_sweep(ref, dir, store=store)
+    _write(sweep, lambda f: [control_event(control)])
+    return sweep
 
 
 def pause(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
@@ -223,7 +223,7 @@ def copy_sweep(ref: str, dest: str, dir: str | Path | None = None,  # noqa: A002
 def rerun_failed(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
                  store: StoreRef = None) -> list[str]:
     """Put the points of failed runs back in the queue; returns those runs' IDs."""
-    folder = open_sweep(ref, dir, store=store)
+    sweep = open_sweep(ref, dir, store=store)
     failed: list[str] = []
 
     def make(f: Sweep) -> list[dict[str, Any]]:
@@ -231,7 +231,7 @@ def rerun_failed(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
                       if r.state == RunState.FAILED and not r.requeued and r.prior is None)
         return [rerun_event(failed)] if failed else []
 
-    _write(folder, make)
+    _write(sweep, make)
     return failed
 
 
@@ -246,9 +246,9 @@ def enqueue(ref: SweepRef, point: dict[str, Any] | list[dict[str, Any]],
     Returns ``(point ID, full point with flat names)`` for each; the run that takes a point
     has the point's ID as its run ID."""
     points = [point] if isinstance(point, dict) else list(point)
-    folder = open_sweep(ref, dir, store=store)
-    folder.refresh()
-    space = folder.config.space
+    sweep = open_sweep(ref, dir, store=store)
+    sweep.refresh()
+    space = sweep.config.space
     problems: list[Problem] = []
     for i, p in enumerate(points):
         if not isinstance(p, dict):
@@ -288,7 +288,7 @@ def enqueue(ref: SweepRef, point: dict[str, Any] | list[dict[str, Any]],
             events.append(enqueue_event(pid, full))
         return events
 
-    _write(folder, make)
+    _write(sweep, make)
     return done
 
 
@@ -312,7 +312,7 @@ def update(ref: SweepRef, config: dict[str, Any], dir: str | Path | None = None,
     runs' values would change meaning). Returns the new revision number."""
     new = validate(copy.deepcopy(config))
     _space_left(new)
-    folder = open_sweep(ref, dir, store=store)
+    sweep = open_sweep(ref, dir, store=store)
     revision = 0
 
     def make(f: Sweep) -> list[dict[str, Any]]:
@@ -339,7 +339,7 @@ def update(ref: SweepRef, config: dict[str, Any], dir: str | Path | None = None,
         revision = len(f.state.revisions) + 1
         return [config_event(new.raw, revision)]
 
-    _write(folder, make)
+    _write(sweep, make)
     return revision
 
 
@@ -404,8 +404,8 @@ class ApiSweep:
     """A sweep as it is now: ``id``, ``project``, ``state``, ``config``, ``runs``,
     ``best_run()``; the same runs and best as ``sweepcli sweep --print --json``."""
 
-    def __init__(self, folder: Sweep, look: dict[str, Any]):
-        self._folder = folder
+    def __init__(self, sweep: Sweep, look: dict[str, Any]):
+        self._folder = sweep
         self._look = look
         self.id: str = look["id"]
         self.project: str | None = look["project"]
@@ -413,12 +413,12 @@ class ApiSweep:
         self.state: str = look["state"]
         self.method: str = look["method"]
         #: the config now (the latest ``--update``), as given
-        self.config: dict[str, Any] = folder.config.raw
-        metric = folder.config.metric
-        history = {r.run_id: r.history for r in folder.state.runs.values()}
+        self.config: dict[str, Any] = sweep.config.raw
+        metric = sweep.config.metric
+        history = {r.run_id: r.history for r in sweep.state.runs.values()}
         self.runs: list[ApiRun] = [
             ApiRun(r["run_id"], r["state"], r["config"], r["value"], r["prior"],
-                   _run_dir(folder, r["run_id"], r["prior"]),
+                   _run_dir(sweep, r["run_id"], r["prior"]),
                    metric.name if metric else None, history.get(r["run_id"], []), r["attempt"],
                    r.get("values"), r.get("feasible"), r.get("broken"))
             for r in look["runs"]
@@ -456,17 +456,17 @@ class ApiSweep:
         return f"<ApiSweep {self.id} {self.state} runs={len(self.runs)}>"
 
 
-def _run_dir(folder: Sweep, run_id: str, prior: str | None) -> Path | None:
+def _run_dir(sweep: Sweep, run_id: str, prior: str | None) -> Path | None:
     """A run's folder; a prior run's is its own in the sweep it came from (if still there),
     a results file's row has none."""
     if prior is None:
-        return folder.run_dir(run_id)
+        return sweep.run_dir(run_id)
     ref, _, source_run = prior.rpartition("/")
     if not ref:
         return None
     try:
         parse_sweep_ref(ref)
-        return folder.sibling(ref).run_dir(source_run)
+        return sweep.sibling(ref).run_dir(source_run)
     except (InvalidId, LookupError, OSError, RuntimeError):
         return None
 
@@ -481,8 +481,8 @@ class Api:
     def sweep(self, ref: str) -> ApiSweep:
         """The sweep ``ref`` names (``ID``, ``PROJECT/ID`` or ``ENTITY/PROJECT/ID``)."""
         parse_sweep_ref(ref)
-        folder = self.store.open(ref)
-        return ApiSweep(folder, summarize(folder))
+        sweep = self.store.open(ref)
+        return ApiSweep(sweep, summarize(sweep))
 
     def sweeps(self) -> list[str]:
         """Every sweep's reference under the root folder."""

@@ -100,7 +100,7 @@ class Task:
                 else:
                     os.environ[k] = v
         metrics = told.get("SWEEPCLI_METRICS_FILE") or os.environ.get("SWEEPCLI_METRICS_FILE")
-        if metrics and self.metric and _number(result) is not None \
+        if metrics and self.metric and _number(result) is not None\
                 and not _logged(Path(metrics), self.metric):
             line = json.dumps({self.metric: _number(result)}, allow_nan=True) + "\n"
             fd = os.open(metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -257,23 +257,23 @@ def _open_or_create(options: SweeperOptions) -> Any:
 
     store = options.store or os.environ.get("SWEEPCLI_STORE") or None
     if options.sweep_id:
-        folder = api.open_sweep(options.sweep_id, options.dir, store=store)
+        sweep = api.open_sweep(options.sweep_id, options.dir, store=store)
         cap = options.config.get("run_cap")
-        if cap is not None and cap != folder.config.run_cap:
+        if cap is not None and cap != sweep.config.run_cap:
             # given with the sweep to join: the sweep's own run_cap becomes it (said)
-            api.update(folder.ref, {**folder.config.raw, "run_cap": cap}, options.dir, store=store)
+            api.update(sweep.ref, {**sweep.config.raw, "run_cap": cap}, options.dir, store=store)
             import logging
 
             logging.getLogger(__name__).info(
-                f"sweepcli: hydra.sweeper.run_cap {cap}: sweep {folder.ref}'s run_cap was "
-                f"{folder.config.run_cap}, now {cap}")
-            folder = api.open_sweep(options.sweep_id, options.dir, store=store)
-        return folder
+                f"sweepcli: hydra.sweeper.run_cap {cap}: sweep {sweep.ref}'s run_cap was "
+                f"{sweep.config.run_cap}, now {cap}")
+            sweep = api.open_sweep(options.sweep_id, options.dir, store=store)
+        return sweep
     if not options.config.get("parameters"):
         raise HydraSweepError("hydra.sweeper.parameters is empty: give the parameters to "
                               "search (W&B's form: lr: {min: 0.001, max: 0.1})")
-    folder, _ = api.create(options.config, dir=options.dir, store=store)
-    return folder
+    sweep, _ = api.create(options.config, dir=options.dir, store=store)
+    return sweep
 
 
 def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
@@ -319,7 +319,7 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
                 "(hydra/launcher=joblib or submitit_slurm); the basic launcher runs one job at "
                 "a time here")
     try:
-        folder = _open_or_create(options)
+        sweep = _open_or_create(options)
     except (ConfigError, SweepcliError) as exc:
         _refuse(str(exc))
     sweep_dir = Path(config.hydra.sweep.dir).resolve()
@@ -327,7 +327,7 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
     jobs_dir = sweep_dir / JOB_FILES
     jobs_dir.mkdir(exist_ok=True)
     OmegaConf.save(config, sweep_dir / "multirun.yaml")
-    log.info(f"sweepcli: sweep {folder.ref} ({folder.config.method}) in {folder.path}; "
+    log.info(f"sweepcli: sweep {sweep.ref} ({sweep.config.method}) in {sweep.path}; "
              f"{options.agents} agent(s) launching jobs")
     returns: list[Any] = []
     lock = threading.Lock()
@@ -364,14 +364,14 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
             raise result._return_value  # the agent records the run failed, with its traceback
         return result.return_value
 
-    agent = Agent(folder, count=options.count, function=launch, function_env=True,
+    agent = Agent(sweep, count=options.count, function=launch, function_env=True,
                   gpus=[None] * options.agents,  # slots, no GPU of their own
                   display=make_display(options.count, options.agents, live=False))
     report = agent.run()
     from .reporting.status import summarize
 
-    status = summarize(folder)
-    results: dict[str, Any] = {"name": "sweepcli", "sweep_id": folder.ref,
+    status = summarize(sweep)
+    results: dict[str, Any] = {"name": "sweepcli", "sweep_id": sweep.ref,
                                "state": status["state"], "runs": len(status["runs"]),
                                "agents": report.reason}
     if status.get("best"):

@@ -67,8 +67,8 @@ def gather(store: SweepStore, sources: list[str], config: SweepConfig) -> Priors
         if os.path.isfile(path):
             _from_file(path, config, out)
             continue
-        folder, run_id = _resolve(store, source)
-        _from_sweep(folder, run_id, config, out)
+        sweep, run_id = _resolve(store, source)
+        _from_sweep(sweep, run_id, config, out)
     return out
 
 
@@ -84,16 +84,16 @@ def _resolve(store: SweepStore, source: str) -> tuple[Sweep, str | None]:
             parse_sweep_ref(ref)
             if run_id is not None:
                 check_id(run_id, "run ID")
-            folder = store.open(ref)
+            sweep = store.open(ref)
         except (InvalidId, SweepNotFound) as exc:
             problems.append(str(exc))
             continue
         if run_id is not None:
-            folder.refresh()
-            if run_id not in folder.state.runs:
-                problems.append(f"sweep {folder.ref} has no run {run_id}")
+            sweep.refresh()
+            if run_id not in sweep.state.runs:
+                problems.append(f"sweep {sweep.ref} has no run {run_id}")
                 continue
-        found.append((folder, run_id))
+        found.append((sweep, run_id))
     if "/" not in source and not any(f[0].sweep_id == source for f in found):
         found += _runs_named(store, source)  # W&B's bare form: -R RUN_ID
     if not found:
@@ -119,12 +119,12 @@ def _runs_named(store: SweepStore, run_id: str) -> list[tuple[Sweep, str | None]
     found: list[tuple[Sweep, str | None]] = []
     for ref in store.list():
         try:
-            folder = store.open(ref)
-            folder.refresh()
+            sweep = store.open(ref)
+            sweep.refresh()
         except (SweepNotFound, OSError, SweepcliError):
             continue  # a sweep that cannot be read holds nothing we can take
-        if run_id in folder.state.runs:
-            found.append((folder, run_id))
+        if run_id in sweep.state.runs:
+            found.append((sweep, run_id))
     return found
 
 
@@ -150,22 +150,22 @@ def _fit(config: SweepConfig, params: dict[str, Any], where: str, out: Priors) -
     return point
 
 
-def _from_sweep(folder: Sweep, run_id: str | None, config: SweepConfig, out: Priors) -> None:
-    folder.refresh()
+def _from_sweep(sweep: Sweep, run_id: str | None, config: SweepConfig, out: Priors) -> None:
+    sweep.refresh()
     if run_id is not None:
-        runs = [folder.state.runs[run_id]]
+        runs = [sweep.state.runs[run_id]]
         if runs[0].state not in PRIOR_STATES:
-            out.skipped.append(f"run {run_id} of sweep {folder.ref}: {runs[0].state}, not ended "
+            out.skipped.append(f"run {run_id} of sweep {sweep.ref}: {runs[0].state}, not ended "
                                "with a result")
             return
     else:
-        runs = [r for r in folder.state.runs.values()
+        runs = [r for r in sweep.state.runs.values()
                 if r.prior is None and r.state in PRIOR_STATES]
-    theirs = folder.config.metric
+    theirs = sweep.config.metric
     ours = config.metric
     extra: set[str] = set()
     for run in runs:
-        where = f"run {run.run_id} of sweep {folder.ref}"
+        where = f"run {run.run_id} of sweep {sweep.ref}"
         point = _fit(config, run.params, where, out)
         if point is None:
             continue
@@ -175,24 +175,24 @@ def _from_sweep(folder: Sweep, run_id: str | None, config: SweepConfig, out: Pri
         elif theirs is not None and theirs.name == ours.name:
             values = list(run.history)
         else:  # another metric: read it from the run's own metric lines
-            values = _logged(folder, run, ours.name)
+            values = _logged(sweep, run, ours.name)
         last = {}
         for limit in config.constraints:
             if limit.metric in run.last:
                 last[limit.metric] = run.last[limit.metric]
             else:
-                logged = _logged(folder, run, limit.metric)
+                logged = _logged(sweep, run, limit.metric)
                 if logged:
                     last[limit.metric] = logged[-1]
-        out.runs.append(PriorRun(point, run.state, values, f"{folder.ref}/{run.run_id}",
+        out.runs.append(PriorRun(point, run.state, values, f"{sweep.ref}/{run.run_id}",
                                  last=last))
     if extra:
-        out.notes.append(f"sweep {folder.ref}: parameter(s) {', '.join(sorted(extra))} are not in "
+        out.notes.append(f"sweep {sweep.ref}: parameter(s) {', '.join(sorted(extra))} are not in "
                          "the new sweep; its runs join without them")
 
 
-def _logged(folder: Sweep, run: Run, name: str) -> list[float]:
-    reader = MetricReader(folder.run_dir(run.run_id) / "metrics.jsonl")
+def _logged(sweep: Sweep, run: Run, name: str) -> list[float]:
+    reader = MetricReader(sweep.run_dir(run.run_id) / "metrics.jsonl")
     return reader.metric_values(reader.read(final=True), name)
 
 

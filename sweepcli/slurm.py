@@ -110,7 +110,7 @@ class JobArray:
 
         def directive(option: str, value: str) -> str:
             # sbatch reads #SBATCH lines with double quotes around a value with spaces
-            return f"#SBATCH {option}={value}" if re.match(r"^[\w./%@:,+=-]+$", value) \
+            return f"#SBATCH {option}={value}" if re.match(r"^[\w./%@:,+=-]+$", value)\
                 else f'#SBATCH {option}="{value}"'
         lines = [
             "#!/bin/bash",
@@ -200,7 +200,7 @@ def sbatch_lines(args: tuple[str, ...]) -> list[str]:
     value) and flags, each on a line of its own."""
     out: list[str] = []
     for arg in args:
-        if out and not arg.startswith("-") and not out[-1].startswith("--") \
+        if out and not arg.startswith("-") and not out[-1].startswith("--")\
                 and " " not in out[-1]:
             out[-1] = f"{out[-1]} {arg}"  # -p gpu
         elif out and not arg.startswith("-") and out[-1].startswith("--") and "=" not in out[-1]:

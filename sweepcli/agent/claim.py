@@ -188,7 +188,7 @@ def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
 
 
 def claim_next_run(
-    folder: Sweep, rng: np.random.Generator, heartbeat_timeout: float,
+    sweep: Sweep, rng: np.random.Generator, heartbeat_timeout: float,
     lock_wait: float | None = None, silence: Silence | None = None,
 ) -> Claim | Decision:
     """Under the lock: crash stale runs, decide, and record the claim in the journal.
@@ -199,31 +199,31 @@ def claim_next_run(
     long for the lock (LockTimeout after), else the lock's own timeout. ``silence``: what
     this agent saw of the running runs' heartbeats at its earlier claims (see liveness.py).
     """
-    with folder.lock.waiting_at_most(lock_wait if lock_wait is not None else folder.lock.timeout):
-        folder.refresh()
-        folder.check_complete()
-        end_dead_runs(folder, heartbeat_timeout, silence if silence is not None else Silence())
-        decision = decide(folder.config, folder.state, claim_rng(folder.config, folder.state, rng))
+    with sweep.lock.waiting_at_most(lock_wait if lock_wait is not None else sweep.lock.timeout):
+        sweep.refresh()
+        sweep.check_complete()
+        end_dead_runs(sweep, heartbeat_timeout, silence if silence is not None else Silence())
+        decision = decide(sweep.config, sweep.state, claim_rng(sweep.config, sweep.state, rng))
         if decision.action != Kind.RUN:
             return decision
         s = decision.suggestion
         assert s is not None  # (a decision to run says what)
         if decision.retry_of is not None:  # the same run, its next attempt
             run_id = decision.retry_of
-            attempt = folder.state.runs[run_id].attempt + 1
-            folder.append(attempt_event(run_id, attempt, agent_name(), heartbeat_timeout,
-                                        folder.config.revision))
+            attempt = sweep.state.runs[run_id].attempt + 1
+            sweep.append(attempt_event(run_id, attempt, agent_name(), heartbeat_timeout,
+                                        sweep.config.revision))
         else:
             # an enqueued point's run takes the point's ID, the one enqueue printed
             run_id = decision.queued if decision.queued is not None else ""
-            if not run_id or run_id in folder.state.runs or \
-                    os.path.lexists(folder.path / "runs" / run_id):
-                run_id = folder.new_run_id()
+            if not run_id or run_id in sweep.state.runs or\
+                    os.path.lexists(sweep.path / "runs" / run_id):
+                run_id = sweep.new_run_id()
             attempt = 1
-            folder.append(claim_event(run_id, s.params, s.grid_index, None, agent_name(),
-                                      heartbeat_timeout, folder.config.revision, decision.queued))
+            sweep.append(claim_event(run_id, s.params, s.grid_index, None, agent_name(),
+                                      heartbeat_timeout, sweep.config.revision, decision.queued))
         try:
-            folder.make_run_dir(run_id)
+            sweep.make_run_dir(run_id)
         except OSError:
             pass  # the agent retries it; until then the run ages from when it was first seen
         return Claim(run_id, s.params, decision.retry_of, decision.queued, attempt)

@@ -98,7 +98,7 @@ class Agent:
 
     def __init__(
         self,
-        folder: Sweep,
+        sweep: Sweep,
         count: int | None = None,
         function: Callable[..., Any] | None = None,
         echo: bool = True,
@@ -112,7 +112,7 @@ class Agent:
         wandb: str | None = None,
         function_env: bool = False,
     ):
-        self.folder = folder
+        self.sweep = sweep
         #: the function takes the run's variables as its argument (``function(env)``) and
         #: this process's environment is left alone, so several may run side by side
         #: (the Hydra sweeper's agents, each launching one job at a time)
@@ -123,7 +123,7 @@ class Agent:
         self.gpus: list[str | None] = list(gpus) if gpus else [None]
         if function is not None and len(self.gpus) > 1 and not function_env:
             raise ValueError("--gpus runs programs side by side; an in-process function cannot")
-        self.source_dir = self.folder.meta.get("source_dir")
+        self.source_dir = self.sweep.meta.get("source_dir")
         if function is None:
             render_command(self.config.command, self.config.program, {}, {}, "")  # fail early
         self.display = display or make_display(count, len(self.gpus), live=False)
@@ -183,7 +183,7 @@ class Agent:
         if self.deadline is None:
             return None
         try:
-            state = self.folder.refresh()
+            state = self.sweep.refresh()
         except (OSError, LockTimeout, LockLost):
             return nothing_fits(self.deadline, time.monotonic(), self._margin(), [])
         waiting = retry_queue(self.config, state)
@@ -194,7 +194,7 @@ class Agent:
     def _sweep_done(self) -> bool:
         """Whether the sweep has ended or has nothing left to run (as ``--print`` says)."""
         try:
-            state = self.folder.refresh()
+            state = self.sweep.refresh()
         except (OSError, LockTimeout, LockLost):
             return False
         return sweep_status(self.config, state) in ("finished", "canceled")
@@ -203,7 +203,7 @@ class Agent:
     def config(self) -> SweepConfig:
         """The sweep's config as of the journal last read: an ``--update`` applies from the
         next claim (a run keeps the command it was started with)."""
-        return self.folder.config
+        return self.sweep.config
 
     # ---- signals -----------------------------------------------------------------------
 
@@ -218,7 +218,7 @@ class Agent:
             if missing:  # before any point is taken: none is spent on a program not there
                 raise AgentError(missing)
         restore = self.signals.install(catch_sigint=self.function is None)
-        if (self._wandb or self.config.settings.wandb) == "offline" and self.function is None \
+        if (self._wandb or self.config.settings.wandb) == "offline" and self.function is None\
                 and real_wandb_missing():
             self.say("--wandb offline: this Python has no wandb package (pip install wandb); "
                      "programs that import wandb will fail unless their own Python has it")
@@ -261,7 +261,7 @@ class Agent:
         waited out (a wait decision) rather than ending the agent."""
         try:
             # a short wait, so a signal or Ctrl-C is noticed while the lock is held elsewhere
-            got = claim_next_run(self.folder, self.rng, self.timeout, lock_wait=LOCK_WAIT,
+            got = claim_next_run(self.sweep, self.rng, self.timeout, lock_wait=LOCK_WAIT,
                                  silence=self.silence)
         except JournalDamaged as exc:
             since = state.setdefault("damaged", time.monotonic())
@@ -278,11 +278,11 @@ class Agent:
                 raise AgentError(f"cannot claim a run: {describe(exc)}") from None
             return Decision(Kind.WAIT, f"cannot claim a run yet: {describe(exc)}; retrying")
         state.pop("damaged", None)
-        for notice in self.folder.notices:
+        for notice in self.sweep.notices:
             self.say(notice)
-        self.folder.notices.clear()
+        self.sweep.notices.clear()
         try:
-            self.folder.write_snapshot()  # (outside the lock; now and then, not every claim)
+            self.sweep.write_snapshot()  # (outside the lock; now and then, not every claim)
         except (OSError, RuntimeError):
             pass  # a cache: the journal is whole without it
         return got
@@ -303,7 +303,7 @@ class Agent:
                 return
             why = self._nothing_fits()
             if why is not None:
-                if not self.report.runs and self.deadline is not None \
+                if not self.report.runs and self.deadline is not None\
                         and self.deadline - self._started <= self._margin():
                     if self._sweep_done():
                         self.report.reason = "the sweep has nothing left to run"
@@ -357,7 +357,7 @@ class Agent:
         else:
             return
         last = results[-1].run_id
-        log_path = self.folder.run_dir(last) / "output.log"
+        log_path = self.sweep.run_dir(last) / "output.log"
         try:
             tail = log_path.read_text(errors="replace").splitlines()[-20:]
         except OSError:
@@ -369,12 +369,12 @@ class Agent:
 
     # ---- one run -------------------------------------------------------------------------
     def _prepare(self, claim: Claim, gpu: str | None) -> tuple[Path, dict[str, Any], dict[str, str]]:
-        run_dir = self.folder.run_dir(claim.run_id).resolve()
+        run_dir = self.sweep.run_dir(claim.run_id).resolve()
         nested = self.config.space.nest(claim.params)
         wandb_mode = self._wandb or self.config.settings.wandb
 
         def files() -> None:
-            self.folder.make_run_dir(claim.run_id)
+            self.sweep.make_run_dir(claim.run_id)
             write_json_atomic(run_dir / "config.json", nested)
             if wandb_mode == "offline":
                 write_atomic(run_dir / WANDB_PARAMS, wandb_params(nested))
@@ -387,9 +387,9 @@ class Agent:
 
         self.retry(f"prepare the folder of run {claim.run_id}", files)
         env = {
-            **{k: v for k, v in os.environ.items() if k not in self.folder.hidden_from_programs},
+            **{k: v for k, v in os.environ.items() if k not in self.sweep.hidden_from_programs},
             **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}),
-            "SWEEPCLI_SWEEP_ID": self.folder.sweep_id,
+            "SWEEPCLI_SWEEP_ID": self.sweep.sweep_id,
             "SWEEPCLI_RUN_ID": claim.run_id,
             "SWEEPCLI_RUN_DIR": str(run_dir),
             "SWEEPCLI_CONFIG_FILE": str(run_dir / "config.json"),
@@ -404,14 +404,14 @@ class Agent:
         return run_dir, nested, env
 
     def _run_one(self, claim: Claim, slot: int = 0, gpu: str | None = None) -> RunResult:
-        heartbeat = Heartbeat(self.folder, claim.run_id, self.hb_interval)
+        heartbeat = Heartbeat(self.sweep, claim.run_id, self.hb_interval)
         try:
             started = time.monotonic()
             run_dir, nested, env = self._prepare(claim, gpu)
             if time.monotonic() - started > self.hb_interval:
                 # preparing took long (a full disk): if the run was declared crashed meanwhile,
                 # its point runs elsewhere, and starting it here would run it twice
-                run = self.retry("read the journal", self.folder.refresh).runs[claim.run_id]
+                run = self.retry("read the journal", self.sweep.refresh).runs[claim.run_id]
                 if run.state != RunState.RUNNING or run.attempt != claim.attempt:
                     what = (f"resumed elsewhere (attempt {run.attempt})"
                             if run.attempt != claim.attempt else f"declared {run.state}")
@@ -419,7 +419,7 @@ class Agent:
                              "made; it is not started here")
                     return RunResult(claim.run_id, RunState.CRASHED, None, None)
             self.display.run_started(slot, claim.run_id, claim.params, claim.attempt, gpu)
-            watch = RunWatch(self.folder, self.display, self.retry, claim.run_id, run_dir, slot,
+            watch = RunWatch(self.sweep, self.display, self.retry, claim.run_id, run_dir, slot,
                              claim.attempt)
             try:
                 if self.function is not None:
@@ -439,7 +439,7 @@ class Agent:
         self.display.run_ended(slot, claim.run_id, state.value, metric.name if metric else None, value)
         for problem in watch.reader.problems:
             self.say(f"run {claim.run_id}: {problem}")
-        if metric is not None and value is None and state == RunState.FINISHED \
+        if metric is not None and value is None and state == RunState.FINISHED\
                 and not self._said_no_metric:
             self._said_no_metric = True
             self.say(f"run {claim.run_id}: " + missing_metric_hint(metric.name, watch.reader.keys))
@@ -493,8 +493,8 @@ class Agent:
             watch.reason = ("the agent was preempted as its program ended" if self.signals.preempt.is_set()
                             else "the program was sent SIGTERM, not by its agent")
             outcome = self._end(Ending.SIGNALED, claim, proc, watch, run_dir)
-        if outcome in (RunState.STOPPED, RunState.PAUSED) and watch.stop_asked and code == 0 \
-                and not proc.signalled and not watch.went_on.is_set() \
+        if outcome in (RunState.STOPPED, RunState.PAUSED) and watch.stop_asked and code == 0\
+                and not proc.signalled and not watch.went_on.is_set()\
                 and os.path.lexists(run_dir / HELPER) and not os.path.lexists(run_dir / STOP_SEEN):
             # it ended by itself, status 0, before any signal, logging nothing more, and its
             # helper says it never read the stop request: it had reached its end (its last

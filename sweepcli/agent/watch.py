@@ -34,8 +34,8 @@ class Heartbeat:
     """Touches a run's heartbeat file every ``interval`` seconds from a thread of its own,
     so nothing the agent waits for (the lock, a full disk, a slow journal) can starve it."""
 
-    def __init__(self, folder: Sweep, run_id: str, interval: float):
-        self.folder = folder
+    def __init__(self, sweep: Sweep, run_id: str, interval: float):
+        self.sweep = sweep
         self.run_id = run_id
         self.interval = interval
         self._stop = threading.Event()
@@ -45,7 +45,7 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.folder.heartbeat(self.run_id)
+                self.sweep.heartbeat(self.run_id)
             except OSError:
                 pass  # the next beat may go through; the timeout allows several misses
 
@@ -61,9 +61,9 @@ class RunWatch:
     lock held elsewhere) keeps the new values for the next look.
     """
 
-    def __init__(self, folder: Sweep, display: Display, retry: Callable[..., Any],
+    def __init__(self, sweep: Sweep, display: Display, retry: Callable[..., Any],
                  run_id: str, run_dir: Path, slot: int = 0, attempt: int = 1):
-        self.folder = folder
+        self.sweep = sweep
         self.display = display
         self.retry = retry  # the agent's: what a full disk or a held lock refuses, tried again
         self.slot = slot
@@ -72,12 +72,12 @@ class RunWatch:
         self.attempt = attempt
         self.started = time.monotonic()
         self.reader = MetricReader(run_dir / "metrics.jsonl")
-        self.metric = folder.config.metric
+        self.metric = sweep.config.metric
         #: several objectives: the others, whose [smallest, largest] new values go along
-        self.others = [m.name for m in folder.config.metrics[1:]]
+        self.others = [m.name for m in sweep.config.metrics[1:]]
         self.more: dict[str, list[float]] = {}
         #: ``sweepcli.constraints``: the constrained metrics, and their latest new values
-        self.constrained = [c.metric for c in folder.config.constraints]
+        self.constrained = [c.metric for c in sweep.config.constraints]
         self.last: dict[str, float] = {}
         self.history: list[float] = []
         self.unsent: list[float] = []
@@ -105,7 +105,7 @@ class RunWatch:
         lines are read now, and any the journal lacks (written after its agent's last
         flush, before it vanished) are sent with the first flush; the new attempt's lines
         are the ones after them."""
-        run = self.folder.state.runs.get(self.run_id)
+        run = self.sweep.state.runs.get(self.run_id)
         known = list(run.history) if run is not None else []
         self.history = list(known)
         if self.metric is None:
@@ -170,17 +170,17 @@ class RunWatch:
             self.next_flush = now + METRIC_FLUSH
         if now >= self.next_journal:
             try:
-                self.folder.refresh()
+                self.sweep.refresh()
                 self._waiting_since.pop("read the journal", None)
             except (OSError, LockTimeout, LockLost) as exc:
                 self._say_once("read the journal", exc)
-            for notice in self.folder.notices:
+            for notice in self.sweep.notices:
                 self.display.say(notice)
-            self.folder.notices.clear()
+            self.sweep.notices.clear()
             self.next_journal = now + JOURNAL_POLL
-        if self.folder.state.control == Control.CANCELED:
+        if self.sweep.state.control == Control.CANCELED:
             return Ending.CANCELED
-        run = self.folder.state.runs.get(self.run_id)
+        run = self.sweep.state.runs.get(self.run_id)
         if run is not None and run.attempt != self.attempt:
             return Ending.SUPERSEDED
         return verdict
@@ -188,22 +188,22 @@ class RunWatch:
     def _flush(self) -> Ending | None:
         """Send new metric values to the journal; then the sweep's budget and its stopping
         rule say whether the run goes on."""
-        with self.folder.lock.waiting_at_most(LOCK_WAIT):
-            self.folder.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
+        with self.sweep.lock.waiting_at_most(LOCK_WAIT):
+            self.sweep.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
                                             self.more, self.last))
             self.unsent = []
             self.more = {}
             self.last = {}
-            config = self.folder.config
-            runs: list[Run] = list(self.folder.state.runs.values())
-        spent = budget_spent(config, self.folder.state, time.time())
+            config = self.sweep.config
+            runs: list[Run] = list(self.sweep.state.runs.values())
+        spent = budget_spent(config, self.sweep.state, time.time())
         if spent is not None:
             self.reason = spent
             return Ending.BUDGET
         if config.early_stop is None:
             return None
         verdict = judge(config, runs, {self.run_id: self.judged_at}).get(self.run_id)
-        mine = self.folder.state.runs.get(self.run_id)
+        mine = self.sweep.state.runs.get(self.run_id)
         self.judged_at = len(mine.history) if mine is not None else self.judged_at
         if verdict is None:
             return None
@@ -214,7 +214,7 @@ class RunWatch:
         """How many values the run's history holds in the journal: where the values sent
         next start, so a line read twice adds nothing. Only this watch writes them, and
         its appends are applied as written, so the state in memory knows (no read)."""
-        run = self.folder.state.runs.get(self.run_id)
+        run = self.sweep.state.runs.get(self.run_id)
         return len(run.history) if run is not None and run.attempt == self.attempt else None
 
     def record_end(self, state: RunState, code: int | None, reason: str | None = None) -> None:
@@ -232,13 +232,13 @@ class RunWatch:
 
         def write() -> bool:
             try:
-                with self.folder.lock.waiting_at_most(KEEP_END_AFTER):
-                    self.folder.append(*events)
+                with self.sweep.lock.waiting_at_most(KEEP_END_AFTER):
+                    self.sweep.append(*events)
                 return True
             except (OSError, LockTimeout, LockLost):
                 if not where:
                     try:
-                        self.folder.keep_end(self.run_id, events)
+                        self.sweep.keep_end(self.run_id, events)
                         where.append(f"its end is kept in {self.run_dir / KEPT_END}, which "
                                      "whoever takes the sweep lock next records")
                     except OSError:
@@ -251,4 +251,4 @@ class RunWatch:
         self.more = {}
         self.last = {}
         if written and where:
-            self.folder.drop_kept_end(self.run_id)
+            self.sweep.drop_kept_end(self.run_id)

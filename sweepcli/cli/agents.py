@@ -84,10 +84,10 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     if note:
         click.echo(f"sweepcli: {note}", err=True)
     store = _store(root_dir)
-    folder = _open(store, _ref(sweep_id, project))
+    sweep = _open(store, _ref(sweep_id, project))
     started = time.monotonic()
     display = make_display(count, len(gpu_list or [None]))
-    report = Agent(folder, count=count, display=display, gpus=gpu_list,
+    report = Agent(sweep, count=count, display=display, gpus=gpu_list,
                    term_timeout=term_timeout, forward_signals=forward_signals,
                    max_consecutive_failures=max_failures, time_limit=limit,
                    run_timeout=run_timeout, wandb=wandb_mode).run(keep_signal_handlers=True)
@@ -102,7 +102,7 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     if report.interrupted:
         sys.exit(130)
     if report.time_up:
-        left = _work_left(folder)
+        left = _work_left(sweep)
         if left:
             why = ("this agent was preempted" if report.reason == "preempted"
                    else "this agent's time is up")
@@ -115,15 +115,15 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
             sys.exit(3)
 
 
-def _work_left(folder: Sweep) -> str:
+def _work_left(sweep: Sweep) -> str:
     """What the sweep still has to do, in words ('' when it is done)."""
     from ..agent import sweep_status
 
     try:
-        state = folder.refresh()
+        state = sweep.refresh()
     except (OSError, LockTimeout, LockLost):
         return "its state could not be read"
-    status = sweep_status(folder.config, state)
+    status = sweep_status(sweep.config, state)
     if status in ("finished", "canceled"):
         return ""
     counts: dict[str, int] = {}
@@ -175,11 +175,11 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
     from ..store.files import write_atomic
 
     store = _store(root_dir)
-    folder = _open(store, _ref(sweep_id, project))
-    if not _work_left(folder):
+    sweep = _open(store, _ref(sweep_id, project))
+    if not _work_left(sweep):
         from ..agent import sweep_status
 
-        _fail(f"sweep {folder.ref} is {sweep_status(folder.config, folder.refresh())}: "
+        _fail(f"sweep {sweep.ref} is {sweep_status(sweep.config, sweep.refresh())}: "
               "no job to submit")
     try:
         extra = tuple(shlex.split(agent_args))
@@ -192,7 +192,7 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
         except (OSError, UnicodeDecodeError) as e:
             _fail(f"cannot read --setup {setup_file}: {e}")
     try:
-        job = JobArray(folder.ref, array, walltime, gpus=gpus, cpus=cpus, mem=mem, setup=setup,
+        job = JobArray(sweep.ref, array, walltime, gpus=gpus, cpus=cpus, mem=mem, setup=setup,
                        root_dir=str(store.root), in_postgres=store.url is not None,
                        agent_args=extra, sbatch_args=tuple(sbatch_args))
     except SlurmError as e:
@@ -219,10 +219,10 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
         _fail(str(e))
     click.echo(job_id)
     click.echo(f"Submitted job array {job_id} ({job.array}, {walltime} each) for sweep "
-               f"{folder.ref}: {path}", err=True)
+               f"{sweep.ref}: {path}", err=True)
     if already:
         click.echo(f"Note: job(s) {', '.join(already)} of this sweep were already queued; "
                    "their agents share the work with these.", err=True)
-    click.echo(f"Watch: squeue -j {job_id}; sweepcli sweep --print {folder.ref}"
+    click.echo(f"Watch: squeue -j {job_id}; sweepcli sweep --print {sweep.ref}"
                f"{'' if str(store.root) == 'sweeps' else ' --dir ' + str(store.root)}. "
                f"Logs: {job.output} in {job.workdir}.", err=True)

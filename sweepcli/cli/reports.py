@@ -36,32 +36,32 @@ def report(sweep_id: str, out_file: str | None, open_it: bool, watch: float | No
 
     from ..reporting import dashboard
 
-    folder = _open(_store(root_dir), sweep_id)
-    path = Path(out_file or f"sweep-{folder.sweep_id}.html")
+    sweep = _open(_store(root_dir), sweep_id)
+    path = Path(out_file or f"sweep-{sweep.sweep_id}.html")
     if not static and not dashboard.available():
         click.echo("sweepcli: the interactive report needs plotly: pip install "
                    "'sweepcli[report]'. Writing the static page.", err=True)
         static = True
     last: list[str | None] = [None]
 
-    state = _write_report(folder, path, static, watch, last)
+    state = _write_report(sweep, path, static, watch, last)
     click.echo(str(path))
     if open_it:
         _open_in_browser(path.resolve())
     if watch is None:
         return
-    click.echo(f"Watching sweep {folder.ref}: {path} is rewritten every {watch:g} s while "
+    click.echo(f"Watching sweep {sweep.ref}: {path} is rewritten every {watch:g} s while "
                "it runs (Ctrl-C stops).", err=True)
     try:
         while state in ("running", "paused"):
             time.sleep(watch)
             try:
-                state = _write_report(folder, path, static, watch, last)
+                state = _write_report(sweep, path, static, watch, last)
             except (OSError, LockTimeout) as exc:  # a busy or flaky disk: the next round
                 click.echo("sweepcli: report not rewritten this time: "
                            f"{printable(str(exc))}", err=True)
-        _write_report(folder, path, static, None, last)  # the last page: no longer live
-        click.echo(f"Sweep {folder.ref} is {state}: {path} is final.", err=True)
+        _write_report(sweep, path, static, None, last)  # the last page: no longer live
+        click.echo(f"Sweep {sweep.ref} is {state}: {path} is final.", err=True)
     except KeyboardInterrupt:
         click.echo("Stopped watching.", err=True)
 
@@ -87,13 +87,13 @@ def _open_in_browser(path: Any) -> None:
                    err=True)
 
 
-def _log_axes(folder: Sweep, summary: dict[str, Any]) -> dict[str, bool]:
+def _log_axes(sweep: Sweep, summary: dict[str, Any]) -> dict[str, bool]:
     """Which parameters the report draws on a log scale (only log-distributed ones, and
     lists of values that span decades)."""
     from ..config.space import flat_names
     from ..reporting.insight import is_log
 
-    params = {p.name: p for p in folder.config.space.params}
+    params = {p.name: p for p in sweep.config.space.params}
     values: dict[str, list[Any]] = {}
     for run in summary["runs"]:
         for k, v in flat_names(run["config"]).items():
@@ -101,7 +101,7 @@ def _log_axes(folder: Sweep, summary: dict[str, Any]) -> dict[str, bool]:
     return {k: is_log(params.get(k), vs) for k, vs in values.items()}
 
 
-def _write_report(folder: Sweep, path: Any, static: bool, watch: float | None,
+def _write_report(sweep: Sweep, path: Any, static: bool, watch: float | None,
                   last: list[str | None]) -> str:
     """Write the report (and, when watched, its stamp) unless nothing it shows changed;
     the sweep's state."""
@@ -113,14 +113,14 @@ def _write_report(folder: Sweep, path: Any, static: bool, watch: float | None,
 
     stamp_path = path.with_name(path.name + ".stamp.js")
     if static:
-        summary = summarize(folder)
+        summary = summarize(sweep)
         stamp = dashboard.data_stamp(summary) + ("w" if watch else "")
         if stamp != last[0]:
-            write_atomic(path, html_report(summary, refresh=watch, logs=_log_axes(folder, summary)),
+            write_atomic(path, html_report(summary, refresh=watch, logs=_log_axes(sweep, summary)),
                          durable=False)
         last[0] = stamp
         return summary["state"]
-    data = dashboard.report_data(folder)
+    data = dashboard.report_data(sweep)
     stamp = dashboard.data_stamp(data) + ("w" if watch else "")
     if stamp != last[0]:
         page, _ = dashboard.interactive_report(data, watch, quote(stamp_path.name), stamp)
@@ -143,8 +143,8 @@ def plot(sweep_id: str, width: int, height: int, full: bool, root_dir: str | Non
     """A terminal chart of sweep ID: every run's value and the best so far."""
     from ..reporting.report import terminal_plot
 
-    folder = _open(_store(root_dir), sweep_id)
-    summary = summarize(folder)
+    sweep = _open(_store(root_dir), sweep_id)
+    summary = summarize(sweep)
     click.echo(terminal_plot(summary, width=max(width, 20), height=max(height, 4), full=full))
 
 

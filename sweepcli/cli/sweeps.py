@@ -92,20 +92,20 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
             _create(store, config_file, name, project, priors, program)
             return
         (action, ref), = actions.items()
-        folder = _open(store, _ref(ref, project))
+        sweep = _open(store, _ref(ref, project))
         if action == "print":
-            _print(folder, as_json, last, top)
+            _print(sweep, as_json, last, top)
         elif action == "rerun-failed":
-            failed = api.rerun_failed(folder)
-            click.echo(f"{len(failed)} failed run(s) of {folder.ref} will run again when an "
+            failed = api.rerun_failed(sweep)
+            click.echo(f"{len(failed)} failed run(s) of {sweep.ref} will run again when an "
                        "agent takes them.", err=True)
         elif action == "update":
-            _update(folder, config_file)  # type: ignore[arg-type]
+            _update(sweep, config_file)  # type: ignore[arg-type]
         else:
-            CONTROL[action](folder)
+            CONTROL[action](sweep)
             done = {"pause": "paused", "resume": "resumed", "stop": "stopped",
                     "cancel": "canceled"}
-            click.echo(f"Sweep {folder.ref} {done[action]}.", err=True)
+            click.echo(f"Sweep {sweep.ref} {done[action]}.", err=True)
 
     return command
 
@@ -117,7 +117,7 @@ def _create(store: SweepStore, config_file: str, name: str | None, project: str 
         config = validate({**config.raw, "program": program}, source=config_file)
     for warning in config.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
-    folder, found = api.create(config, project=project, name=name, prior=priors, store=store,
+    sweep, found = api.create(config, project=project, name=name, prior=priors, store=store,
                                source_dir=Path(config_file).resolve().parent)
     for note in found.notes:
         click.echo(f"Note: {printable(note)}", err=True)
@@ -125,22 +125,22 @@ def _create(store: SweepStore, config_file: str, name: str | None, project: str 
         click.echo(f"Skipped: {printable(skipped)}", err=True)
     if len(found.skipped) > 20:
         click.echo(f"Skipped: ... and {len(found.skipped) - 20} more", err=True)
-    click.echo(folder.sweep_id)
+    click.echo(sweep.sweep_id)
     prior_text = f" with {len(found.runs)} prior run(s)" if priors else ""
-    where = store if store.url else folder.path
-    click.echo(f"Created sweep {folder.ref} ({config.method}){prior_text} in {where}",
+    where = store if store.url else sweep.path
+    click.echo(f"Created sweep {sweep.ref} ({config.method}){prior_text} in {where}",
                err=True)
     dir_flag = f" --dir {store.root}" if str(store.root) != "sweeps" else ""
     store_flag = " --store URL" if store.url else ""
-    click.echo(f"Run agents with: sweepcli agent{store_flag}{dir_flag} {folder.ref}", err=True)
+    click.echo(f"Run agents with: sweepcli agent{store_flag}{dir_flag} {sweep.ref}", err=True)
 
 
-def _update(folder: Sweep, config_file: str) -> None:
+def _update(sweep: Sweep, config_file: str) -> None:
     config = load_config(config_file)
     for warning in config.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
-    revision = api.update(folder, config.raw)
-    click.echo(f"Sweep {folder.ref}: config revision {revision} takes effect at the next "
+    revision = api.update(sweep, config.raw)
+    click.echo(f"Sweep {sweep.ref}: config revision {revision} takes effect at the next "
                "claim; running runs go on.", err=True)
 
 
@@ -164,8 +164,8 @@ def _best_first(s: dict[str, Any], k: int) -> list[dict[str, Any]]:
     return valued[:k]
 
 
-def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> None:
-    s = summarize(folder, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
+def _print(sweep: Sweep, as_json: bool, last: int, top: int | None = None) -> None:
+    s = summarize(sweep, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
     every_run = s["runs"]
     if top is not None:
         s["runs"] = _best_first(s, top)
@@ -180,7 +180,7 @@ def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> N
     if s["metric"]:
         from ..reporting.insight import importance as rank
 
-        importance = rank(folder.config.space, [flat_names(r["config"]) for r in valued],
+        importance = rank(sweep.config.space, [flat_names(r["config"]) for r in valued],
                           [r["value"] for r in valued], s["metric"]["goal"])
     metric = s["metric"]
     metric_text = printable(f"{metric['name']} ({metric['goal']})") if metric else "-"
@@ -205,7 +205,7 @@ def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> N
     budget_text = "; ".join(
         f"{b['spent']:,g} of {b['budget']:,g} {unit} spent, {b['left']:,g} left"
         for unit, b in (s["budget"] or {}).items())
-    limits = folder.config.constraints
+    limits = sweep.config.constraints
     feasible_text = ""
     if limits:
         said = {"True": 0, "False": 0, "None": 0}
@@ -232,7 +232,7 @@ def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> N
             f"  (importance over {len(valued)} runs)")
     recent = s["runs"] if top is not None else s["runs"][-last:] if last > 0 else []
     if not sys.stdout.isatty():
-        click.echo(f"sweep   {folder.ref}")
+        click.echo(f"sweep   {sweep.ref}")
         if s["name"]:
             click.echo(f"name    {printable(str(s['name']))}")
         if s["description"]:
@@ -272,7 +272,7 @@ def _print(folder: Sweep, as_json: bool, last: int, top: int | None = None) -> N
     console = Console()
     head = Table.grid(padding=(0, 2))
     # every cell is a Text: a value is never read as rich markup
-    for label, value in [("sweep", folder.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
+    for label, value in [("sweep", sweep.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
                          ("about", printable(str(s["description"] or ""))),
                          ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
                          ("runs", counts), ("limits", feasible_text), ("budget", budget_text),
@@ -323,8 +323,8 @@ def list_sweeps(as_json: bool, root_dir: str | None) -> None:
     for ref in store.list():
         row: dict[str, Any] = {"id": ref}
         try:
-            folder = store.open(ref)
-            state = folder.refresh()
+            sweep = store.open(ref)
+            state = sweep.refresh()
         except (SweepcliError, OSError, LockTimeout, LockLost) as exc:
             row["error"] = describe(exc)
             rows.append(row)
@@ -332,16 +332,16 @@ def list_sweeps(as_json: bool, root_dir: str | None) -> None:
         counts: dict[str, int] = {}
         for run in state.runs.values():
             counts[run.state.value] = counts.get(run.state.value, 0) + 1
-        best = best_run(folder)
-        metric = folder.config.metric
+        best = best_run(sweep)
+        metric = sweep.config.metric
         row.update({
-            "id": folder.ref, "name": folder.meta.get("name"),
-            "state": sweep_status(folder.config, state), "method": folder.config.method,
+            "id": sweep.ref, "name": sweep.meta.get("name"),
+            "state": sweep_status(sweep.config, state), "method": sweep.config.method,
             "metric": metric.name if metric else None, "counts": counts,
             "best": None if best is None or metric is None else best.best(metric.goal),
             "agents": sorted({r.agent for r in state.runs.values()
                               if r.state.value == "running" and r.agent}),
-            "created": folder.meta.get("created"),
+            "created": sweep.meta.get("created"),
         })
         rows.append(row)
     if as_json:
@@ -359,7 +359,7 @@ def list_sweeps(as_json: bool, root_dir: str | None) -> None:
             continue
         counts_text = ", ".join(f"{n} {k}" for k, n in row["counts"].items()) or "no runs"
         best_text = f"best {row['metric']}={fmt(row['best'])}" if row["best"] is not None else ""
-        agents = f"{len(row['agents'])} agent(s) running: {', '.join(row['agents'])}" \
+        agents = f"{len(row['agents'])} agent(s) running: {', '.join(row['agents'])}"\
             if row["agents"] else ""
         name = f"({printable(str(row['name']))})" if row["name"] else ""
         parts = [f"{row['id']:<17}", f"{row['state']:<9}", f"{row['method']:<6}", name,
@@ -410,22 +410,22 @@ def enqueue(sweep_id: str, settings: tuple[str, ...], points_file: str | None,
     else:
         points = _points_file(points_file)  # type: ignore[arg-type]
     store = _store(root_dir)
-    folder = _open(store, _ref(sweep_id, project))
-    done = api.enqueue(folder, points)
+    sweep = _open(store, _ref(sweep_id, project))
+    done = api.enqueue(sweep, points)
     for pid, full in done:
         shown = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in full.items())
         click.echo(pid)
-        click.echo(f"Enqueued {pid} in {folder.ref} (the run that takes it will be run {pid}): "
+        click.echo(f"Enqueued {pid} in {sweep.ref} (the run that takes it will be run {pid}): "
                    f"{printable(shown)}", err=True)
-    state = folder.refresh()
+    state = sweep.refresh()
     if state.control == Control.STOPPED:
-        click.echo(f"Note: sweep {folder.ref} is stopped: its queue runs once it is resumed "
-                   f"(sweepcli sweep --resume {folder.ref})", err=True)
+        click.echo(f"Note: sweep {sweep.ref} is stopped: its queue runs once it is resumed "
+                   f"(sweepcli sweep --resume {sweep.ref})", err=True)
     elif state.control == Control.PAUSED:
-        click.echo(f"Note: sweep {folder.ref} is paused: its queue runs once it is resumed",
+        click.echo(f"Note: sweep {sweep.ref} is paused: its queue runs once it is resumed",
                    err=True)
-    elif target_reached(folder.config, list(state.runs.values())) is not None:
-        click.echo(f"Note: sweep {folder.ref} reached metric.target: no new run starts, "
+    elif target_reached(sweep.config, list(state.runs.values())) is not None:
+        click.echo(f"Note: sweep {sweep.ref} reached metric.target: no new run starts, "
                    "enqueued ones included", err=True)
 
 
@@ -493,19 +493,19 @@ def copy(sweep_id: str, dest: str, root_dir: str | None) -> None:
         path = path.resolve()
         top = Store(path.parent)
         ref = path.name
-        if path.parent.name and not os.path.lexists(path.parent / "sweep.json") and \
+        if path.parent.name and not os.path.lexists(path.parent / "sweep.json") and\
                 _in_project(path):
             top, ref = Store(path.parent.parent), f"{path.parent.name}/{path.name}"
-        folder = _open(top, ref)
+        sweep = _open(top, ref)
     else:
-        folder = _open(store, sweep_id)
+        sweep = _open(store, sweep_id)
     where = safe_url(dest) if is_url(dest) else dest
     try:
-        copied = api.copy_sweep(folder.ref, dest, root_dir, source=folder)
+        copied = api.copy_sweep(sweep.ref, dest, root_dir, source=sweep)
     except FileExistsError:
-        _fail(f"{where} already has a sweep {folder.ref}")
+        _fail(f"{where} already has a sweep {sweep.ref}")
     if not is_url(dest):
         where = str(copied.path)
     click.echo(copied.ref)
-    click.echo(f"Copied sweep {folder.ref} ({len(copied.refresh().runs)} run(s)) to {where}.",
+    click.echo(f"Copied sweep {sweep.ref} ({len(copied.refresh().runs)} run(s)) to {where}.",
                err=True)

@@ -56,12 +56,12 @@ def available() -> bool:
     return True
 
 
-def report_data(folder: Sweep) -> dict[str, Any]:
+def report_data(sweep: Sweep) -> dict[str, Any]:
     """``summarize``'s data with what the page adds: each run's history and flat config,
     hyperband's thresholds, parameter kinds and importance."""
-    s = summarize(folder)
-    cfg = folder.config
-    runs = folder.state.runs
+    s = summarize(sweep)
+    cfg = sweep.config
+    runs = sweep.state.runs
     metric = cfg.metric
     sign = metric.sign if metric else 1.0
     now = time.time()
@@ -97,7 +97,7 @@ def report_data(folder: Sweep) -> dict[str, Any]:
                                   f"its value {fmt(n[b['band'] - 1])} is worse than the band's "
                                   f"threshold {fmt(b['threshold'])} (today's)")
     for r in s["runs"]:  # every other rule (asha, median, the budget) says why in its reason
-        if r["state"] in (RunState.STOPPED.value, RunState.PAUSED.value) and r["reason"] \
+        if r["state"] in (RunState.STOPPED.value, RunState.PAUSED.value) and r["reason"]\
                 and "stop_note" not in r:
             r["stop_note"] = f"{r['state']} after line {r['steps']}: {r['reason']}"
     s["bands"] = bands

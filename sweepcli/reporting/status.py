@@ -36,19 +36,19 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return got if isinstance(got, dict) else {}
 
 
-def _value(folder: Sweep, run: Run) -> float | None:
-    m = folder.config.metric
+def _value(sweep: Sweep, run: Run) -> float | None:
+    m = sweep.config.metric
     return run.best(m.goal) if m else None
 
 
-def best_run(folder: Sweep) -> Run | None:
+def best_run(sweep: Sweep) -> Run | None:
     """The run with the best value (ties: the earliest)."""
-    m = folder.config.metric
-    if m is None or folder.config.multi:
+    m = sweep.config.metric
+    if m is None or sweep.config.multi:
         return None  # several objectives: a front, not one best run
     best: Run | None = None
-    limits = folder.config.constraints
-    for run in folder.state.runs.values():
+    limits = sweep.config.constraints
+    for run in sweep.state.runs.values():
         if limits and is_feasible(limits, run) is not True:
             continue  # the best run is a feasible one (sweepcli.constraints)
         v = run.best(m.goal)
@@ -57,7 +57,7 @@ def best_run(folder: Sweep) -> Run | None:
     return best
 
 
-def summarize(folder: Sweep, mark_stale: bool = True,
+def summarize(sweep: Sweep, mark_stale: bool = True,
               say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Everything ``--print`` shows, as plain data (``--json`` prints it as is).
 
@@ -66,33 +66,33 @@ def summarize(folder: Sweep, mark_stale: bool = True,
     """
     try:
         if mark_stale:
-            end_silent_runs(folder, heartbeat_timeout(), say)
-        with folder.lock:  # a journal that lost runs is said, never shown as a smaller sweep
-            folder.refresh()
-            folder.check_complete()
+            end_silent_runs(sweep, heartbeat_timeout(), say)
+        with sweep.lock:  # a journal that lost runs is said, never shown as a smaller sweep
+            sweep.refresh()
+            sweep.check_complete()
     except OSError as exc:
         if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
         # a teammate who may read the sweep but not write it (or a read-only mount): a look
         # without the lock, which marks nothing
-        folder.refresh()
+        sweep.refresh()
     else:
         try:
-            folder.write_snapshot()  # the next look, and the next agent, start from here
+            sweep.write_snapshot()  # the next look, and the next agent, start from here
         except (OSError, RuntimeError):
             pass
-    cfg, state = folder.config, folder.state
+    cfg, state = sweep.config, sweep.state
     counts = {s.value: 0 for s in RunState}
     for run in state.runs.values():
         counts[run.state.value] += 1
-    best = best_run(folder)
+    best = best_run(sweep)
     runs = sorted(state.runs.values(), key=lambda r: r.started_at)
     out: dict[str, Any] = {
-        "id": folder.sweep_id,
-        "project": folder.project,
-        "name": folder.meta.get("name"),
+        "id": sweep.sweep_id,
+        "project": sweep.project,
+        "name": sweep.meta.get("name"),
         "description": cfg.description,
-        "path": str(folder.path),
+        "path": str(sweep.path),
         "state": sweep_status(cfg, state),
         "method": cfg.method,
         "metric": None if cfg.metric is None else {
@@ -102,7 +102,7 @@ def summarize(folder: Sweep, mark_stale: bool = True,
         "counts": counts,
         "best": None if best is None else {
             "run_id": best.run_id,
-            "value": _value(folder, best),
+            "value": _value(sweep, best),
             "config": cfg.space.nest(best.params),
         },
         "runs": [
@@ -110,7 +110,7 @@ def summarize(folder: Sweep, mark_stale: bool = True,
                 "run_id": r.run_id,
                 "state": r.state.value,
                 "config": cfg.space.nest(r.params),
-                "value": _value(folder, r),
+                "value": _value(sweep, r),
                 "steps": len(r.history),
                 "started_at": r.started_at,
                 "ended_at": r.ended_at,
@@ -123,7 +123,7 @@ def summarize(folder: Sweep, mark_stale: bool = True,
                 **({"feasible": is_feasible(cfg.constraints, r),
                     "broken": broken_limits(cfg.constraints, r) if r.state != RunState.RUNNING
                     else []} if cfg.constraints else {}),
-                "summary": read_summary(folder.run_dir(r.run_id)) if r.prior is None else {},
+                "summary": read_summary(sweep.run_dir(r.run_id)) if r.prior is None else {},
                 "attempt": r.attempt,
                 "attempts": [*r.attempts, {
                     "attempt": r.attempt, "state": r.state.value, "agent": r.agent,
@@ -136,11 +136,11 @@ def summarize(folder: Sweep, mark_stale: bool = True,
         "queue": [{"id": pid, "config": cfg.space.nest(p), "in_space": cfg.space.holds(p)}
                   for pid, p in state.queue.items()],
         "revision": cfg.revision,
-        "revisions": [{"revision": 0, "at": folder.meta.get("created"),
-                       "config": folder.base_config.raw}]
+        "revisions": [{"revision": 0, "at": sweep.meta.get("created"),
+                       "config": sweep.base_config.raw}]
                      + [{"revision": r["rev"], "at": r["t"], "config": r["config"]}
                         for r in state.revisions],
-        "journal_lines_skipped": folder.skipped_lines,
+        "journal_lines_skipped": sweep.skipped_lines,
         #: sweepcli.budget: {"steps"|"hours": {"budget", "spent", "left"}} (None: no budget)
         "budget": spending(cfg, runs, time.time()),
     }
