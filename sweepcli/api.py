@@ -31,7 +31,7 @@ from .config import flat_names
 from .config.space import MAX_DRAWS
 from .config.validate import check_point
 from .runs import RunState
-from .reporting.status import read_summary, summarize
+from .reporting.status import Status, look, read_summary, reap
 from .store import InvalidId, Store, Sweep, SweepStore, open_store
 from .store.events import (
     Control,
@@ -404,14 +404,14 @@ class ApiSweep:
     """A sweep as it is now: ``id``, ``project``, ``state``, ``config``, ``runs``,
     ``best_run()``; the same runs and best as ``sweepcli sweep --print --json``."""
 
-    def __init__(self, sweep: Sweep, look: dict[str, Any]):
-        self._folder = sweep
-        self._look = look
-        self.id: str = look["id"]
-        self.project: str | None = look["project"]
-        self.name: str | None = look["name"]
-        self.state: str = look["state"]
-        self.method: str = look["method"]
+    def __init__(self, sweep: Sweep, status: Status):
+        self._sweep = sweep
+        self._status = status
+        self.id: str = status.id
+        self.project: str | None = status.project
+        self.name: str | None = status.name
+        self.state: str = status.state
+        self.method: str = status.method
         #: the config now (the latest ``--update``), as given
         self.config: dict[str, Any] = sweep.config.raw
         metric = sweep.config.metric
@@ -421,15 +421,15 @@ class ApiSweep:
                    _run_dir(sweep, r["run_id"], r["prior"]),
                    metric.name if metric else None, history.get(r["run_id"], []), r["attempt"],
                    r.get("values"), r.get("feasible"), r.get("broken"))
-            for r in look["runs"]
+            for r in status.runs
         ]
         by_id = {r.id: r for r in self.runs}
         #: several objectives: the runs on the Pareto front (none dominated by another)
-        self.pareto: list[ApiRun] = [by_id[p["run_id"]] for p in look.get("pareto", [])]
+        self.pareto: list[ApiRun] = [by_id[p["run_id"]] for p in status.pareto or ()]
 
     def best_run(self) -> ApiRun | None:
         """The run with the best value of the metric (the same as ``--print``'s best)."""
-        best = self._look["best"]
+        best = self._status.best
         if best is None:
             return None
         return next(r for r in self.runs if r.id == best["run_id"])
@@ -439,18 +439,18 @@ class ApiSweep:
         most important first (``name``, ``importance``, ``correlation``, ``correlation_of``),
         as ``--print`` and the report show them; None below 10 runs with a value or
         without a metric. It fits a random forest: about a second."""
-        metric = self._folder.config.metric
+        metric = self._sweep.config.metric
         if metric is None:
             return None
         from .reporting.insight import importance
 
         valued = [(r, r.value) for r in self.runs if r.value is not None]
-        return importance(self._folder.config.space, [flat_names(r.config) for r, _ in valued],
+        return importance(self._sweep.config.space, [flat_names(r.config) for r, _ in valued],
                           [v for _, v in valued], metric.goal)
 
     def to_dict(self) -> dict[str, Any]:
         """What ``sweepcli sweep --print ID --json`` prints."""
-        return copy.deepcopy(self._look)
+        return copy.deepcopy(self._status.as_json())
 
     def __repr__(self) -> str:
         return f"<ApiSweep {self.id} {self.state} runs={len(self.runs)}>"
@@ -482,7 +482,8 @@ class Api:
         """The sweep ``ref`` names (``ID``, ``PROJECT/ID`` or ``ENTITY/PROJECT/ID``)."""
         parse_sweep_ref(ref)
         sweep = self.store.open(ref)
-        return ApiSweep(sweep, summarize(sweep))
+        reap(sweep)  # (as --print: silent runs are ended first)
+        return ApiSweep(sweep, look(sweep))
 
     def sweeps(self) -> list[str]:
         """Every sweep's reference under the root folder."""

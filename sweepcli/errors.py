@@ -23,6 +23,16 @@ class UsageError(SweepcliError):
     exit_code = 2
 
 
+class Stopped(SweepcliError):
+    """Not a fault: the agent stopped before the sweep's end for a reason its caller acts on
+    (exit 3: its time is up or it was preempted with work left, a batch script requeues
+    it; exit 130: interrupted, Ctrl-C). The message, if any, is a note, not an error."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def describe(exc: BaseException) -> str:
     """An error in words: an OSError's text with the file it concerns when it names one."""
     if isinstance(exc, OSError) and exc.strerror:

@@ -368,15 +368,16 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
                   gpus=[None] * options.agents,  # slots, no GPU of their own
                   display=make_display(options.count, options.agents, live=False))
     report = agent.run()
-    from .reporting.status import summarize
+    from .reporting.status import look, reap
 
-    status = summarize(sweep)
+    reap(sweep)
+    status = look(sweep)
     results: dict[str, Any] = {"name": "sweepcli", "sweep_id": sweep.ref,
-                               "state": status["state"], "runs": len(status["runs"]),
+                               "state": status.state, "runs": len(status.runs),
                                "agents": report.reason}
-    if status.get("best"):
-        results["best_params"] = status["best"]["config"]
-        results["best_value"] = status["best"]["value"]
+    if status.best:
+        results["best_params"] = status.best["config"]
+        results["best_value"] = status.best["value"]
     OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
     log.info(f"sweepcli: {report.reason}; best {results.get('best_value')} with "
              f"{results.get('best_params')}")

@@ -200,7 +200,7 @@ def test_every_error_leaves_through_one_handler_with_its_own_exit_status(tmp_pat
 
     from sweepcli.cli import agents, sweeps
 
-    for where, name, args in ((sweeps, "summarize", ["sweep", "--print", sweep_id]),
+    for where, name, args in ((sweeps, "look", ["sweep", "--print", sweep_id]),
                               (agents, "Agent", ["agent", sweep_id])):
         monkeypatch.setattr(where, name, bug)  # (a bug planted where the command finds it)
         result = runner.invoke(cli.main, [*args, "--dir", root], env={"SWEEPCLI_STORE": ""})

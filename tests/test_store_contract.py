@@ -148,3 +148,23 @@ def test_a_snapshot_if_kept_gives_a_new_reader_the_same_state(stores) -> None:
         sweep.append(end_event("r0000003", RunState.FINISHED))
     fresh = stores().open(sweep.sweep_id).refresh()
     assert list(fresh.compact()) == list(sweep.refresh().compact())
+
+
+def test_a_look_reads_and_never_writes(tmp_path: Path) -> None:
+    """``status.look`` is a read-only look (a frozen Status); ending silent runs and leaving
+    a snapshot are ``reap``'s, which --print asks for first."""
+    import dataclasses
+
+    from sweepcli.reporting.status import look
+
+    sweep = Store(tmp_path).create(CONFIG)
+    with sweep.lock:
+        for i in range(3):
+            sweep.append(_claim(i))  # claimed, never a heartbeat: silent
+    before = {p: p.read_bytes() for p in sorted(sweep.path.rglob("*")) if p.is_file()}
+    status = look(Store(tmp_path).open(sweep.sweep_id))
+    after = {p: p.read_bytes() for p in sorted(sweep.path.rglob("*")) if p.is_file()}
+    assert after == before
+    assert status.counts["running"] == 3 and len(status.runs) == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        status.state = "finished"  # type: ignore[misc]

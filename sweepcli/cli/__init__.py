@@ -1,20 +1,21 @@
 """The ``sweepcli`` command: a thin front over the store, the agent and the status.
 
-Exit status: 0 success; 2 bad usage, bad config or bad ID (nothing written); 1 anything
-else. Errors are messages, never tracebacks: every ``SweepcliError`` (``errors.py``) and
-every ``OSError`` leaves through one handler, :class:`Group`, with the error's own exit
-status; anything else is a bug, and keeps its traceback.
+Exit status: 0 success; 2 bad usage, bad config or bad ID (nothing written); 3 an agent
+stopped with work left (time up, preempted); 130 interrupted; 1 anything else. Errors
+are messages, never tracebacks: every ``SweepcliError`` (``errors.py``, ``Stopped`` for 3
+and 130) and every ``OSError`` leaves through one handler, :class:`Group`, with the
+error's own exit status; anything else is a bug, and keeps its traceback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from .. import api
-from ..errors import SweepcliError, describe
+from ..errors import Stopped, SweepcliError, describe
 from ..store import Sweep, SweepStore, open_store
 from ..store.files import parse_sweep_ref
 from ..store.settings import check_environment
@@ -35,10 +36,6 @@ class UsageFailed(CommandFailed):
     exit_code = 2
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    raise (UsageFailed if code == 2 else CommandFailed)(message)
-
-
 def _complete_sweeps(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """Shell completion of sweep IDs from the sweep folder."""
     root = ctx.params.get("root_dir") or None
@@ -57,8 +54,12 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except Stopped as exc:
+            if str(exc):
+                click.echo(f"sweepcli: {exc}", err=True)
+            ctx.exit(exc.exit_code)
         except SweepcliError as exc:
-            _fail(str(exc), exc.exit_code)
+            raise (UsageFailed if exc.exit_code == 2 else CommandFailed)(str(exc)) from None
         except BrokenPipeError:
             raise  # the reader went away (| head): click exits quietly
         except OSError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -14,9 +13,10 @@ from ..agent import Agent
 from ..agent.cluster import ClusterError, all_gpus, gpu_slots
 from ..agent.cluster import time_limit as cluster_time_limit
 from ..agent.display import make_display
+from ..errors import Stopped, SweepcliError, UsageError
 from ..store import LockLost, LockTimeout, Sweep
 from . import (CONTROL, STORE_URL_KEY as _STORE_URL, CommandFailed, UsageFailed,  # noqa: F401
-                _complete_sweeps, _fail, _open, _ref, _store, _use_store, dir_option, main)
+                _complete_sweeps, _open, _ref, _store, _use_store, dir_option, main)
 
 
 @main.command()
@@ -100,7 +100,7 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     click.echo(f"sweepcli: agent done after {n} run(s) in {time.monotonic() - started:.1f} s: "
                f"{report.reason}", err=True)
     if report.interrupted:
-        sys.exit(130)
+        raise Stopped("", 130)
     if report.time_up:
         left = _work_left(sweep)
         if left:
@@ -110,9 +110,7 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
                    if os.environ.get("SWEEPCLI_JOB_SCRIPT") == "slurm"
                    else "requeue the job (the script of `sweepcli slurm` does, as does "
                         "examples/slurm/agent.sbatch)")
-            click.echo(f"sweepcli: exit status 3: {why} and the sweep has work left ({left}); "
-                       f"{how}", err=True)
-            sys.exit(3)
+            raise Stopped(f"exit status 3: {why} and the sweep has work left ({left}); {how}", 3)
 
 
 def _work_left(sweep: Sweep) -> str:
@@ -179,7 +177,7 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
     if not _work_left(sweep):
         from ..agent import sweep_status
 
-        _fail(f"sweep {sweep.ref} is {sweep_status(sweep.config, sweep.refresh())}: "
+        raise SweepcliError(f"sweep {sweep.ref} is {sweep_status(sweep.config, sweep.refresh())}: "
               "no job to submit")
     try:
         extra = tuple(shlex.split(agent_args))
@@ -190,20 +188,20 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
         try:
             setup = Path(setup_file).read_text()
         except (OSError, UnicodeDecodeError) as e:
-            _fail(f"cannot read --setup {setup_file}: {e}")
+            raise SweepcliError(f"cannot read --setup {setup_file}: {e}") from None
     try:
         job = JobArray(sweep.ref, array, walltime, gpus=gpus, cpus=cpus, mem=mem, setup=setup,
                        root_dir=str(store.root), in_postgres=store.url is not None,
                        agent_args=extra, sbatch_args=tuple(sbatch_args))
     except SlurmError as e:
-        _fail(str(e), 2)  # what was asked cannot be written as a job: nothing was
+        raise UsageError(str(e)) from None  # what was asked cannot be written as a job: nothing was
     for warning in job.warnings():
         click.echo(f"sweepcli: warning: {warning}", err=True)
     path = Path(script_path) if script_path else Path.cwd() / f"{job.job_name}.sbatch"
     try:
         write_atomic(path, job.script())
     except OSError as e:
-        _fail(f"cannot write the script {path}: {e.strerror or e}")
+        raise SweepcliError(f"cannot write the script {path}: {e.strerror or e}") from None
     if dry_run:
         click.echo(str(path))
         click.echo(f"Wrote {path}; submit it with: sbatch {shlex.quote(str(path))}", err=True)
@@ -216,7 +214,7 @@ def slurm(sweep_id: str, array: str, walltime: str, gpus: int, cpus: int | None,
     try:
         job_id = submit(path, (), env)  # the options after -- are in the script
     except SlurmError as e:
-        _fail(str(e))
+        raise SweepcliError(str(e)) from None
     click.echo(job_id)
     click.echo(f"Submitted job array {job_id} ({job.array}, {walltime} each) for sweep "
                f"{sweep.ref}: {path}", err=True)

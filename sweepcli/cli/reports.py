@@ -11,9 +11,9 @@ import click
 
 from ..store import LockTimeout, Sweep
 from ..text import printable
-from ..reporting.status import summarize
+from ..reporting.status import look, reap
 from . import (CONTROL, STORE_URL_KEY as _STORE_URL, CommandFailed, UsageFailed,  # noqa: F401
-                _complete_sweeps, _fail, _open, _ref, _store, _use_store, dir_option, main)
+                _complete_sweeps, _open, _ref, _store, _use_store, dir_option, main)
 
 
 @main.command()
@@ -113,7 +113,8 @@ def _write_report(sweep: Sweep, path: Any, static: bool, watch: float | None,
 
     stamp_path = path.with_name(path.name + ".stamp.js")
     if static:
-        summary = summarize(sweep)
+        reap(sweep)
+        summary = look(sweep).as_json()
         stamp = dashboard.data_stamp(summary) + ("w" if watch else "")
         if stamp != last[0]:
             write_atomic(path, html_report(summary, refresh=watch, logs=_log_axes(sweep, summary)),
@@ -144,7 +145,8 @@ def plot(sweep_id: str, width: int, height: int, full: bool, root_dir: str | Non
     from ..reporting.report import terminal_plot
 
     sweep = _open(_store(root_dir), sweep_id)
-    summary = summarize(sweep)
+    reap(sweep)
+    summary = look(sweep).as_json()
     click.echo(terminal_plot(summary, width=max(width, 20), height=max(height, 4), full=full))
 
 

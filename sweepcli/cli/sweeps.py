@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,16 +16,16 @@ from .. import api, jsonline
 from ..agent import target_reached
 from ..config import ConfigError, load_config, parse_yaml, validate
 from ..config.validate import json_problems
-from ..errors import SweepcliError, describe
+from ..errors import SweepcliError, UsageError, describe
 from ..priors import MAX_FILE
 from ..store import LockLost, LockTimeout, Store, Sweep, SweepStore, SweepUnreadable
 from ..store.events import Control
-from ..config import flat_names
 from ..reporting.report import fmt
 from ..text import printable
-from ..reporting.status import summarize
+from ..reporting.status import look, reap
+from ..reporting.text import render_status
 from . import (CONTROL, STORE_URL_KEY as _STORE_URL, CommandFailed, UsageFailed,  # noqa: F401
-                _complete_sweeps, _fail, _open, _ref, _store, _use_store, dir_option, main)
+                _complete_sweeps, _open, _ref, _store, _use_store, dir_option, main)
 
 
 def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
@@ -144,163 +143,18 @@ def _update(sweep: Sweep, config_file: str) -> None:
                "claim; running runs go on.", err=True)
 
 
-def _run_note(run: dict[str, Any]) -> str:
-    """' (attempt 2; timeout)' when a run was resumed or ended for a reason of its own."""
-    notes = [f"attempt {run['attempt']}"] if run["attempt"] > 1 else []
-    if run["reason"]:
-        notes.append(fmt(run["reason"]))
-    if run.get("feasible") is False:
-        notes.append("infeasible: " + fmt(", ".join(run["broken"])))
-    return f"  ({'; '.join(notes)})" if notes else ""
-
-
-def _best_first(s: dict[str, Any], k: int) -> list[dict[str, Any]]:
-    """The ``k`` runs with the best values (by the metric's goal; ties: the earlier run)."""
-    goal = (s["metric"] or (s.get("metrics") or [{}])[0]).get("goal", "minimize")
-    valued = [r for r in s["runs"] if r["value"] is not None]
-    # feasible runs first (sweepcli.constraints): the best is never an infeasible one
-    valued.sort(key=lambda r: (r.get("feasible") is False,
-                               -r["value"] if goal == "maximize" else r["value"]))
-    return valued[:k]
-
-
 def _print(sweep: Sweep, as_json: bool, last: int, top: int | None = None) -> None:
-    s = summarize(sweep, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
-    every_run = s["runs"]
-    if top is not None:
-        s["runs"] = _best_first(s, top)
+    reap(sweep, say=lambda message: click.echo(f"sweepcli: {printable(message)}", err=True))
+    status = look(sweep)
+    shown = status.best_first(top) if top is not None else status
     if as_json:
         # indented for a person; one line for a program (json's C encoder: a 10,000-run
         # sweep prints in a tenth of the time). No importance: scripts poll this, and the
         # forest costs a second (the Python API's ApiSweep.importance() has it)
-        click.echo(json.dumps(s, indent=2 if sys.stdout.isatty() else None))
+        click.echo(json.dumps(shown.as_json(), indent=2 if sys.stdout.isatty() else None))
         return
-    valued = [r for r in s["runs"] if r["value"] is not None]
-    importance = None
-    if s["metric"]:
-        from ..reporting.insight import importance as rank
-
-        importance = rank(sweep.config.space, [flat_names(r["config"]) for r in valued],
-                          [r["value"] for r in valued], s["metric"]["goal"])
-    metric = s["metric"]
-    metric_text = printable(f"{metric['name']} ({metric['goal']})") if metric else "-"
-    front: list[str] = []
-    if "pareto" in s:  # several objectives: the front instead of one best run
-        metric_text = printable(", ".join(f"{m['name']} ({m['goal']})" for m in s["metrics"]))
-        for p in s["pareto"]:
-            values = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in p["values"].items())
-            params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(p["config"]).items())
-            front.append(f"{p['run_id']}  {values}  {params}")
-    counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no runs yet"
-    if s["prior_runs"]:
-        counts += f" ({s['prior_runs']} prior)"
-    queued = s["queue"]
-    queue_text = (f"{len(queued)} point(s) enqueued" + (
-        f", {sum(not q['in_space'] for q in queued)} outside today's space (not run)"
-        if any(not q["in_space"] for q in queued) else "")) if queued else ""
-    revisions = s["revisions"]
-    config_text = ("revision " + ", ".join(
-        f"{r['revision']} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(r['at']))})"
-        if r["at"] else str(r["revision"]) for r in revisions)) if len(revisions) > 1 else ""
-    budget_text = "; ".join(
-        f"{b['spent']:,g} of {b['budget']:,g} {unit} spent, {b['left']:,g} left"
-        for unit, b in (s["budget"] or {}).items())
-    limits = sweep.config.constraints
-    feasible_text = ""
-    if limits:
-        said = {"True": 0, "False": 0, "None": 0}
-        for r in every_run:
-            said[str(r.get("feasible"))] += 1
-        feasible_text = (f"{said['True']} feasible, {said['False']} infeasible"
-                         + (f", {said['None']} running" if said["None"] else "") + "  ("
-                         + ", ".join(f"{lim.metric}" + (f" >= {lim.min:g}" if lim.min is not None
-                                                        else "")
-                                     + (f" <= {lim.max:g}" if lim.max is not None else "")
-                                     for lim in limits) + ")")
-    skipped = s["journal_lines_skipped"]
-    journal_text = (f"{skipped} line(s) skipped: damaged, or not events of ours"
-                    if skipped else "")
-    best = s["best"]
-    best_text = "-"
-    if best:
-        params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(best["config"]).items())
-        best_text = f"{best['run_id']}  {fmt(best['value'])}  {params}"
-    top_text = ""
-    if importance:
-        top_text = ", ".join(f"{fmt(d['name'])} {d['importance']:.2f}"
-                             for d in importance[:5]) + (
-            f"  (importance over {len(valued)} runs)")
-    recent = s["runs"] if top is not None else s["runs"][-last:] if last > 0 else []
-    if not sys.stdout.isatty():
-        click.echo(f"sweep   {sweep.ref}")
-        if s["name"]:
-            click.echo(f"name    {printable(str(s['name']))}")
-        if s["description"]:
-            click.echo(f"about   {printable(str(s['description']))}")
-        click.echo(f"state   {s['state']}")
-        click.echo(f"method  {s['method']}")
-        click.echo(f"metric  {metric_text}")
-        click.echo(f"runs    {counts}")
-        if feasible_text:
-            click.echo(f"limits  {feasible_text}")
-        if budget_text:
-            click.echo(f"budget  {budget_text}")
-        if queue_text:
-            click.echo(f"queue   {queue_text}")
-        if config_text:
-            click.echo(f"config  {config_text}")
-        if journal_text:
-            click.echo(f"journal {journal_text}")
-        if "pareto" in s:
-            click.echo(f"pareto  {len(front)} run(s) on the front (none dominated by another)")
-            for line in front:
-                click.echo(f"front   {line}")
-        else:
-            click.echo(f"best    {best_text}")
-        if top_text:
-            click.echo(f"top     {top_text}")
-        for r in recent:
-            params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(r["config"]).items())
-            origin = f"  (prior: {fmt(r['prior'])})" if r["prior"] else _run_note(r)
-            click.echo(f"run     {r['run_id']}  {r['state']:<9}  {fmt(r['value']):>10}  "
-                       f"{params}{origin}")
-        return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    console = Console()
-    head = Table.grid(padding=(0, 2))
-    # every cell is a Text: a value is never read as rich markup
-    for label, value in [("sweep", sweep.ref + (f"  ({fmt(s['name'])})" if s["name"] else "")),
-                         ("about", printable(str(s["description"] or ""))),
-                         ("state", s["state"]), ("method", s["method"]), ("metric", metric_text),
-                         ("runs", counts), ("limits", feasible_text), ("budget", budget_text),
-                         ("queue", queue_text), ("config", config_text),
-                         ("journal", journal_text),
-                         ("best", "" if "pareto" in s else best_text),
-                         ("pareto", f"{len(front)} run(s) on the front" if "pareto" in s else ""),
-                         ("top", top_text)]:
-        if value:
-            head.add_row(Text(label, "bold"), Text(value))
-    for line in front:
-        head.add_row(Text("front", "bold"), Text(line))
-    console.print(head)
-    if recent:
-        table = Table(title=f"{'best' if top is not None else 'last'} {len(recent)} runs",
-                      title_justify="left")
-        table.add_column("run")
-        table.add_column("state")
-        table.add_column(Text(fmt(metric["name"]) if metric else "value"), justify="right")
-        names = list(flat_names(recent[0]["config"]))
-        for n in names:
-            table.add_column(Text(fmt(n)), justify="right")
-        for r in recent:
-            flat = flat_names(r["config"])
-            table.add_row(r["run_id"], r["state"] + (" (prior)" if r["prior"] else _run_note(r)),
-                          fmt(r["value"]),
-                          *(Text(fmt(flat.get(n, ""))) for n in names))
-        console.print(table)
+    render_status(status, shown, sweep.config, sweep.ref, last=last, top=top,
+                  tty=sys.stdout.isatty(), echo=click.echo)
 
 
 _sweep_command("sweep", "Create a sweep from CONFIG (prints its ID), or control one by ID.")
@@ -436,12 +290,12 @@ MAX_POINT_VALUES = 1_000_000
 def _points_file(path: str) -> list[Any]:
     try:
         if os.path.getsize(path) > MAX_FILE:
-            _fail(f"{path}: larger than {MAX_FILE >> 20} MiB", 2)
+            raise UsageError(f"{path}: larger than {MAX_FILE >> 20} MiB")
         text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read at once
     except OSError as exc:
-        _fail(f"cannot read {path}: {exc.strerror or exc}", 2)
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        _fail(f"{path}: not a UTF-8 text file", 2)
+        raise UsageError(f"{path}: not a UTF-8 text file") from None
     try:
         data = parse_yaml(text, path, max_nodes=MAX_POINT_VALUES)
     except ConfigError as exc:
@@ -452,14 +306,14 @@ def _points_file(path: str) -> list[Any]:
             try:  # JSON lines: one object a line (not one YAML document)
                 data.append(jsonline.parse(line, allow_nan=False))
             except ValueError:
-                _fail(f"{path} line {n}: not a line of JSON" if data else str(exc), 2)
+                raise UsageError(f"{path} line {n}: not a line of JSON" if data else str(exc)) from None
         problems = json_problems(data, MAX_POINT_VALUES)
         if problems:
-            _fail(f"{path}: {problems[0]}", 2)
+            raise UsageError(f"{path}: {problems[0]}") from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not data:
-        _fail(f"{path}: expected a list of points (mappings of parameter names to values)", 2)
+        raise UsageError(f"{path}: expected a list of points (mappings of parameter names to values)")
     return data
 
 
@@ -503,7 +357,7 @@ def copy(sweep_id: str, dest: str, root_dir: str | None) -> None:
     try:
         copied = api.copy_sweep(sweep.ref, dest, root_dir, source=sweep)
     except FileExistsError:
-        _fail(f"{where} already has a sweep {sweep.ref}")
+        raise SweepcliError(f"{where} already has a sweep {sweep.ref}") from None
     if not is_url(dest):
         where = str(copied.path)
     click.echo(copied.ref)

@@ -36,7 +36,7 @@ from .insight import METHOD, MIN_RUNS, importance, is_categorical, is_log, robus
 from ..config import flat_names
 from .report import feasibility_text, fmt, summary_keys
 from ..runs import RunState
-from .status import summarize
+from .status import look, reap
 from ..store import Sweep
 
 MAX_CURVES = 1000  # learning curves drawn (the running runs, then the best)
@@ -57,9 +57,11 @@ def available() -> bool:
 
 
 def report_data(sweep: Sweep) -> dict[str, Any]:
-    """``summarize``'s data with what the page adds: each run's history and flat config,
-    hyperband's thresholds, parameter kinds and importance."""
-    s = summarize(sweep)
+    """The look's data (``Status.as_json``) with what the page adds: each run's history and
+    flat config, hyperband's thresholds, parameter kinds and importance."""
+    reap(sweep)
+    s = look(sweep).as_json()
+    s["runs"] = [dict(r) for r in s["runs"]]  # (the page's own rows: it adds to them)
     cfg = sweep.config
     runs = sweep.state.runs
     metric = cfg.metric

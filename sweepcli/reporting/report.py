@@ -189,7 +189,7 @@ def feasibility_text(run: dict[str, Any]) -> str:
 
 def html_report(summary: dict[str, Any], refresh: float | None = None,
                 logs: dict[str, bool] | None = None) -> str:
-    """The whole report page for the data of ``summarize`` (reloading itself every
+    """The whole report page for the data of a look (``status.Status.as_json``) (reloading itself every
     ``refresh`` seconds when given: ``report --static --watch``). ``logs``: which parameters
     are drawn on a log scale (``insight.is_log``; the rest linear)."""
     s = summary

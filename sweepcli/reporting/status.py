@@ -1,12 +1,20 @@
-"""A sweep at a glance: the data behind ``sweepcli sweep --print`` (and its ``--json``)."""
+"""A sweep at a glance: the data behind ``sweepcli sweep --print`` (and its ``--json``).
+
+Looking never writes: ``look(sweep)`` reads the events and returns a frozen ``Status``.
+Ending runs whose heartbeat went silent (the contract: a look marks them crashed) is
+``reap(sweep)``, which ``--print``, the report and the API ask for first, under the lock;
+a teammate who may only read the sweep looks without it. ``text.py`` renders a Status for
+a terminal, ``dashboard.py`` as the HTML report; ``Status.as_json()`` is ``--json``.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields as fields_of, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from ..agent import sweep_status
@@ -57,37 +65,89 @@ def best_run(sweep: Sweep) -> Run | None:
     return best
 
 
-def summarize(sweep: Sweep, mark_stale: bool = True,
-              say: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Everything ``--print`` shows, as plain data (``--json`` prints it as is).
+@dataclass(frozen=True)
+class Status:
+    """A sweep as one look saw it. ``runs`` are the rows ``--json`` prints (keys in
+    docs/commands.md), oldest first; ``metrics``/``pareto`` only for several objectives."""
 
-    Looking marks runs whose heartbeat is too old as crashed (the contract), once a short
-    watch has shown that it is silent indeed; pass ``mark_stale=False`` for a read-only look.
-    """
+    id: str
+    project: str | None
+    name: str | None
+    description: str | None
+    path: str
+    state: str
+    method: str
+    metric: Mapping[str, Any] | None
+    run_cap: int | None
+    counts: Mapping[str, int]
+    best: Mapping[str, Any] | None
+    runs: tuple[dict[str, Any], ...]
+    prior_runs: int
+    queue: tuple[dict[str, Any], ...]
+    revision: int
+    revisions: tuple[dict[str, Any], ...]
+    journal_lines_skipped: int
+    #: sweepcli.budget: {"steps"|"hours": {"budget", "spent", "left"}} (None: no budget)
+    budget: Mapping[str, Any] | None
+    metrics: tuple[dict[str, Any], ...] | None = field(default=None)
+    pareto: tuple[dict[str, Any], ...] | None = field(default=None)
+
+    @property
+    def goal(self) -> str:
+        """The goal runs are ranked by (the first objective's, with several)."""
+        first = self.metric or (self.metrics[0] if self.metrics else None)
+        return str(first["goal"]) if first else "minimize"
+
+    def best_first(self, k: int) -> Status:
+        """The same look with only the ``k`` runs of best value (feasible ones first; ties:
+        the earlier run)."""
+        goal = self.goal
+        valued = [r for r in self.runs if r["value"] is not None]
+        valued.sort(key=lambda r: (r.get("feasible") is False,
+                                   -r["value"] if goal == "maximize" else r["value"]))
+        return replace(self, runs=tuple(valued[:k]))
+
+    def as_json(self) -> dict[str, Any]:
+        """What ``--json`` prints."""
+        out = {f.name: getattr(self, f.name) for f in fields_of(self)}  # (shallow: fast)
+        for key in ("metrics", "pareto"):
+            if out[key] is None:
+                del out[key]
+        return out
+
+
+def reap(sweep: Sweep, say: Callable[[str], None] | None = None) -> None:
+    """What a look does to a sweep before it shows it: runs whose heartbeat went silent are
+    ended as crashed (once a short watch has shown them silent indeed), a journal that lost
+    runs is refused (never shown as a smaller sweep), and a snapshot is left for the next
+    reader. A teammate who may read the sweep but not write it (or a read-only mount) gets
+    the events read, nothing marked."""
     try:
-        if mark_stale:
-            end_silent_runs(sweep, heartbeat_timeout(), say)
-        with sweep.lock:  # a journal that lost runs is said, never shown as a smaller sweep
+        end_silent_runs(sweep, heartbeat_timeout(), say)
+        with sweep.lock:
             sweep.refresh()
             sweep.check_complete()
     except OSError as exc:
         if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
-        # a teammate who may read the sweep but not write it (or a read-only mount): a look
-        # without the lock, which marks nothing
         sweep.refresh()
-    else:
-        try:
-            sweep.write_snapshot()  # the next look, and the next agent, start from here
-        except (OSError, RuntimeError):
-            pass
+        return
+    try:
+        sweep.write_snapshot()  # the next look, and the next agent, start from here
+    except (OSError, RuntimeError):
+        pass
+
+
+def look(sweep: Sweep) -> Status:
+    """The sweep as its events say now; reads, never writes."""
+    sweep.refresh()
     cfg, state = sweep.config, sweep.state
     counts = {s.value: 0 for s in RunState}
     for run in state.runs.values():
         counts[run.state.value] += 1
     best = best_run(sweep)
     runs = sorted(state.runs.values(), key=lambda r: r.started_at)
-    out: dict[str, Any] = {
+    fields: dict[str, Any] = {
         "id": sweep.sweep_id,
         "project": sweep.project,
         "name": sweep.meta.get("name"),
@@ -105,7 +165,7 @@ def summarize(sweep: Sweep, mark_stale: bool = True,
             "value": _value(sweep, best),
             "config": cfg.space.nest(best.params),
         },
-        "runs": [
+        "runs": tuple(
             {
                 "run_id": r.run_id,
                 "state": r.state.value,
@@ -131,25 +191,24 @@ def summarize(sweep: Sweep, mark_stale: bool = True,
                     "exit_code": r.exit_code, "reason": r.reason}],
             }
             for r in runs
-        ],
+        ),
         "prior_runs": sum(1 for r in state.runs.values() if r.prior is not None),
-        "queue": [{"id": pid, "config": cfg.space.nest(p), "in_space": cfg.space.holds(p)}
-                  for pid, p in state.queue.items()],
+        "queue": tuple({"id": pid, "config": cfg.space.nest(p), "in_space": cfg.space.holds(p)}
+                       for pid, p in state.queue.items()),
         "revision": cfg.revision,
-        "revisions": [{"revision": 0, "at": sweep.meta.get("created"),
+        "revisions": tuple([{"revision": 0, "at": sweep.meta.get("created"),
                        "config": sweep.base_config.raw}]
                      + [{"revision": r["rev"], "at": r["t"], "config": r["config"]}
-                        for r in state.revisions],
+                        for r in state.revisions]),
         "journal_lines_skipped": sweep.skipped_lines,
-        #: sweepcli.budget: {"steps"|"hours": {"budget", "spent", "left"}} (None: no budget)
         "budget": spending(cfg, runs, time.time()),
     }
     if cfg.multi:  # several objectives: each run's value of each, and the front
         from ..pareto import front, values_of
 
-        out["metrics"] = [{"name": m.name, "goal": m.goal} for m in cfg.metrics]
-        for r, record in zip(runs, out["runs"]):
+        fields["metrics"] = tuple({"name": m.name, "goal": m.goal} for m in cfg.metrics)
+        for r, record in zip(runs, fields["runs"]):
             record["values"] = values_of(cfg, r)
-        out["pareto"] = [{"run_id": r.run_id, "values": values_of(cfg, r),
-                          "config": cfg.space.nest(r.params)} for r in front(cfg, runs)]
-    return out
+        fields["pareto"] = tuple({"run_id": r.run_id, "values": values_of(cfg, r),
+                                  "config": cfg.space.nest(r.params)} for r in front(cfg, runs))
+    return Status(**fields)

@@ -1,0 +1,159 @@
+"""A sweep's status as text: the plain lines ``sweepcli sweep --print`` writes to a pipe
+(one ``label  value`` per line, for grep) and the rich tables it draws on a terminal. The
+renderer beside ``report.py`` (the terminal plot, the static page) and ``dashboard.py``
+(the interactive report); what it shows comes from ``status.look``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..config import SweepConfig, flat_names
+from ..text import printable
+from .report import fmt
+from .status import Status
+
+
+def _run_note(run: dict[str, Any]) -> str:
+    """' (attempt 2; timeout)' when a run was resumed or ended for a reason of its own."""
+    notes = [f"attempt {run['attempt']}"] if run["attempt"] > 1 else []
+    if run["reason"]:
+        notes.append(fmt(run["reason"]))
+    if run.get("feasible") is False:
+        notes.append("infeasible: " + fmt(", ".join(run["broken"])))
+    return f"  ({'; '.join(notes)})" if notes else ""
+
+
+def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, last: int,
+                  top: int | None, tty: bool, echo: Callable[[str], Any]) -> None:
+    """``status`` as text; ``shown`` is the look whose runs are listed (the best ``top``
+    first, else the ``last`` ones)."""
+    valued = [r for r in shown.runs if r["value"] is not None]
+    importance = None
+    if status.metric:
+        from .insight import importance as rank
+
+        importance = rank(config.space, [flat_names(r["config"]) for r in valued],
+                          [r["value"] for r in valued], status.metric["goal"])
+    metric = status.metric
+    metric_text = printable(f"{metric['name']} ({metric['goal']})") if metric else "-"
+    front: list[str] = []
+    if status.pareto is not None:  # several objectives: the front instead of one best run
+        metric_text = printable(", ".join(f"{m['name']} ({m['goal']})" for m in status.metrics or ()))
+        for p in status.pareto:
+            values = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in p["values"].items())
+            params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(p["config"]).items())
+            front.append(f"{p['run_id']}  {values}  {params}")
+    counts = ", ".join(f"{n} {k}" for k, n in status.counts.items() if n) or "no runs yet"
+    if status.prior_runs:
+        counts += f" ({status.prior_runs} prior)"
+    queued = status.queue
+    queue_text = (f"{len(queued)} point(s) enqueued" + (
+        f", {sum(not q['in_space'] for q in queued)} outside today's space (not run)"
+        if any(not q["in_space"] for q in queued) else "")) if queued else ""
+    revisions = status.revisions
+    config_text = ("revision " + ", ".join(
+        f"{r['revision']} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(r['at']))})"
+        if r["at"] else str(r["revision"]) for r in revisions)) if len(revisions) > 1 else ""
+    budget_text = "; ".join(
+        f"{b['spent']:,g} of {b['budget']:,g} {unit} spent, {b['left']:,g} left"
+        for unit, b in (status.budget or {}).items())
+    limits = config.constraints
+    feasible_text = ""
+    if limits:
+        said = {"True": 0, "False": 0, "None": 0}
+        for r in status.runs:
+            said[str(r.get("feasible"))] += 1
+        feasible_text = (f"{said['True']} feasible, {said['False']} infeasible"
+                         + (f", {said['None']} running" if said["None"] else "") + "  ("
+                         + ", ".join(f"{lim.metric}" + (f" >= {lim.min:g}" if lim.min is not None
+                                                        else "")
+                                     + (f" <= {lim.max:g}" if lim.max is not None else "")
+                                     for lim in limits) + ")")
+    skipped = status.journal_lines_skipped
+    journal_text = (f"{skipped} line(s) skipped: damaged, or not events of ours"
+                    if skipped else "")
+    best = status.best
+    best_text = "-"
+    if best:
+        params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(best["config"]).items())
+        best_text = f"{best['run_id']}  {fmt(best['value'])}  {params}"
+    top_text = ""
+    if importance:
+        top_text = ", ".join(f"{fmt(d['name'])} {d['importance']:.2f}"
+                             for d in importance[:5]) + (
+            f"  (importance over {len(valued)} runs)")
+    recent = shown.runs if top is not None else shown.runs[-last:] if last > 0 else []
+    if not tty:
+        echo(f"sweep   {ref}")
+        if status.name:
+            echo(f"name    {printable(str(status.name))}")
+        if status.description:
+            echo(f"about   {printable(str(status.description))}")
+        echo(f"state   {status.state}")
+        echo(f"method  {status.method}")
+        echo(f"metric  {metric_text}")
+        echo(f"runs    {counts}")
+        if feasible_text:
+            echo(f"limits  {feasible_text}")
+        if budget_text:
+            echo(f"budget  {budget_text}")
+        if queue_text:
+            echo(f"queue   {queue_text}")
+        if config_text:
+            echo(f"config  {config_text}")
+        if journal_text:
+            echo(f"journal {journal_text}")
+        if status.pareto is not None:
+            echo(f"pareto  {len(front)} run(s) on the front (none dominated by another)")
+            for line in front:
+                echo(f"front   {line}")
+        else:
+            echo(f"best    {best_text}")
+        if top_text:
+            echo(f"top     {top_text}")
+        for r in recent:
+            params = " ".join(f"{fmt(k)}={fmt(v)}" for k, v in flat_names(r["config"]).items())
+            origin = f"  (prior: {fmt(r['prior'])})" if r["prior"] else _run_note(r)
+            echo(f"run     {r['run_id']}  {r['state']:<9}  {fmt(r['value']):>10}  "
+                       f"{params}{origin}")
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    head = Table.grid(padding=(0, 2))
+    # every cell is a Text: a value is never read as rich markup
+    for label, value in [("sweep", ref + (f"  ({fmt(status.name)})" if status.name else "")),
+                         ("about", printable(str(status.description or ""))),
+                         ("state", status.state), ("method", status.method), ("metric", metric_text),
+                         ("runs", counts), ("limits", feasible_text), ("budget", budget_text),
+                         ("queue", queue_text), ("config", config_text),
+                         ("journal", journal_text),
+                         ("best", "" if status.pareto is not None else best_text),
+                         ("pareto", f"{len(front)} run(s) on the front" if status.pareto is not None else ""),
+                         ("top", top_text)]:
+        if value:
+            head.add_row(Text(label, "bold"), Text(value))
+    for line in front:
+        head.add_row(Text("front", "bold"), Text(line))
+    console.print(head)
+    if recent:
+        table = Table(title=f"{'best' if top is not None else 'last'} {len(recent)} runs",
+                      title_justify="left")
+        table.add_column("run")
+        table.add_column("state")
+        table.add_column(Text(fmt(metric["name"]) if metric else "value"), justify="right")
+        names = list(flat_names(recent[0]["config"]))
+        for n in names:
+            table.add_column(Text(fmt(n)), justify="right")
+        for r in recent:
+            flat = flat_names(r["config"])
+            table.add_row(r["run_id"], r["state"] + (" (prior)" if r["prior"] else _run_note(r)),
+                          fmt(r["value"]),
+                          *(Text(fmt(flat.get(n, ""))) for n in names))
+        console.print(table)
+
+
