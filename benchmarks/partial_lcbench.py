@@ -5,7 +5,7 @@ Run by hand: ``python benchmarks/partial_lcbench.py [--tasks ...] [--whole 30] [
 
 For each task and seed: ``--whole`` random configurations that ran all 52 epochs (what the
 model has seen whole), ``--runs`` other random configurations cut at step s. Options
-(``sweepcli/search/bayes.py``, ``SWEEPCLI_BAYES_PARTIAL``): ``best`` (its best so far, as
+(``sweepcli/search/bayes/values.py``, ``SWEEPCLI_BAYES_PARTIAL``): ``best`` (its best so far, as
 W&B and sweepcli did), ``delta`` (best so far plus the whole runs' median gain after s),
 ``rank`` (the whole runs' final value at the rank it holds among them at s). Prints the
 median absolute error in points of val_accuracy, for all cut runs and for the third that

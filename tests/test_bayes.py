@@ -168,7 +168,7 @@ def test_numeric_values_are_ranked_and_others_stay_categories() -> None:
 
 def _loss_function(X, z, layout):
     """The MAP objective that fit_hyperparameters minimises, caught on its way to scipy."""
-    from sweepcli.search import gp
+    from sweepcli.search.bayes import gp
 
     caught = {}
     real = gp.minimize
@@ -189,7 +189,7 @@ def test_model_gradients_match_finite_differences() -> None:
     from scipy.optimize import approx_fprime
     from skopt.space import Categorical, Integer, Real, Space
 
-    from sweepcli.search.gp import Layout, SweepGP
+    from sweepcli.search.bayes.gp import Layout, SweepGP
 
     space = Space([Real(0, 1), Integer(1, 6, transform="normalize"),
                    Categorical(list("abc")), Real(0, 1)])
@@ -219,7 +219,7 @@ def test_model_gradients_match_finite_differences() -> None:
 def test_log_expected_improvement_is_accurate_far_into_the_tail() -> None:
     from scipy.stats import norm
 
-    from sweepcli.search.gp import _log_h, _log_h_and_grad
+    from sweepcli.search.bayes.gp import _log_h, _log_h_and_grad
 
     u = np.array([-30.0, -12.0, -3.0, -1.0, 0.0, 2.0])
     exact = np.log(u * norm.cdf(u) + norm.pdf(u)).astype(float)
@@ -249,7 +249,7 @@ def _ei_mp(u: float) -> float:
 def test_a_diverged_run_is_clipped_so_the_others_keep_their_shape() -> None:
     from skopt.space import Real, Space
 
-    from sweepcli.search.gp import Layout, SweepGP
+    from sweepcli.search.bayes.gp import Layout, SweepGP
 
     space = Space([Real(0, 1), Real(0, 1)])
     rng = np.random.default_rng(0)
@@ -338,7 +338,7 @@ def test_a_pending_run_is_believed_so_expected_improvement_leaves_its_spot() -> 
     the hyperparameters stay those of the real data), so another agent goes elsewhere."""
     from skopt.space import Real, Space
 
-    from sweepcli.search.gp import Layout, SweepGP
+    from sweepcli.search.bayes.gp import Layout, SweepGP
 
     rng = np.random.default_rng(0)
     X = rng.random((10, 2))
@@ -360,7 +360,7 @@ def test_the_model_expects_the_worst_where_it_has_seen_nothing() -> None:
     values' mean, which ``prior_mean="mean"`` keeps for comparison."""
     from skopt.space import Real, Space
 
-    from sweepcli.search.gp import Layout, SweepGP
+    from sweepcli.search.bayes.gp import Layout, SweepGP
 
     X = np.linspace(0.0, 0.3, 8)[:, None]
     y = (X[:, 0] - 0.1) ** 2
@@ -377,7 +377,7 @@ def test_with_agents_at_once_one_run_in_flight_is_at_the_models_best_guess() -> 
     already there; then the agent takes expected improvement's point."""
     from skopt.space import Real, Space
 
-    from sweepcli.search.gp import Layout, SweepGP
+    from sweepcli.search.bayes.gp import Layout, SweepGP
 
     rng = np.random.default_rng(0)
     X = rng.random((14, 2))

@@ -284,7 +284,7 @@ def test_bayes_models_the_probability_of_feasibility() -> None:
 
 
 def test_the_constrained_acquisitions_gradient_is_its_slope() -> None:
-    from sweepcli.search.gp import Layout, SweepGP
+    from sweepcli.search.bayes.gp import Layout, SweepGP
 
     rng = np.random.default_rng(3)
     X = rng.random((12, 2))

@@ -111,7 +111,7 @@ class Random(_Drawn):
 
 
 class Bayes(_Drawn):
-    """A Gaussian process over the runs so far (``search/bayes.py``)."""
+    """A Gaussian process over the runs so far (``search/bayes/``)."""
 
     name = "bayes"
 

@@ -14,8 +14,8 @@ categoricals one-hot); everything from there is this file's (measurements:
   from the best of 2,048 quasi-random candidates and the best run so far by gradient
   steps over continuous inputs alternating with passes over each discrete parameter.
 * **Prior mean**: the worst value seen, not the mean, where the model has seen nothing
-  (``prior_mean="mean"`` for one agent with several objectives: ``bayes._model_choice``).
-* **Agents at once** (chosen in ``bayes.py``): ``believe`` conditions the model on runs
+  (``prior_mean="mean"`` for one agent with several objectives: ``acquisition._model_choice``).
+* **Agents at once** (chosen in ``acquisition.py``): ``believe`` conditions the model on runs
   still going; ``exploit`` finds the minimum of its mean by the same search.
 """
 
@@ -359,7 +359,7 @@ class SweepGP(RegressorMixin, BaseEstimator):
     def exploit(self, rng: np.random.Generator) -> np.ndarray | None:
         """The point where the model expects the best value (the minimum of its mean), unless
         a run still going or an ended run is already there (a pending run within correlation
-        0.99 of it, an ended one within 0.9999): for agents at once, see bayes.py."""
+        0.99 of it, an ended one within 0.9999): for agents at once, see acquisition.py."""
         x = self.propose(rng, exploit=True)
         px = self.project(x[None, :])[0] if self.project is not None else x
 
