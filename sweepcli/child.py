@@ -17,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+# (the names of files this helper writes in the run's folder are also in store/files.py,
+# where its agent reads them from: this file imports nothing of sweepcli)
 #: the file in the run's folder that says the program was sent SIGTERM (read by its agent)
 SIGNALED = "signaled"
 #: the file the helper writes when the program reads ``should_stop`` as true: it stops

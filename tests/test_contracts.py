@@ -154,3 +154,13 @@ def test_import_sweepcli_loads_only_the_helper_and_the_rest_when_named() -> None
         for k in [k for k in sys.modules if k == "sweepcli" or k.startswith("sweepcli.")]:
             del sys.modules[k]
         sys.modules.update(saved)
+
+
+def test_the_helper_and_its_agent_name_the_run_folder_s_files_alike() -> None:
+    """child.py imports nothing of sweepcli (a program's Python may lack it), so it keeps
+    its own copy of the names its agent reads from store/files.py."""
+    from sweepcli import child
+    from sweepcli.store import files
+
+    for name in ("SIGNALED", "STOP_SEEN", "HELPER"):
+        assert getattr(child, name) == getattr(files, name), name

@@ -13,13 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..child import HELPER, SIGNALED, STOP_SEEN
 from ..config import SweepConfig
 from ..config.space import NoPointAllowed
 from ..errors import describe
 from ..runs import RunState
 from ..store import JournalDamaged, LockLost, LockTimeout, Sweep
-from ..store.files import touch, write_atomic, write_json_atomic
+from ..store.files import HELPER, SIGNALED, STOP_SEEN, touch, write_atomic, write_json_atomic
 from ..store.lock import transient
 from ..store.settings import heartbeat_timeout
 from ..store.settings import max_initial_failures

@@ -9,8 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from ..child import HELPER, SIGNALED, STOP_SEEN
-from ..store.files import KEPT_END, open_nofollow
+from ..store.files import HELPER, KEPT_END, SIGNALED, STOP_SEEN, open_nofollow
 
 
 def stop_leftover_program(run_dir: Path, run_id: str) -> bool:

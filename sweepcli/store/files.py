@@ -21,6 +21,12 @@ ID_RE = re.compile(r"^[a-z0-9]{8}$")
 
 #: a run's last events, kept in its folder by an agent that could not write them in time
 KEPT_END = "end.json"
+#: files a program's helper (``child.py``) writes in its run folder, read by its agent
+#: (child.py, loadable on its own in a program's Python, keeps the same names: a
+#: contract test holds them equal)
+SIGNALED = "signaled"  # the program was sent SIGTERM
+STOP_SEEN = "stop-seen"  # the program read should_stop as true: it stops because asked
+HELPER = "helper"  # the program started the helper: its stop requests are seen
 
 
 class InvalidId(UsageError, ValueError):
@@ -138,20 +144,6 @@ def fresh_mtime(path: Path) -> float:
     try:
         sync_attributes(fd)
         return os.fstat(fd).st_mtime
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or create in ``path`` durable (best effort: not every FS allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)
 
