@@ -164,3 +164,88 @@ def test_the_helper_and_its_agent_name_the_run_folder_s_files_alike() -> None:
 
     for name in ("SIGNALED", "STOP_SEEN", "HELPER"):
         assert getattr(child, name) == getattr(files, name), name
+
+
+#: the layers of docs/ARCHITECTURE.md, lowest first: a module imports its own layer or lower
+LAYERS = [
+    {"runs", "goals", "errors", "jsonline", "text", "checks", "backoff"},  # shared data
+    {"early_stop"},  # (the validator reads its RULES)
+    {"config"},
+    {"search", "pareto", "store"},
+    {"budget"},
+    {"agent"},
+]
+#: the calls that point upwards, on purpose (ARCHITECTURE names each and why)
+UPWARDS = {("sweepcli.agent", "sweepcli.api"),  # sweepcli.agent(ID, function=...)
+           ("sweepcli.agent.inprocess", "sweepcli.child"),  # a function run as the program
+           ("sweepcli.config", "sweepcli.child")}  # sweepcli.config.lr
+
+
+def _imports() -> list[tuple[str, str, bool]]:
+    """(module, what it imports of sweepcli, at module level?) for every module; imports
+    for type checking alone are left out."""
+    import ast
+    from pathlib import Path
+
+    import sweepcli
+
+    root = Path(sweepcli.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        is_pkg = parts[-1] == "__init__"
+        mod = ".".join(parts[:-1] if is_pkg else parts)
+        tree = ast.parse(path.read_text())
+        skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = mod.split(".") if is_pkg else mod.split(".")[:-1]
+                    base = base[:len(base) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                targets = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            found += [(mod, t, id(node) in top) for t in targets
+                      if t.startswith("sweepcli.")]
+    return found
+
+
+def _layer(module: str) -> int:
+    unit = module.split(".")[1] if "." in module else ""
+    return next((i for i, units in enumerate(LAYERS) if unit in units), len(LAYERS))
+
+
+def test_nothing_imports_upwards_but_the_named_calls() -> None:
+    upwards = sorted({(m, t) for m, t, _ in _imports()
+                      if _layer(t) > _layer(m) and (m, t) not in UPWARDS})
+    assert not upwards, upwards
+
+
+def test_the_parts_import_each_other_in_no_circle() -> None:
+    """At module level (what loads when a module loads), between the top-level parts."""
+    edges: dict[str, set[str]] = {}
+    for m, t, at_top in _imports():
+        a, b = m.split(".")[1] if "." in m else m, t.split(".")[1]
+        if at_top and a != b:
+            edges.setdefault(a, set()).add(b)
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in edges.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    circles = sorted(a for a in edges if a in reach(a))
+    assert not circles, {a: sorted(edges[a]) for a in circles}
