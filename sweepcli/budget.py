@@ -19,23 +19,25 @@ def steps_spent(runs: Iterable[Run]) -> int:
     return sum(len(r.history) for r in _own(runs))
 
 
-def hours_spent(runs: Iterable[Run], now: float) -> float:
-    """Run-hours across agents: every attempt's time, a running one's until ``now``."""
+def hours_spent(runs: Iterable[Run], now: float, gpus: bool = False) -> float:
+    """Run-hours across agents: every attempt's time, a running one's until ``now``
+    (``gpus``: each attempt's time times the GPUs it was given)."""
     seconds = 0.0
     for r in _own(runs):
         for a in r.attempts:
             start, end = a.get("started_at"), a.get("ended_at")
             if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end > start:
-                seconds += end - start
+                seconds += (end - start) * (float(a.get("gpus", 0.0)) if gpus else 1.0)
         start = r.attempt_started_at or r.started_at
         end = now if r.state == RunState.RUNNING else r.ended_at
         if start and end is not None and end > start:
-            seconds += end - start
+            seconds += (end - start) * (r.gpus if gpus else 1.0)
     return seconds / 3600.0
 
 
 def spending(config: Any, runs: Iterable[Run], now: float) -> dict[str, Any] | None:
-    """``{"steps"|"hours": {"budget", "spent", "left"}}`` (None without a budget)."""
+    """``{"steps"|"hours"|"gpu_hours": {"budget", "spent", "left"}}`` (None without a
+    budget)."""
     budget = config.settings.budget
     if not budget:
         return None
@@ -48,6 +50,10 @@ def spending(config: Any, runs: Iterable[Run], now: float) -> dict[str, Any] | N
         h = hours_spent(runs, now)
         out["hours"] = {"budget": budget["hours"], "spent": round(h, 4),
                         "left": round(max(0.0, budget["hours"] - h), 4)}
+    if "gpu_hours" in budget:
+        g = hours_spent(runs, now, gpus=True)
+        out["gpu_hours"] = {"budget": budget["gpu_hours"], "spent": round(g, 4),
+                            "left": round(max(0.0, budget["gpu_hours"] - g), 4)}
     return out
 
 
@@ -128,3 +134,76 @@ def last_promotion(config: Any, runs: list[Run], left: int) -> Run | None:
         if y is not None and (best is None or y < best[0]):
             best = (y, r)
     return best[1] if best else None
+
+
+#: the most points ``progress`` gives (a curve, thinned evenly beyond that)
+PROGRESS_POINTS = 200
+
+
+def progress(config: Any, runs: Iterable[Run], now: float) -> dict[str, Any] | None:
+    """The best value against what was spent: ``{"unit", "budget", "points": [[spent, best],
+    ...]}``, a point at each run's end (at most ``PROGRESS_POINTS``, evenly thinned) and one
+    for now, in the budget's unit (its first of steps, hours, gpu_hours; steps without a
+    budget). Hours are exact (each attempt's time up to then); steps are what each run had
+    logged by then, its lines taken as spread evenly over its time (they carry no time of
+    their own). None without a metric, with several objectives, or before any value."""
+    import numpy as np
+
+    metric = config.metric
+    if metric is None or getattr(config, "multi", False):
+        return None
+    runs = _own(runs)
+    budget = config.settings.budget or {}
+    unit = next((u for u in ("steps", "hours", "gpu_hours") if u in budget), "steps")
+    limits = getattr(config, "constraints", ())
+    # what was spent, as intervals (start, end) with a weight: hours are the weight times
+    # the interval's part before t; steps the weight times its fraction before t
+    spans: list[tuple[float, float, float]] = []
+    for r in runs:
+        if unit == "steps":
+            last = r.ended_at if r.state != RunState.RUNNING and r.ended_at else now
+            if r.history:
+                spans.append((r.started_at, max(last, r.started_at + 1e-9),
+                              float(len(r.history))))
+            continue
+        for a in [*r.attempts, {"started_at": r.attempt_started_at or r.started_at,  # (now's)
+                                "ended_at": now if r.state == RunState.RUNNING else r.ended_at,
+                                "gpus": r.gpus}]:
+            begun, ended_at = a.get("started_at"), a.get("ended_at")
+            if isinstance(begun, (int, float)) and isinstance(ended_at, (int, float)) \
+                    and ended_at > begun:
+                w = float(a.get("gpus", 0.0)) if unit == "gpu_hours" else 1.0
+                spans.append((float(begun), float(ended_at), w / 3600.0))
+    arr = np.asarray(spans, dtype=float).reshape(-1, 3)
+
+    def spent_at(times: list[float]) -> list[float]:
+        t = np.asarray(times, dtype=float)[:, None]
+        start, end, w = arr[:, 0], arr[:, 1], arr[:, 2]
+        part = np.clip(np.minimum(end, t) - start, 0.0, None)
+        if unit == "steps":
+            part = part / (end - start)
+        return [round(float(x), 4) for x in (part * w).sum(axis=1)]
+
+    ended = sorted((r for r in runs if r.state != RunState.RUNNING and r.ended_at),
+                   key=lambda r: r.ended_at or 0.0)
+    bests: list[tuple[float, float]] = []  # (time, best so far) after each run that counts
+    best: float | None = None
+    steps: list[tuple[float, list[Run]]] = [(e.ended_at or now, [e]) for e in ended]
+    steps.append((now, [x for x in runs if x.state == RunState.RUNNING]))
+    for t, pool in steps:
+        for x in pool:
+            if not x.history or (limits and is_feasible(limits, x) is False):
+                continue
+            v = x.best_value(metric.goal)
+            if best is None or metric.better(v, best):
+                best = v
+        if best is not None:
+            bests.append((t, best))
+    if not bests:
+        return None
+    if len(bests) > PROGRESS_POINTS:
+        step = len(bests) / PROGRESS_POINTS
+        bests = [bests[int(i * step)] for i in range(PROGRESS_POINTS - 1)] + [bests[-1]]
+    spent = spent_at([t for t, _ in bests])
+    return {"unit": unit, "budget": budget.get(unit),
+            "points": [[x, b] for x, (_, b) in zip(spent, bests)]}

@@ -76,6 +76,10 @@ class Run:
     #: the attempts before the current one: attempt, state, agent, started_at, ended_at,
     #: exit_code, reason
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: the GPUs the current attempt was given (its agent's ``--gpus`` slot, a share where
+    #: runs share a GPU; 0: none), what a ``gpu_hours`` budget charges; earlier attempts
+    #: keep theirs in ``attempts``
+    gpus: float = 0.0
     #: how many attempts ended crashed (their agent vanished): what ``max_retries`` limits
     crashes: int = 0
     #: why it ended as it did, when that is not plain (``timeout``, retries used up)

@@ -183,6 +183,50 @@ def test_a_budget_of_hours_counts_every_attempt_and_the_running_ones() -> None:
     assert decide(c, s.state, RNG, now=3901.0).action == "done"
 
 
+def test_a_budget_of_gpu_hours_charges_each_attempt_the_gpus_it_was_given() -> None:
+    """A run on two GPUs costs twice its hours; a resumed attempt on a shared GPU half; a run
+    given none costs nothing; every GPU count goes through the journal and its snapshot."""
+    from sweepcli.agent.loop import gpu_shares
+    from sweepcli.store.events import run_from_record, run_record
+
+    assert gpu_shares(["0,1", "2", "2", None]) == {"0,1": 2.0, "2": 0.5, None: 0.0}
+    s = Sweep()
+    rid = s.run([1.0], RunState.PREEMPTED, t=0.0, end=1800.0)
+    s.state.runs[rid].gpus = 0.0  # (as claimed by an agent without --gpus)
+    s.apply(claim_event("gpurun01", {"x": 0.5}, None, None, "h:1", 60.0, gpus=2.0) | {"t": 1.0})
+    s.apply(end_event("gpurun01", RunState.FINISHED, 0) | {"t": 3601.0})
+    s.apply(attempt_event(rid, 2, "h:2", 60.0, gpus=0.5) | {"t": 3600.0})
+    assert hours_spent(s.runs, now=3600.0 + 1800.0, gpus=True) == pytest.approx(2.0 + 0.25)
+    again = {r.run_id: run_from_record(r.run_id, json.loads(json.dumps(run_record(r))))
+             for r in s.runs}
+    assert again["gpurun01"].gpus == 2.0 and again[rid].gpus == 0.5
+    c = config(None, budget={"gpu_hours": 2.5})
+    assert decide(c, s.state, RNG, now=3600.0 + 1800.0).action == "run"
+    assert decide(c, s.state, RNG, now=3600.0 + 3601.0 * 2).action == "done"
+    assert not s.state.apply({"op": "claim", "run": "gpurun02", "params": {"x": 0.1},
+                              "gpus": -1, "t": 1.0})  # (not a GPU count: skipped)
+
+
+def test_progress_is_the_best_value_against_what_was_spent() -> None:
+    """The curve --print, --json and the report show: a point at each run's end, hours
+    exact, steps of a running run in proportion to its time so far."""
+    from sweepcli.budget import progress
+
+    s = Sweep()
+    s.run([1.0, 2.0], t=0.0, end=3600.0)  # 1 hour, best 2
+    s.run([5.0, 1.0], t=0.0, end=7200.0)  # 2 hours, best 5
+    s.run([3.0], RunState.RUNNING, t=3600.0)  # running since the first hour
+    hours = progress(config(None, budget={"hours": 10}), s.runs, now=7200.0)
+    assert hours["unit"] == "hours" and hours["budget"] == 10
+    assert hours["points"] == [[pytest.approx(2.0), 2.0], [pytest.approx(4.0), 5.0],
+                               [pytest.approx(4.0), 5.0]]
+    steps = progress(config(None), s.runs, now=7200.0)
+    assert steps["unit"] == "steps" and steps["budget"] is None
+    # at the first hour: the first run's 2 steps, half of the second's, none of the third's
+    assert steps["points"][0] == [pytest.approx(3.0), 2.0]
+    assert steps["points"][-1] == [pytest.approx(5.0), 5.0]
+
+
 def test_no_improvement_over_the_last_runs_ends_the_sweep() -> None:
     c = config(None, stop_when={"no_improvement": {"runs": 3}})
     s = Sweep()

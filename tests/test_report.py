@@ -136,13 +136,24 @@ def test_interactive_report_in_a_browser(env, hyperband_sweep, tmp_path) -> None
     for tag in ("<script src", "<link", "<iframe", "<img", "@import"):
         assert tag not in html_only, tag
     settings = _sweep_settings(page)
-    assert {"best", "curves", "parallel", "param0", "param1", "param2"} <= set(settings["figs"])
+    assert {"best", "spent", "curves", "parallel", "param0", "param1", "param2"} <= set(
+        settings["figs"])
     browser = Browser(tmp_path / "profile")  # no network: every host resolves to nothing
     try:
         browser.open(out.as_uri())
         assert browser.wait("document.body && document.body.dataset.ready") == "1"
-        # every chart drawn: best so far, curves, parallel coordinates (WebGL), 3 parameters
-        assert browser.js("document.querySelectorAll('.js-plotly-plot').length") == 6
+        # every chart drawn: best so far (against runs, against what was spent), curves,
+        # parallel coordinates (WebGL), 3 parameters
+        assert browser.js("document.querySelectorAll('.js-plotly-plot').length") == 7
+        # best so far against the steps spent: never worse, ending at the best run's value
+        # when every step the sweep logged is spent
+        spent = browser.js("JSON.stringify(document.getElementById('fig-spent').data[0])")
+        import json as _json
+
+        line = _json.loads(spent)
+        assert line["y"] == sorted(line["y"], reverse=True)  # (loss: lower is better)
+        assert line["y"][-1] == status["best"]["value"]
+        assert line["x"][-1] == pytest.approx(sum(r["steps"] for r in runs))
         assert browser.js("document.querySelectorAll('#fig-parallel canvas').length") >= 1
         assert browser.js("document.querySelectorAll('#fig-parallel .axis-title').length") == 4
         # every run with a value is a point of the best-so-far chart, its ID in its hover text

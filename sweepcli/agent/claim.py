@@ -189,7 +189,7 @@ def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
 
 def claim_next_run(
     sweep: Sweep, rng: np.random.Generator, heartbeat_timeout: float,
-    lock_wait: float | None = None, silence: Silence | None = None,
+    lock_wait: float | None = None, silence: Silence | None = None, gpus: float = 0.0,
 ) -> Claim | Decision:
     """Under the lock: crash stale runs, decide, and record the claim in the journal.
 
@@ -198,6 +198,7 @@ def claim_next_run(
     failed claim (a full disk) leaves no folder behind. ``lock_wait``: wait at most this
     long for the lock (LockTimeout after), else the lock's own timeout. ``silence``: what
     this agent saw of the running runs' heartbeats at its earlier claims (see liveness.py).
+    ``gpus``: how many GPUs the run will be given (what a ``gpu_hours`` budget charges).
     """
     with sweep.lock.waiting_at_most(lock_wait if lock_wait is not None else sweep.lock.timeout):
         sweep.refresh()
@@ -212,7 +213,7 @@ def claim_next_run(
             run_id = decision.retry_of
             attempt = sweep.state.runs[run_id].attempt + 1
             sweep.append(attempt_event(run_id, attempt, agent_name(), heartbeat_timeout,
-                                        sweep.config.revision))
+                                       sweep.config.revision, gpus))
         else:
             # an enqueued point's run takes the point's ID, the one enqueue printed
             run_id = decision.queued if decision.queued is not None else ""
@@ -221,7 +222,8 @@ def claim_next_run(
                 run_id = sweep.new_run_id()
             attempt = 1
             sweep.append(claim_event(run_id, s.params, s.grid_index, None, agent_name(),
-                                      heartbeat_timeout, sweep.config.revision, decision.queued))
+                                     heartbeat_timeout, sweep.config.revision, decision.queued,
+                                     gpus))
         try:
             sweep.make_run_dir(run_id)
         except OSError:

@@ -50,6 +50,17 @@ WATCH_POLL = 0.1  # seconds between looks at a running program
 DAMAGE_GRACE = 15.0  # a journal that lost runs: wait this long for a running agent to restore it
 
 
+def gpu_shares(slots: Sequence[str | None]) -> dict[str | None, float]:
+    """Each slot's (``CUDA_VISIBLE_DEVICES``) share of the GPUs: a GPU in K slots counts
+    1/K in each."""
+    users: dict[str, int] = {}
+    for slot in slots:
+        for device in (slot or "").split(","):
+            if device:
+                users[device] = users.get(device, 0) + 1
+    return {slot: sum(1.0 / users[d] for d in (slot or "").split(",") if d) for slot in slots}
+
+
 @dataclass
 class RunResult:
     run_id: str
@@ -120,6 +131,9 @@ class Agent:
         self.function = function
         self.echo = echo
         self.gpus: list[str | None] = list(gpus) if gpus else [None]
+        #: each slot's share of the GPUs (two slots on one GPU: half each): what its runs
+        #: are charged by a gpu_hours budget
+        self.gpu_share = gpu_shares(self.gpus)
         if function is not None and len(self.gpus) > 1 and not function_env:
             raise ValueError("--gpus runs programs side by side; an in-process function cannot")
         self.source_dir = self.sweep.meta.get("source_dir")
@@ -221,6 +235,10 @@ class Agent:
                 and real_wandb_missing():
             self.say("--wandb offline: this Python has no wandb package (pip install wandb); "
                      "programs that import wandb will fail unless their own Python has it")
+        if "gpu_hours" in (self.config.settings.budget or {}) and not any(
+                self.gpu_share.values()):
+            self.say("the sweep's budget is in gpu_hours and this agent gives its runs no GPU "
+                     "(--gpus): they count nothing against it")
         self.display.start()
         try:
             if len(self.gpus) == 1:
@@ -255,13 +273,13 @@ class Agent:
             self._reserved += 1
             return True
 
-    def _claim(self, state: dict[str, Any]) -> Claim | Decision:
+    def _claim(self, state: dict[str, Any], gpu: str | None = None) -> Claim | Decision:
         """One claim; a lock held elsewhere, a full disk or a journal being restored are
         waited out (a wait decision) rather than ending the agent."""
         try:
             # a short wait, so a signal or Ctrl-C is noticed while the lock is held elsewhere
             got = claim_next_run(self.sweep, self.rng, self.timeout, lock_wait=LOCK_WAIT,
-                                 silence=self.silence)
+                                 silence=self.silence, gpus=self.gpu_share.get(gpu, 0.0))
         except JournalDamaged as exc:
             since = state.setdefault("damaged", time.monotonic())
             if time.monotonic() - since > DAMAGE_GRACE:
@@ -319,7 +337,7 @@ class Agent:
             if not self._reserve():
                 self.report.reason = f"{self.count} run(s) done"
                 return
-            got = self._claim(claim_state)
+            got = self._claim(claim_state, gpu)
             if isinstance(got, Decision):
                 with self._lock:
                     self._reserved -= 1

@@ -21,14 +21,14 @@ def _number(v: Any) -> bool:
 
 
 def _amounts(v: Any) -> bool:
-    """{steps: N} and/or {hours: H}, or {runs: N} and/or {hours: H}: at least one."""
+    """{steps: N}, {hours: H}, {gpu_hours: H}, or {runs: N} and/or {hours: H}: at least one."""
     if not isinstance(v, dict) or not v:
         return False
     for k, x in v.items():
         if k in ("steps", "runs"):
             if not (_int(x) and x >= 1):
                 return False
-        elif k == "hours":
+        elif k in ("hours", "gpu_hours"):
             if not (_number(x) and x > 0):
                 return False
         else:
@@ -42,7 +42,8 @@ def _budget(v: Any) -> bool:
 
 def _stop_when(v: Any) -> bool:
     return (isinstance(v, dict) and set(v) == {"no_improvement"}
-            and _amounts(v["no_improvement"]) and "steps" not in v["no_improvement"])
+            and _amounts(v["no_improvement"]) and "steps" not in v["no_improvement"]
+            and "gpu_hours" not in v["no_improvement"])
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,10 @@ SETTINGS: tuple[Setting, ...] = (
             "(crashed) is resumed before it is failed instead: 0, failed at its first crash; "
             "3, at its fourth (preemptions do not count)", lambda v: _int(v) and v >= 0),
     Setting("budget", "a mapping {steps: N} (metric lines across all runs, N an integer >= 1) "
-            "and/or {hours: H} (run-hours across agents, H a number > 0): the sweep ends when "
-            "either is spent, running runs stopped gracefully", _budget),
+            "and/or {hours: H} (run-hours across agents, H a number > 0) and/or {gpu_hours: H} "
+            "(run-hours times the GPUs each run was given by its agent's --gpus, a shared GPU "
+            "counted in part): the sweep ends when any is spent, running runs stopped "
+            "gracefully", _budget),
     Setting("stop_when", "a mapping {no_improvement: {runs: N}} and/or {no_improvement: "
             "{hours: H}}: the sweep ends when its best has not improved over the last N ended "
             "runs, or for H hours", _stop_when),

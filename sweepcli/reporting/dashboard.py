@@ -188,6 +188,21 @@ def _figures(s: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
                     "xaxis": {"title": {"text": "run (in start order)"}},
                     "yaxis": {"title": {"text": metric}}}}
     axes["best"] = {"traces": list(range(len(data))), "range": s["robust"]}
+    progress = s.get("progress")
+    if progress and progress["points"]:
+        unit, budget = progress["unit"], progress["budget"]
+        spent = [p[0] for p in progress["points"]]
+        shapes = ([{"type": "line", "x0": budget, "x1": budget, "yref": "paper", "y0": 0,
+                    "y1": 1, "line": {"color": "#888", "dash": "dot"}}] if budget else [])
+        figs["spent"] = {"data": [{
+            "type": "scatter", "mode": "lines+markers", "name": "best so far", "x": spent,
+            "y": [p[1] for p in progress["points"]], "hoverinfo": "x+y",
+            "line": {"color": "#c0392b", "width": 2, "shape": "hv"}, "marker": {"size": 4}}],
+            "layout": {**base, "height": 320, "shapes": shapes,
+                       "xaxis": {"title": {"text": f"{unit} spent" + (
+                           f" (the dotted line: the budget, {budget:g})" if budget else "")},
+                           "range": [0, max([*spent, float(budget or 0)]) * 1.02]},
+                       "yaxis": {"title": {"text": f"best {metric}"}}}}
     # learning curves
     curved = sorted((r for r in runs if r["curve"][0]), key=lambda r: (
         r["state"] != "running", r["value"] is None,
@@ -499,7 +514,11 @@ def interactive_report(s: dict[str, Any], watch: float | None = None,
                       "<span class='note'> (no outliers)</span>")
         switch.append("</div>")
         body.append("".join(switch))
-        body += [f"<h2>Best {esc(metric)} so far</h2><div class='fig' id='fig-best'></div>",
+        body += [f"<h2>Best {esc(metric)} so far</h2><div class='fig' id='fig-best'></div>"]
+        if "spent" in figs:
+            body += [f"<h2>Best {esc(metric)} against what was spent</h2>"
+                     "<div class='fig' id='fig-spent'></div>"]
+        body += [
                  "<h2>Learning curves</h2>",
                  "<p class='note'>Each run's metric against its metric lines. "
                  + ("Dotted lines: hyperband's bands; black bars: each band's threshold today "

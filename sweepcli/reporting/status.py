@@ -19,7 +19,7 @@ from typing import Any
 
 from ..agent import sweep_status
 from ..agent.liveness import end_silent_runs
-from ..budget import spending
+from ..budget import progress, spending
 from ..config.constraints import broken_limits, is_feasible
 from ..runs import Run, RunState
 from .. import jsonline
@@ -87,8 +87,12 @@ class Status:
     revision: int
     revisions: tuple[dict[str, Any], ...]
     journal_lines_skipped: int
-    #: sweepcli.budget: {"steps"|"hours": {"budget", "spent", "left"}} (None: no budget)
+    #: sweepcli.budget: {"steps"|"hours"|"gpu_hours": {"budget", "spent", "left"}} (None: no
+    #: budget), and the best value against what was spent (``progress``)
     budget: Mapping[str, Any] | None
+    #: the best value against what was spent (``budget.progress``): {"unit", "budget",
+    #: "points": [[spent, best], ...]}, None before a value
+    progress: Mapping[str, Any] | None = field(default=None)
     metrics: tuple[dict[str, Any], ...] | None = field(default=None)
     pareto: tuple[dict[str, Any], ...] | None = field(default=None)
 
@@ -142,6 +146,7 @@ def look(sweep: Sweep) -> Status:
     """The sweep as its events say now; reads, never writes."""
     sweep.refresh()
     cfg, state = sweep.config, sweep.state
+    now = time.time()
     counts = {s.value: 0 for s in RunState}
     for run in state.runs.values():
         counts[run.state.value] += 1
@@ -201,7 +206,8 @@ def look(sweep: Sweep) -> Status:
                      + [{"revision": r["rev"], "at": r["t"], "config": r["config"]}
                         for r in state.revisions]),
         "journal_lines_skipped": sweep.skipped_lines,
-        "budget": spending(cfg, runs, time.time()),
+        "budget": spending(cfg, runs, now),
+        "progress": progress(cfg, runs, now),
     }
     if cfg.multi:  # several objectives: each run's value of each, and the front
         from ..pareto import front, values_of

@@ -25,6 +25,48 @@ def _run_note(run: dict[str, Any]) -> str:
     return f"  ({'; '.join(notes)})" if notes else ""
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def _progress_text(progress: Any) -> str:
+    """The best value against what was spent, as a line: a spark line over the spent axis
+    (best is up), then the value at a quarter, half and all of what was spent (or of the
+    budget, where one is set)."""
+    if not progress or len(progress["points"]) < 2:
+        return ""
+    points = progress["points"]
+    unit, budget = progress["unit"], progress["budget"]
+    end = float(budget) if budget else points[-1][0]
+    if end <= 0:
+        return ""
+    values = [b for _, b in points]
+    lo, hi = min(values), max(values)
+    first, last = values[0], values[-1]
+    better_up = last >= first  # (best so far only improves: its direction is the goal's)
+
+    def best_at(x: float) -> float | None:
+        got = None
+        for spent, b in points:
+            if spent > x:
+                break
+            got = b
+        return got
+
+    cells = []
+    for i in range(24):
+        b = best_at(end * (i + 1) / 24)
+        if b is None:
+            cells.append(" ")
+            continue
+        level = 0.5 if hi == lo else (b - lo) / (hi - lo)
+        level = level if better_up else 1 - level
+        cells.append(SPARKS[min(len(SPARKS) - 1, int(level * (len(SPARKS) - 1) + 0.5))])
+    marks = [f"{int(f * 100)}% {fmt(b)}" for f in (0.25, 0.5, 1.0)
+             if (b := best_at(end * f)) is not None and points[-1][0] >= end * f * 0.999]
+    of = f"of the budget ({fmt(budget)} {unit})" if budget else f"of the {fmt(end)} {unit} spent"
+    return f"{unit} {''.join(cells)}  " + ", ".join(marks) + f"  {of}"
+
+
 def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, last: int,
                   top: int | None, tty: bool, echo: Callable[[str], Any]) -> None:
     """``status`` as text; ``shown`` is the look whose runs are listed (the best ``top``
@@ -59,6 +101,7 @@ def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, 
     budget_text = "; ".join(
         f"{b['spent']:,g} of {b['budget']:,g} {unit} spent, {b['left']:,g} left"
         for unit, b in (status.budget or {}).items())
+    progress_text = _progress_text(status.progress)
     limits = config.constraints
     feasible_text = ""
     if limits:
@@ -99,6 +142,8 @@ def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, 
             echo(f"limits  {feasible_text}")
         if budget_text:
             echo(f"budget  {budget_text}")
+        if progress_text:
+            echo(f"curve   {progress_text}")
         if queue_text:
             echo(f"queue   {queue_text}")
         if config_text:
@@ -130,6 +175,7 @@ def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, 
                          ("about", printable(str(status.description or ""))),
                          ("state", status.state), ("method", status.method), ("metric", metric_text),
                          ("runs", counts), ("limits", feasible_text), ("budget", budget_text),
+                         ("curve", progress_text),
                          ("queue", queue_text), ("config", config_text),
                          ("journal", journal_text),
                          ("best", "" if status.pareto is not None else best_text),

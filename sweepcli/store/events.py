@@ -51,15 +51,18 @@ class Control(str, Enum):
 
 def claim_event(run_id: str, params: dict[str, Any], grid: int | None, retry_of: str | None,
                 agent: str, heartbeat_timeout: float, revision: int = 0,
-                queued: str | None = None) -> dict[str, Any]:
+                queued: str | None = None, gpus: float = 0.0) -> dict[str, Any]:
     """A run is taken. ``hb``: the owner's heartbeat timeout, which every reader honours;
-    ``rev``: the config revision it was decided under; ``queued``: the enqueued point it runs."""
+    ``rev``: the config revision it was decided under; ``queued``: the enqueued point it
+    runs; ``gpus``: how many GPUs it is given."""
     event = {"op": Op.CLAIM.value, "run": run_id, "params": params, "grid": grid,
              "retry_of": retry_of, "agent": agent, "hb": heartbeat_timeout}
     if revision:
         event["rev"] = revision
     if queued is not None:
         event["queued"] = queued
+    if gpus:
+        event["gpus"] = round(gpus, 4)
     return event
 
 
@@ -124,11 +127,14 @@ def end_event(run_id: str, state: RunState, exit_code: int | None = None, attemp
 
 
 def attempt_event(run_id: str, attempt: int, agent: str, heartbeat_timeout: float,
-                  revision: int = 0) -> dict[str, Any]:
+                  revision: int = 0, gpus: float = 0.0) -> dict[str, Any]:
     """A crashed, preempted or re-queued run is taken again: attempt ``attempt`` of the same
     run, in the same folder, continuing the same history."""
-    return {"op": Op.ATTEMPT.value, "run": run_id, "attempt": attempt, "agent": agent,
-            "hb": heartbeat_timeout, "rev": revision}
+    event = {"op": Op.ATTEMPT.value, "run": run_id, "attempt": attempt, "agent": agent,
+             "hb": heartbeat_timeout, "rev": revision}
+    if gpus:
+        event["gpus"] = round(gpus, 4)
+    return event
 
 
 def fence_event(token: str) -> dict[str, Any]:
@@ -250,6 +256,9 @@ class SweepState:
         if not (_is_int(rev) and rev >= 0) or (queued is not None and not _is_id(queued)):
             return False
         t, hb, agent = e.get("t", 0.0), e.get("hb"), e.get("agent", "")
+        gpus = e.get("gpus", 0)
+        if not (is_number(gpus) and 0 <= gpus <= 4096):
+            return False
         self.runs[rid] = Run(
             run_id=rid,
             params=params,
@@ -261,6 +270,7 @@ class SweepState:
             heartbeat_timeout=float(hb) if is_number(hb) and hb > 0 else None,
             revision=rev,
             queued=queued,
+            gpus=gpus,
         )
         if queued is not None:
             self.queue.pop(queued, None)
@@ -369,10 +379,14 @@ class SweepState:
                                      RunState.PAUSED)
                 or not (_is_int(rev) and rev >= 0)):
             return False
+        gpus = e.get("gpus", 0)
+        if not (is_number(gpus) and 0 <= gpus <= 4096):
+            return False
         run.attempts.append({"attempt": run.attempt, "state": run.state.value,
                              "agent": run.agent, "started_at": run.attempt_started_at,
                              "ended_at": run.ended_at, "exit_code": run.exit_code,
-                             "reason": run.reason})
+                             "reason": run.reason, **({"gpus": run.gpus} if run.gpus else {})})
+        run.gpus = gpus
         t, hb, agent = e.get("t", 0.0), e.get("hb"), e.get("agent", "")
         run.attempt = attempt
         run.attempt_from = len(run.history)
@@ -485,7 +499,7 @@ def _ahead(a: Run, b: Run) -> bool:
 _RECORD_FIELDS = ("params", "grid_index", "retry_of", "agent", "started_at", "ended_at",
                   "exit_code", "requeued", "heartbeat_timeout", "revision", "prior",
                   "summary_only", "queued", "attempt", "attempt_started_at", "attempts", "attempt_from",
-                  "crashes", "reason", "extremes", "last")
+                  "crashes", "reason", "extremes", "last", "gpus")
 
 
 def run_record(run: Run) -> dict[str, Any]:
@@ -567,7 +581,8 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
                queued=record.get("queued"), attempt=max(1, record.get("attempt", 1)),
                attempt_started_at=number("attempt_started_at") or 0.0, attempts=attempts,
                crashes=record.get("crashes", 0), reason=text("reason"),
-               attempt_from=record.get("attempt_from", 0))
+               attempt_from=record.get("attempt_from", 0),
+               gpus=float(record["gpus"]) if is_number(record.get("gpus")) else 0.0)
     extremes = record.get("extremes", {})
     if extremes:
         if not _extremes_ok(extremes):
