@@ -39,7 +39,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from lcbench import BUDGET, DEV_TASKS, EPOCHS, ORDER, curve, model_dir, sweep_config  # noqa: E402
+from lcbench import BUDGET, DEV_TASKS, EPOCHS, model_dir, sweep_config  # noqa: E402
 
 CLI = [sys.executable, "-m", "sweepcli"]
 RULES: dict[str, dict[str, Any] | None] = {
@@ -100,48 +100,10 @@ def sweepcli_run(task: str, rule: str, seed: int, agents: int, pace: float,
 
 def optuna_run(task: str, peer: str, seed: int) -> float:
     """One Optuna study (one worker) within the same budget of epochs: the best
-    val_accuracy at epoch 52 among the trials that reached it."""
-    import optuna
+    val_accuracy at epoch 52 among the trials that reached it (``peers_lcbench.py``)."""
+    from peers_lcbench import optuna_run as run
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler_name, _, pruner_name = peer.partition("+")
-    sampler = (optuna.samplers.RandomSampler(seed=seed) if sampler_name == "random"
-               else optuna.samplers.TPESampler(seed=seed))
-    pruner = {"": optuna.pruners.NopPruner(),
-              "median": optuna.pruners.MedianPruner(),
-              "sh": optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
-              "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=EPOCHS,
-                                                          reduction_factor=3)}[pruner_name]
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
-    spent, best = 0, float("nan")
-    while spent < BUDGET:
-        trial = study.ask()
-        params = {
-            "batch_size": trial.suggest_int("batch_size", 16, 512, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 1e-4, 0.1, log=True),
-            "momentum": trial.suggest_float("momentum", 0.1, 0.99),
-            "weight_decay": trial.suggest_float("weight_decay", 1e-5, 0.1),
-            "num_layers": trial.suggest_int("num_layers", 1, 5),
-            "max_units": trial.suggest_int("max_units", 64, 1024, log=True),
-            "max_dropout": trial.suggest_float("max_dropout", 0.0, 1.0),
-        }
-        values = curve(task, {k: params[k] for k in ORDER})
-        state = optuna.trial.TrialState.COMPLETE
-        for epoch in range(1, EPOCHS + 1):
-            spent += 1
-            trial.report(float(values[epoch - 1]), epoch)
-            if spent >= BUDGET and epoch < EPOCHS:
-                state = optuna.trial.TrialState.FAIL
-                break
-            if epoch < EPOCHS and trial.should_prune():
-                state = optuna.trial.TrialState.PRUNED
-                break
-        if state == optuna.trial.TrialState.COMPLETE:
-            study.tell(trial, float(values[-1]))
-            best = float(values[-1]) if best != best else max(best, float(values[-1]))
-        else:
-            study.tell(trial, state=state)
-    return best
+    return run(task, seed, peer).best_final
 
 
 def main() -> None:

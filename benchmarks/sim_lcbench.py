@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from anytime import Meter  # noqa: E402
 from lcbench import BUDGET, DEV_TASKS, EPOCHS, curve, sweep_config  # noqa: E402
 
 from sweepcli.agent.claim import decide  # noqa: E402
@@ -49,6 +50,7 @@ def simulate(task: str, rule: dict[str, Any] | None, seed: int, agents: int = 8
     t = 0.0
     done = False
     trained = 0  # epochs trained, re-trained ones included
+    meter = Meter()  # the best model at every point of the budget
     judged_at: dict[str, int] = {}  # each run's length when the rule last judged it
     fit_time = 0.0
     while True:
@@ -84,6 +86,7 @@ def simulate(task: str, rule: dict[str, Any] | None, seed: int, agents: int = 8
             k = len(run.history)
             state.apply(metric_event(rid, [float(curves[rid][k])], run.attempt, k))
             trained += 1
+            meter.train(curves[rid], k, k + 1)
             if k + 1 >= EPOCHS:
                 state.apply(end_event(rid, RunState.FINISHED, 0, run.attempt))
                 slots[i] = None
@@ -107,7 +110,8 @@ def simulate(task: str, rule: dict[str, Any] | None, seed: int, agents: int = 8
             slots[i] = None
     finals = [r.history[EPOCHS - 1] for r in state.runs.values() if len(r.history) >= EPOCHS]
     return {"best52": max(finals) if finals else float("nan"), "runs": len(state.runs),
-            "whole": len(finals), "trained": trained, "fit": fit_time}
+            "whole": len(finals), "trained": trained, "fit": fit_time,
+            "points": meter.points(), "trace": meter.trace}
 
 
 def main() -> None:
@@ -118,23 +122,36 @@ def main() -> None:
     ap.add_argument("--rule", nargs="+", default=list(RULES), choices=list(RULES))
     ap.add_argument("--early", help="an early_terminate as JSON, instead of --rule")
     ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--json", help="write every trace to this file")
     args = ap.parse_args()
     if args.early:
         import json
 
         RULES["custom"] = json.loads(args.early)
         args.rule = ["custom"]
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    traces: dict[str, Any] = {}
     for rule in args.rule:
         row = []
+        name = f"sweepcli-{rule}-{args.agents}"
         for task in args.tasks:
             seeds = range(args.first_seed, args.first_seed + args.seeds)
             got = [simulate(task, RULES[rule], s, args.agents) for s in seeds]
+            for s, g in zip(seeds, got):
+                traces[f"{name}/{task}/{s}"] = g["trace"][:: max(1, len(g["trace"]) // 400)]
+            results.setdefault(name, {})[task] = [g["points"] for g in got]
             row.append(statistics.median(g["best52"] for g in got))
             print(f"  {rule:10s} {task:>7s} " + " ".join(f"{g['best52']:.2f}" for g in got)
                   + f"  runs {statistics.median(g['runs'] for g in got):.0f}"
                   f" whole {statistics.median(g['whole'] for g in got):.0f}"
-                  f" fit {statistics.mean(g['fit'] for g in got):.0f}s", flush=True)
+                  f" fit {statistics.mean(g['fit'] for g in got):.0f}s  "
+                  + " ".join(f"{k} {statistics.median(g['points'][k] for g in got):.2f}"
+                             for k in got[0]["points"]), flush=True)
         print(f"{rule:10s} " + " ".join(f"{v:6.2f}" for v in row), flush=True)
+    from peers_lcbench import report, write_traces
+
+    report(results, args.tasks)
+    write_traces(args.json, results, traces)
 
 
 if __name__ == "__main__":
