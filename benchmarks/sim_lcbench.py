@@ -11,6 +11,7 @@ over seeds of the best val_accuracy at epoch 52 within 6,544 epochs.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -39,9 +40,9 @@ RULES: dict[str, dict[str, Any] | None] = {
 }
 
 
-def simulate(task: str, rule: dict[str, Any] | None, seed: int, agents: int = 8
-             ) -> dict[str, Any]:
-    config = validate(sweep_config("bayes", rule, {"seed": seed}))
+def simulate(task: str, rule: dict[str, Any] | None, seed: int, agents: int = 8,
+             settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = validate(sweep_config("bayes", rule, {"seed": seed, **(settings or {})}))
     state = SweepState()
     rng = np.random.default_rng(seed)
     curves: dict[str, np.ndarray] = {}
@@ -123,20 +124,21 @@ def main() -> None:
     ap.add_argument("--early", help="an early_terminate as JSON, instead of --rule")
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--json", help="write every trace to this file")
+    ap.add_argument("--settings", help="sweepcli settings as JSON, e.g. '{\"initial_random\": 5}'")
+    ap.add_argument("--name", help="the name of this variant in the tables")
     args = ap.parse_args()
     if args.early:
-        import json
-
         RULES["custom"] = json.loads(args.early)
         args.rule = ["custom"]
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     traces: dict[str, Any] = {}
+    settings = json.loads(args.settings) if args.settings else None
     for rule in args.rule:
         row = []
-        name = f"sweepcli-{rule}-{args.agents}"
+        name = args.name or f"sweepcli-{rule}-{args.agents}"
         for task in args.tasks:
             seeds = range(args.first_seed, args.first_seed + args.seeds)
-            got = [simulate(task, RULES[rule], s, args.agents) for s in seeds]
+            got = [simulate(task, RULES[rule], s, args.agents, settings) for s in seeds]
             for s, g in zip(seeds, got):
                 traces[f"{name}/{task}/{s}"] = g["trace"][:: max(1, len(g["trace"]) // 400)]
             results.setdefault(name, {})[task] = [g["points"] for g in got]

@@ -1,0 +1,84 @@
+"""The picture in the README: best val_accuracy so far (trained to epoch 52) against the
+epochs spent, the median over seeds, ours against each peer, one panel per LCBench task.
+
+Run by hand (matplotlib, which the peers' virtualenv has)::
+
+    python benchmarks/plot_lcbench.py OUT.png TRACES.json [TRACES.json ...]
+
+where each TRACES.json is written by ``sim_lcbench.py --json`` or ``peers_lcbench.py --json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+
+
+def median_curve(traces: list[list[list[float]]], budget: int, points: int = 120
+                 ) -> tuple[list[float], list[float]]:
+    xs = [budget * (i + 1) / points for i in range(points)]
+    ys = []
+    for x in xs:
+        at = []
+        for trace in traces:
+            v = float("nan")
+            for spent, final, _ in trace:
+                if spent > x:
+                    break
+                v = final
+            at.append(0.0 if math.isnan(v) else v)
+        ys.append(statistics.median(at))
+    return xs, ys
+
+
+def main() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out, files = sys.argv[1], sys.argv[2:]
+    by: dict[str, dict[str, list[list[list[float]]]]] = defaultdict(lambda: defaultdict(list))
+    budget = 6544
+    for f in files:
+        data = json.loads(open(f).read())
+        budget = data["budget"]
+        for key, trace in data["traces"].items():
+            method, task, _ = key.split("/")
+            by[task][method].append(trace)
+    tasks = sorted(by)
+    cols = 3
+    rows = math.ceil(len(tasks) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    for ax, task in zip([a for row in axes for a in row], tasks):
+        finals = []
+        for method in sorted(by[task]):
+            xs, ys = median_curve(by[task][method], budget)
+            ours = method.startswith("sweepcli")
+            ax.plot(xs, ys, label=method, linewidth=2.4 if ours else 1.1,
+                    color=None if not ours else ("#c0392b" if method.endswith("-8") else "#e67e22"),
+                    zorder=3 if ours else 2)
+            finals.append(ys[-1])
+        good = sorted(v for v in finals if v > 0)
+        if good:
+            top = max(good)
+            ax.set_ylim(max(0.0, top - 2.5 * max(0.5, top - statistics.median(good))), top + 0.3)
+        for f in (0.25, 0.5):
+            ax.axvline(budget * f, color="#aaa", linestyle=":", linewidth=0.8)
+        ax.set_title(f"LCBench task {task}")
+        ax.set_xlabel("epochs spent")
+        ax.set_ylabel("best val_accuracy at epoch 52")
+    for ax in [a for row in axes for a in row][len(tasks):]:
+        ax.axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(out, dpi=90)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
