@@ -242,6 +242,7 @@ def main() -> None:
                 print(f"  {peer:22s} {task:>7s} seed {seed}: "
                       + " ".join(f"{k} {v:.2f}" for k, v in pts.items())
                       + f"  spent {meter.spent}  {time.perf_counter() - t0:.0f} s", flush=True)
+                write_traces(args.json, results, traces)  # (as it goes: a long run stopped keeps them)
     report(results, args.tasks)
     write_traces(args.json, results, traces)
 

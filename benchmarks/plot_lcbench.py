@@ -4,6 +4,7 @@ epochs spent, the median over seeds, ours against each peer, one panel per LCBen
 Run by hand (matplotlib, which the peers' virtualenv has)::
 
     python benchmarks/plot_lcbench.py OUT.png TRACES.json [TRACES.json ...]
+    python benchmarks/plot_lcbench.py --table TRACES.json [TRACES.json ...]  (Markdown)
 
 where each TRACES.json is written by ``sim_lcbench.py --json`` or ``peers_lcbench.py --json``.
 """
@@ -34,7 +35,47 @@ def median_curve(traces: list[list[list[float]]], budget: int, points: int = 120
     return xs, ys
 
 
+def table(files: list[str]) -> None:
+    """Markdown: per method, the median / worst seed at 25, 50 and 100% of the budget, on
+    each task (the best val_accuracy at epoch 52 so far)."""
+    from anytime import summary
+
+    import re
+
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for f in files:
+        if f.endswith(".log"):  # peers_lcbench's lines, for a run stopped before its JSON
+            for line in open(f):
+                m = re.match(r"\s+(\S+)\s+(\d+) seed \d+: (.*?)  spent", line)
+                if m:
+                    words = m.group(3).split()
+                    results.setdefault(m.group(1), {}).setdefault(m.group(2), []).append(
+                        {k: float(v) for k, v in zip(words[::2], words[1::2])})
+            continue
+        for method, by_task in json.loads(open(f).read())["results"].items():
+            for task, points in by_task.items():
+                results.setdefault(method, {}).setdefault(task, []).extend(points)
+    tasks = sorted({t for by_task in results.values() for t in by_task})
+    for f in (25, 50, 100):
+        print(f"\n{f}% of the budget (median / worst seed)\n")
+        print("| | " + " | ".join(tasks) + " |")
+        print("|---|" + "---:|" * len(tasks))
+        for method, by_task in results.items():
+            cells = []
+            for t in tasks:
+                pts = by_task.get(t)
+                if not pts:
+                    cells.append("-")
+                    continue
+                med, worst = summary([p[f"final@{f}"] for p in pts])
+                cells.append(f"{med:.2f} / {worst:.2f}")
+            seeds = sorted({len(v) for v in by_task.values()})
+            print(f"| {method} ({'-'.join(map(str, seeds))} seeds) | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
+    if sys.argv[1] == "--table":
+        return table(sys.argv[2:])
     import matplotlib
 
     matplotlib.use("Agg")

@@ -25,6 +25,7 @@ Its parts: ``encoding.py`` (points and back), ``values.py`` (what the model is t
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -37,6 +38,10 @@ from .acquisition import MIN_MODEL, Limits, _allowed_choice, _model_choice
 from .design import _make_optimizer, continued_design
 from .encoding import Encoding
 from .values import PARTIAL, Partial, _cap_history, run_values
+
+#: (for benchmarks) the share of claims, once there is a model, taken from the shared
+#: space-filling sequence instead of the model (``SWEEPCLI_BAYES_EXPLORE``, default 0)
+EXPLORE = float(os.environ.get("SWEEPCLI_BAYES_EXPLORE", "0") or 0)
 
 __all__ = ["Encoding", "Partial", "PARTIAL", "run_values", "suggest", "continued_design"]
 
@@ -80,6 +85,8 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
             # more agents than the design has points, and too few runs ended to fit a
             # model: the design goes on, as a sequence every agent shares
             x = None
+        elif EXPLORE and rng.random() < EXPLORE:
+            x = None  # (measuring: a share of claims taken from the space-filling sequence)
         else:
             x = _model_choice(opt, done_x, pending_x, rng, enc, front=config.multi, keep=model,
                               limits=limits)
