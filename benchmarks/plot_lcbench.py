@@ -81,7 +81,8 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out, files = sys.argv[1], sys.argv[2:]
+    out, files = sys.argv[1], [f for f in sys.argv[2:] if not f.startswith("--skip=")]
+    skip = {m for f in sys.argv[2:] if f.startswith("--skip=") for m in f[7:].split(",")}
     by: dict[str, dict[str, list[list[list[float]]]]] = defaultdict(lambda: defaultdict(list))
     budget = 6544
     for f in files:
@@ -89,19 +90,29 @@ def main() -> None:
         budget = data["budget"]
         for key, trace in data["traces"].items():
             method, task, _ = key.split("/")
-            by[task][method].append(trace)
+            if method not in skip:
+                by[task][method].append(trace)
     tasks = sorted(by)
     cols = 3
     rows = math.ceil(len(tasks) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    methods = sorted({m for t in tasks for m in by[t]})
+    peers = [m for m in methods if not m.startswith("sweepcli")]
+    palette = plt.get_cmap("tab20").colors
+    style = {m: {"color": palette[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20],
+                 "linestyle": ("-", "--", ":")[i % 3], "linewidth": 1.1, "zorder": 2}
+             for i, m in enumerate(peers)}
+    ours = [m for m in methods if m.startswith("sweepcli")]
+    for i, m in enumerate(ours):
+        style[m] = {"color": ("#b00020", "#111111", "#6a1b9a")[i % 3], "linestyle": "-",
+                    "linewidth": 2.6, "zorder": 3}
+    handles = {}
     for ax, task in zip([a for row in axes for a in row], tasks):
         finals = []
         for method in sorted(by[task]):
             xs, ys = median_curve(by[task][method], budget)
-            ours = method.startswith("sweepcli")
-            ax.plot(xs, ys, label=method, linewidth=2.4 if ours else 1.1,
-                    color=None if not ours else ("#c0392b" if method.endswith("-8") else "#e67e22"),
-                    zorder=3 if ours else 2)
+            (line,) = ax.plot(xs, ys, label=method, **style[method])
+            handles[method] = line
             finals.append(ys[-1])
         good = sorted(v for v in finals if v > 0)
         if good:
@@ -114,8 +125,9 @@ def main() -> None:
         ax.set_ylabel("best val_accuracy at epoch 52")
     for ax in [a for row in axes for a in row][len(tasks):]:
         ax.axis("off")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
+    labels = ours + peers
+    fig.legend([handles[m] for m in labels], labels, loc="lower center",
+               ncol=min(6, len(labels)), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(out, dpi=90)
     print(f"wrote {out}")
