@@ -166,5 +166,7 @@ def test_a_look_reads_and_never_writes(tmp_path: Path) -> None:
     after = {p: p.read_bytes() for p in sorted(sweep.path.rglob("*")) if p.is_file()}
     assert after == before
     assert status.counts["running"] == 3 and len(status.runs) == 3
+    shown = status.as_json()  # what --json prints and ApiSweep.to_dict() gives: lists
+    assert isinstance(shown["runs"], list) and isinstance(shown["queue"], list)
     with pytest.raises(dataclasses.FrozenInstanceError):
         status.state = "finished"  # type: ignore[misc]

@@ -113,7 +113,9 @@ class Status:
 
     def as_json(self) -> dict[str, Any]:
         """What ``--json`` prints."""
-        out = {f.name: getattr(self, f.name) for f in fields_of(self)}  # (shallow: fast)
+        # shallow (fast), lists where a look holds tuples: what --json always gave
+        out = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+               for f in fields_of(self)}
         for key in ("metrics", "pareto"):
             if out[key] is None:
                 del out[key]
