@@ -115,6 +115,14 @@ def endgame(config: Any, runs: list[Run]) -> tuple[int, int] | None:
     return (left, whole) if left < whole else None
 
 
+def one_length(runs: Iterable[Run]) -> bool:
+    """Whether every run that finished by itself logged as many values (the program's
+    length is fixed, not a parameter)."""
+    lengths = {len(r.history) for r in _own(runs) if r.state == RunState.FINISHED
+               and r.history and not r.summary_only}
+    return len(lengths) == 1
+
+
 def last_promotion(config: Any, runs: list[Run], left: int) -> Run | None:
     """In the endgame: the paused run expected to end best (its value so far and what the
     whole runs gained after that step) among those that can finish in the ``left`` steps."""

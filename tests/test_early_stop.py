@@ -164,12 +164,48 @@ def test_the_median_rule_waits_for_min_runs_and_min_iter() -> None:
 def test_a_budget_of_steps_ends_the_sweep_and_says_what_is_spent() -> None:
     c = config(None, budget={"steps": 10})
     s = Sweep()
-    s.run([1.0] * 6)
+    s.run([1.0] * 4)
     assert decide(c, s.state, RNG).action == "run"
-    s.run([1.0] * 4, RunState.STOPPED)
+    s.run([1.0] * 6, RunState.STOPPED)
     assert steps_spent(s.runs) == 10
     d = decide(c, s.state, RNG)
     assert d.action == "done" and "budget of 10 steps is spent" in d.reason
+
+
+def test_no_new_run_starts_that_the_budget_of_steps_cannot_finish() -> None:
+    """Runs of 10 steps and a budget of 35: once what is left (after the running runs go the
+    whole way) is under 10, a new run would buy no whole model. A paused run that can
+    finish is resumed instead; with none, the agent waits for the running runs, then the
+    sweep is done, its budget not yet spent."""
+    c = config({"type": "asha"}, budget={"steps": 35})
+    s = Sweep()
+    s.run([1.0] * 10)
+    s.run([2.0] * 10)
+    assert decide(c, s.state, RNG).action == "run"  # 15 left: room for one more
+    going = s.run([3.0] * 4, RunState.RUNNING)  # counted as going to 10: 5 left
+    d = decide(c, s.state, RNG)
+    assert d.action == "wait" and "cannot finish a new run (10 steps)" in d.reason
+    s.apply(end_event(going, RunState.STOPPED, None) | {"t": 5.0})  # (stopped at 4: 11 left)
+    assert decide(c, s.state, RNG).action == "run"
+    s.run([4.0] * 10)  # 1 left
+    d = decide(c, s.state, RNG)
+    assert d.action == "done" and "cannot finish a new run" in d.reason
+    paused = s.run([0.5] * 5, RunState.PAUSED)  # (the worst at its rung) 39 of 35: spent
+    assert decide(c, s.state, RNG).action == "done"
+    # a paused run that fits what is left is resumed rather than nothing started
+    roomy = config({"type": "asha"}, budget={"steps": 45})
+    d = decide(roomy, s.state, RNG)
+    assert d.action == "run" and d.retry_of == paused, d
+    assert "cannot finish a new run" in d.reason, d.reason
+
+
+def test_where_runs_differ_in_length_a_new_run_may_still_start_near_the_budget() -> None:
+    c = config(None, budget={"steps": 25})
+    s = Sweep()
+    s.run([1.0] * 10)
+    s.run([2.0] * 4)  # (a run of another length: epochs is a parameter)
+    s.run([3.0] * 3)  # 17 spent, 8 left: under the longest run, but runs differ in length
+    assert decide(c, s.state, RNG).action == "run"
 
 
 def test_a_budget_of_hours_counts_every_attempt_and_the_running_ones() -> None:

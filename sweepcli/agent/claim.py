@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..budget import budget_spent, endgame, last_promotion, no_improvement
+from ..budget import budget_spent, endgame, last_promotion, no_improvement, one_length
 from ..config import SweepConfig
 from ..config.constraints import is_feasible
 from ..config.space import NoPointAllowed
@@ -117,6 +117,18 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator | No
         r, why = promoted
         return Decision(Kind.RUN, f"resuming paused run {r.run_id} (attempt {r.attempt + 1}): {why}",
                         Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
+    if short is not None and one_length(runs):
+        # no new run starts that the budget cannot finish: its steps would buy no whole model
+        # (the running runs are counted as going the whole way; if a rule stops or pauses
+        # one, what it leaves may let a new run start after all). Only where every run that
+        # finished by itself has the same length: where the length is a parameter, a new
+        # run may well be short enough
+        why = (f"the budget left ({max(0, short[0])} steps once the running runs end) cannot "
+               f"finish a new run ({short[1]} steps)")
+        going = sum(1 for r in runs if r.state == RunState.RUNNING)
+        if going:
+            return Decision(Kind.WAIT, f"{why}; waiting for {going} running run(s)")
+        return Decision(Kind.DONE, why)
     queued = queued_points(config, state)
     if queued:  # asked for by name: before the search, and whatever run_cap says
         pid, params = queued[0]
