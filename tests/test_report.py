@@ -46,6 +46,9 @@ def test_static_report_is_self_contained(env, finished_sweep) -> None:
     urls += re.findall(r"url\(\s*['\"]?([^'\")]+)", page, re.I)
     assert all(u.startswith(("#", "data:")) for u in urls), urls
     assert "opt.name" in page and "Best loss so far" in page
+    # the best against what was spent: a step line over the steps the runs logged
+    assert "Best loss against what was spent" in page and 'class="against-spent"' in page
+    assert "steps spent" in page
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package")

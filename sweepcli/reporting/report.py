@@ -104,6 +104,41 @@ def _best_so_far(runs: list[dict], goal: str, name: str) -> str:
     return _svg(axes + "".join(dots) + path, cls="best-so-far")
 
 
+def _against_spent(progress: dict[str, Any] | None, name: str) -> str:
+    """The best value against what was spent (``budget.progress``), a step line; the
+    budget, where there is one, as a dotted line."""
+    if not progress or not progress["points"]:
+        return ""
+    pts = progress["points"]
+    unit, budget = progress["unit"], progress["budget"]
+    right = max([p[0] for p in pts] + [float(budget or 0)]) or 1.0
+    ys = [p[1] for p in pts]
+    lo, hi = min(ys), max(ys)
+    span = (hi - lo) or 1.0
+
+    def xy(x: float, y: float) -> tuple[float, float]:
+        return (_PAD + (_W - 2 * _PAD) * x / right, _H - _PAD - (_H - 2 * _PAD) * (y - lo) / span)
+
+    line: list[str] = []
+    for (x, y), before in zip(pts, [None, *ys[:-1]]):
+        if before is not None:  # a step: the best holds until it improves
+            line.append("{:.1f},{:.1f}".format(*xy(x, before)))
+        line.append("{:.1f},{:.1f}".format(*xy(x, y)))
+    bx = xy(float(budget), lo)[0] if budget else None
+    marks = (f'<line class="budget" x1="{bx:.1f}" y1="{_PAD}" x2="{bx:.1f}" y2="{_H - _PAD}" '
+             f'stroke="#888" stroke-dasharray="4 3"><title>the budget: {fmt(budget)} '
+             f'{html.escape(unit)}</title></line>' if bx is not None else "")
+    axes = (f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#999"/>'
+            f'<line x1="{_PAD}" y1="{_PAD}" x2="{_PAD}" y2="{_H - _PAD}" stroke="#999"/>'
+            f'<text x="{_W / 2}" y="{_H - 12}" text-anchor="middle">{html.escape(unit)} spent'
+            + (f" (dotted: the budget, {fmt(budget)})" if budget else "") + "</text>"
+            f'<text x="{_PAD - 6}" y="{_PAD}" text-anchor="end">{fmt(hi)}</text>'
+            f'<text x="{_PAD - 6}" y="{_H - _PAD}" text-anchor="end">{fmt(lo)}</text>'
+            f'<text x="{_PAD}" y="{_PAD - 14}">best {html.escape(name)}</text>')
+    path = f'<polyline points="{" ".join(line)}" fill="none" stroke="#c0392b" stroke-width="2"/>'
+    return _svg(axes + marks + path, cls="against-spent")
+
+
 def _parallel(runs: list[dict], names: list[str], goal: str, metric: str,
               logs: dict[str, bool] | None = None) -> str:
     scored = [r for r in runs if r["value"] is not None]
@@ -224,7 +259,10 @@ def html_report(summary: dict[str, Any], refresh: float | None = None,
         f"<dt>best</dt><dd>{best_html}</dd></dl>",
     ]
     if metric:
+        spent = _against_spent(s.get("progress"), metric)
         parts += [f"<h2>Best {esc(metric)} so far</h2>", _best_so_far(runs, goal, metric),
+                  *([f"<h2>Best {esc(metric)} against what was spent</h2>", spent] if spent
+                    else []),
                   "<h2>Parameters against the metric</h2>", _parallel(runs, varying, goal, metric, logs),
                   f"<h2>{esc(metric)} against each parameter</h2><div class='grid'>",
                   *(_scatter(runs, n, metric, (logs or {}).get(n)) for n in varying), "</div>"]
