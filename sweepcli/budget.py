@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .config.constraints import is_feasible
@@ -19,20 +19,24 @@ def steps_spent(runs: Iterable[Run]) -> int:
     return sum(len(r.history) for r in _own(runs))
 
 
+def attempt_spans(run: Run, now: float) -> Iterator[tuple[float, float, float]]:
+    """Each attempt's (start, end, GPUs given) of a run, the current one's until ``now``
+    while it runs; attempts without a whole time span left out."""
+    for a in run.attempts:
+        start, end = a.get("started_at"), a.get("ended_at")
+        if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end > start:
+            yield float(start), float(end), float(a.get("gpus", 0.0))
+    start = run.attempt_started_at or run.started_at
+    end = now if run.state == RunState.RUNNING else run.ended_at
+    if start and end is not None and end > start:
+        yield float(start), float(end), run.gpus
+
+
 def hours_spent(runs: Iterable[Run], now: float, gpus: bool = False) -> float:
     """Run-hours across agents: every attempt's time, a running one's until ``now``
     (``gpus``: each attempt's time times the GPUs it was given)."""
-    seconds = 0.0
-    for r in _own(runs):
-        for a in r.attempts:
-            start, end = a.get("started_at"), a.get("ended_at")
-            if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end > start:
-                seconds += (end - start) * (float(a.get("gpus", 0.0)) if gpus else 1.0)
-        start = r.attempt_started_at or r.started_at
-        end = now if r.state == RunState.RUNNING else r.ended_at
-        if start and end is not None and end > start:
-            seconds += (end - start) * (r.gpus if gpus else 1.0)
-    return seconds / 3600.0
+    return sum((end - start) * (g if gpus else 1.0) for r in _own(runs)
+               for start, end, g in attempt_spans(r, now)) / 3600.0
 
 
 def spending(config: Any, runs: Iterable[Run], now: float) -> dict[str, Any] | None:
@@ -174,14 +178,8 @@ def progress(config: Any, runs: Iterable[Run], now: float) -> dict[str, Any] | N
                 spans.append((r.started_at, max(last, r.started_at + 1e-9),
                               float(len(r.history))))
             continue
-        for a in [*r.attempts, {"started_at": r.attempt_started_at or r.started_at,  # (now's)
-                                "ended_at": now if r.state == RunState.RUNNING else r.ended_at,
-                                "gpus": r.gpus}]:
-            begun, ended_at = a.get("started_at"), a.get("ended_at")
-            if isinstance(begun, (int, float)) and isinstance(ended_at, (int, float)) \
-                    and ended_at > begun:
-                w = float(a.get("gpus", 0.0)) if unit == "gpu_hours" else 1.0
-                spans.append((float(begun), float(ended_at), w / 3600.0))
+        spans += [(begun, ended, (g if unit == "gpu_hours" else 1.0) / 3600.0)
+                  for begun, ended, g in attempt_spans(r, now)]
     arr = np.asarray(spans, dtype=float).reshape(-1, 3)
 
     def spent_at(times: list[float]) -> list[float]:

@@ -249,14 +249,14 @@ def test_progress_is_the_best_value_against_what_was_spent() -> None:
     from sweepcli.budget import progress
 
     s = Sweep()
-    s.run([1.0, 2.0], t=0.0, end=3600.0)  # 1 hour, best 2
-    s.run([5.0, 1.0], t=0.0, end=7200.0)  # 2 hours, best 5
-    s.run([3.0], RunState.RUNNING, t=3600.0)  # running since the first hour
-    hours = progress(config(None, budget={"hours": 10}), s.runs, now=7200.0)
+    s.run([1.0, 2.0], t=100.0, end=3700.0)  # 1 hour, best 2
+    s.run([5.0, 1.0], t=100.0, end=7300.0)  # 2 hours, best 5
+    s.run([3.0], RunState.RUNNING, t=3700.0)  # running since the first hour
+    hours = progress(config(None, budget={"hours": 10}), s.runs, now=7300.0)
     assert hours["unit"] == "hours" and hours["budget"] == 10
     assert hours["points"] == [[pytest.approx(2.0), 2.0], [pytest.approx(4.0), 5.0],
                                [pytest.approx(4.0), 5.0]]
-    steps = progress(config(None), s.runs, now=7200.0)
+    steps = progress(config(None), s.runs, now=7300.0)
     assert steps["unit"] == "steps" and steps["budget"] is None
     # at the first hour: the first run's 2 steps, half of the second's, none of the third's
     assert steps["points"][0] == [pytest.approx(3.0), 2.0]
