@@ -43,6 +43,18 @@ from .values import PARTIAL, Partial, _cap_history, run_values
 #: space-filling sequence instead of the model (``SWEEPCLI_BAYES_EXPLORE``, default 0)
 EXPLORE = float(os.environ.get("SWEEPCLI_BAYES_EXPLORE", "0") or 0)
 
+#: (for benchmarks) once this many runs ended since the best one, half the claims come
+#: from the space-filling sequence (``SWEEPCLI_BAYES_STALL``, default 0: never)
+STALL = int(os.environ.get("SWEEPCLI_BAYES_STALL", "0") or 0)
+
+
+def _stalled(runs: list[Run], ys: list[float]) -> int:
+    """How many runs ended after the one with the best value (the model's loss)."""
+    ended = sorted(((r.ended_at or 0.0, y) for r, y in zip(runs, ys)), key=lambda t: t[0])
+    best_at = min(range(len(ended)), key=lambda i: ended[i][1]) if ended else 0
+    return max(0, len(ended) - 1 - best_at)
+
+
 __all__ = ["Encoding", "Partial", "PARTIAL", "run_values", "suggest", "continued_design"]
 
 
@@ -85,7 +97,8 @@ def suggest(config: SweepConfig, runs: list[Run], rng: np.random.Generator) -> S
             # more agents than the design has points, and too few runs ended to fit a
             # model: the design goes on, as a sequence every agent shares
             x = None
-        elif EXPLORE and rng.random() < EXPLORE:
+        elif (EXPLORE and rng.random() < EXPLORE) or (STALL and _stalled(done, ys) >= STALL
+                                                       and rng.random() < 0.5):
             x = None  # (measuring: a share of claims taken from the space-filling sequence)
         else:
             x = _model_choice(opt, done_x, pending_x, rng, enc, front=config.multi, keep=model,
