@@ -76,6 +76,16 @@ def _svg(body: str, w: int = _W, h: int = _H, cls: str = "") -> str:
             f'viewBox="0 0 {w} {h}" role="img">{body}</svg>')
 
 
+def _frame(x_title: str, lo: float, hi: float, y_title: str) -> str:
+    """A chart's axes, its x title (markup, escaped by the caller), the metric's range."""
+    return (f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#999"/>'
+            f'<line x1="{_PAD}" y1="{_PAD}" x2="{_PAD}" y2="{_H - _PAD}" stroke="#999"/>'
+            f'<text x="{_W / 2}" y="{_H - 12}" text-anchor="middle">{x_title}</text>'
+            f'<text x="{_PAD - 6}" y="{_PAD}" text-anchor="end">{fmt(hi)}</text>'
+            f'<text x="{_PAD - 6}" y="{_H - _PAD}" text-anchor="end">{fmt(lo)}</text>'
+            f'<text x="{_PAD}" y="{_PAD - 14}">{y_title}</text>')
+
+
 def _best_so_far(runs: list[dict], goal: str, name: str) -> str:
     pts = [(i, r["value"]) for i, r in enumerate(runs) if r["value"] is not None]
     if not pts:
@@ -94,12 +104,7 @@ def _best_so_far(runs: list[dict], goal: str, name: str) -> str:
         dots.append(f'<circle class="run-dot" cx="{x:.1f}" cy="{yy:.1f}" r="3.5" fill="#7f8c9a">'
                     f'<title>{html.escape(runs[i]["run_id"])}: {fmt(y)}</title></circle>')
         line.append("{:.1f},{:.1f}".format(*xy(i, best)))
-    axes = (f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#999"/>'
-            f'<line x1="{_PAD}" y1="{_PAD}" x2="{_PAD}" y2="{_H - _PAD}" stroke="#999"/>'
-            f'<text x="{_W / 2}" y="{_H - 12}" text-anchor="middle">run (in start order)</text>'
-            f'<text x="{_PAD - 6}" y="{_PAD}" text-anchor="end">{fmt(hi)}</text>'
-            f'<text x="{_PAD - 6}" y="{_H - _PAD}" text-anchor="end">{fmt(lo)}</text>'
-            f'<text x="{_PAD}" y="{_PAD - 14}">{html.escape(name)}</text>')
+    axes = _frame("run (in start order)", lo, hi, html.escape(name))
     path = f'<polyline points="{" ".join(line)}" fill="none" stroke="#c0392b" stroke-width="2"/>'
     return _svg(axes + "".join(dots) + path, cls="best-so-far")
 
@@ -128,13 +133,9 @@ def _against_spent(progress: dict[str, Any] | None, name: str) -> str:
     marks = (f'<line class="budget" x1="{bx:.1f}" y1="{_PAD}" x2="{bx:.1f}" y2="{_H - _PAD}" '
              f'stroke="#888" stroke-dasharray="4 3"><title>the budget: {fmt(budget)} '
              f'{html.escape(unit)}</title></line>' if bx is not None else "")
-    axes = (f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#999"/>'
-            f'<line x1="{_PAD}" y1="{_PAD}" x2="{_PAD}" y2="{_H - _PAD}" stroke="#999"/>'
-            f'<text x="{_W / 2}" y="{_H - 12}" text-anchor="middle">{html.escape(unit)} spent'
-            + (f" (dotted: the budget, {fmt(budget)})" if budget else "") + "</text>"
-            f'<text x="{_PAD - 6}" y="{_PAD}" text-anchor="end">{fmt(hi)}</text>'
-            f'<text x="{_PAD - 6}" y="{_H - _PAD}" text-anchor="end">{fmt(lo)}</text>'
-            f'<text x="{_PAD}" y="{_PAD - 14}">best {html.escape(name)}</text>')
+    axes = _frame(f"{html.escape(unit)} spent"
+                  + (f" (dotted: the budget, {fmt(budget)})" if budget else ""), lo, hi,
+                  f"best {html.escape(name)}")
     path = f'<polyline points="{" ".join(line)}" fill="none" stroke="#c0392b" stroke-width="2"/>'
     return _svg(axes + marks + path, cls="against-spent")
 

@@ -128,6 +128,9 @@ def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, 
                              for d in importance[:5]) + (
             f"  (importance over {len(valued)} runs)")
     recent = shown.runs if top is not None else shown.runs[-last:] if last > 0 else []
+    # the lines shown only when they say something, the same in both renderings
+    optional = [("limits", feasible_text), ("budget", budget_text), ("curve", progress_text),
+                ("queue", queue_text), ("config", config_text), ("journal", journal_text)]
     if not tty:
         echo(f"sweep   {ref}")
         if status.name:
@@ -138,18 +141,9 @@ def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, 
         echo(f"method  {status.method}")
         echo(f"metric  {metric_text}")
         echo(f"runs    {counts}")
-        if feasible_text:
-            echo(f"limits  {feasible_text}")
-        if budget_text:
-            echo(f"budget  {budget_text}")
-        if progress_text:
-            echo(f"curve   {progress_text}")
-        if queue_text:
-            echo(f"queue   {queue_text}")
-        if config_text:
-            echo(f"config  {config_text}")
-        if journal_text:
-            echo(f"journal {journal_text}")
+        for label, value in optional:
+            if value:
+                echo(f"{label:<7} {value}")
         if status.pareto is not None:
             echo(f"pareto  {len(front)} run(s) on the front (none dominated by another)")
             for line in front:
@@ -174,10 +168,7 @@ def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, 
     for label, value in [("sweep", ref + (f"  ({fmt(status.name)})" if status.name else "")),
                          ("about", printable(str(status.description or ""))),
                          ("state", status.state), ("method", status.method), ("metric", metric_text),
-                         ("runs", counts), ("limits", feasible_text), ("budget", budget_text),
-                         ("curve", progress_text),
-                         ("queue", queue_text), ("config", config_text),
-                         ("journal", journal_text),
+                         ("runs", counts), *optional,
                          ("best", "" if status.pareto is not None else best_text),
                          ("pareto", f"{len(front)} run(s) on the front" if status.pareto is not None else ""),
                          ("top", top_text)]:

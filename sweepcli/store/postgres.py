@@ -275,12 +275,12 @@ class PgLock(ReentrantLock):
     process (its threads take turns), exclusive across every agent on every host. What is
     appended while it is held commits when it is released, or not at all."""
 
-    def __init__(self, sweep: PgBackend, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, backend: PgBackend, timeout: float = DEFAULT_TIMEOUT):
         super().__init__(timeout)
-        self.sweep = sweep
+        self.backend = backend
         self._conn: Any = None
-        self.key = zlib.crc32(f"sweepcli:{sweep.key}".encode())
-        self.name = f"lock:{sweep.key}"
+        self.key = zlib.crc32(f"sweepcli:{backend.key}".encode())
+        self.name = f"lock:{backend.key}"
         self.kind = "postgres"
 
     @property
@@ -291,12 +291,12 @@ class PgLock(ReentrantLock):
 
     def check(self) -> None:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            raise LockLost(f"lost the connection to {safe_url(self.sweep.store.url)} while "
+            raise LockLost(f"lost the connection to {safe_url(self.backend.store.url)} while "
                            "holding the sweep lock")
 
     def _take(self) -> None:
         psycopg = _driver()
-        conns = self.sweep.store.conns
+        conns = self.backend.store.conns
         deadline = time.monotonic() + self.timeout
         backoff = Backoff(0.1, 2.0)
         while True:
@@ -310,7 +310,7 @@ class PgLock(ReentrantLock):
                 conn.execute("SELECT set_config('lock_timeout', %s, true), "
                              "pg_advisory_xact_lock(%s)", (f"{ms}ms", self.key))
                 self._conn = conn
-                self.sweep.begin()
+                self.backend.begin()
                 return
             except psycopg.errors.LockNotAvailable:
                 conn.rollback()
@@ -334,14 +334,14 @@ class PgLock(ReentrantLock):
             else:
                 conn.rollback()
         except psycopg.Error as exc:
-            self.sweep.store.conns.drop(self.name)
-            self.sweep.forget()  # what this transaction appended may or may not be there
+            self.backend.store.conns.drop(self.name)
+            self.backend.forget()  # what this transaction appended may or may not be there
             if ok:
                 raise LockLost(f"the sweep's transaction did not commit ({str(exc).strip()}); "
                                "its events are read back from the server") from None
             return
         if not ok:
-            self.sweep.forget()  # appended events were rolled back
+            self.backend.forget()  # appended events were rolled back
 
 
 class PgBackend(Optional):
