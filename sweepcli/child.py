@@ -193,6 +193,11 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
+def _finite(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and value == value and value not in (float("inf"), float("-inf")))
+
+
 def _storable(key: str, value: Any) -> bool:
     """Whether a logged value goes into the metric line; an array too large for one is left
     out with a note, once per key (the program goes on)."""
@@ -292,6 +297,16 @@ class Run:
         self._stop_requested = False
         self._stop_seen = False
         self._polled = False
+        #: pbt: the program is ended right after this many metric lines of ``_metric`` (its
+        #: segment's end; the checkpoint saved before the last one is what the next segment,
+        #: or another member, starts from)
+        self._metric = os.environ.get("SWEEPCLI_METRIC")
+        try:
+            self._stop_after: int | None = int(os.environ["SWEEPCLI_STOP_AFTER"])
+        except (KeyError, ValueError):
+            self._stop_after = None
+        self._segment_lines = 0
+        self._past_end = False
         self._install_sigterm()
         if self.in_sweep and self.dir is not None:
             try:
@@ -384,6 +399,11 @@ class Run:
         self._row.update({str(k): v for k, v in data.items() if _storable(str(k), v)})
         if commit is True or (commit is None and step is None):
             self._commit()
+        if self._stop_after is not None and self._segment_lines >= self._stop_after and (
+                not self._polled or self._past_end):
+            # the segment is over and the program goes on (it does not read should_stop, or
+            # logged past its end): it ends here, status 0, its checkpoint that of the end
+            raise SystemExit(0)
 
     def _commit(self) -> None:
         if not self._row:
@@ -392,12 +412,20 @@ class Run:
         if self._stepped:
             record = {**record, "_step": self.step}
         self._row = {}
+        counts = self._stop_after is not None and _finite(record.get(self._metric or ""))
+        if counts and self._stop_after is not None and self._segment_lines >= self._stop_after:
+            self._past_end = True
+            return  # a step past the segment's end: not the run's (the next segment's)
         self.step += 1
         self.history.append(record)
         self.summary._logged(record)
         if self._fd is not None:
             line = json.dumps(record, default=_jsonable, allow_nan=True) + "\n"
             os.write(self._fd, line.encode())  # one write of one whole line
+        if counts and self._stop_after is not None:
+            self._segment_lines += 1
+            if self._segment_lines >= self._stop_after:
+                self._stop_requested = True  # should_stop: true from now on
 
     def _write_summary(self) -> None:
         if self.dir is None:

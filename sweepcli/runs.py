@@ -90,6 +90,14 @@ class Run:
     #: ``sweepcli.constraints``: each constrained metric's last value logged (the final
     #: value, once the run ended)
     last: dict[str, float] = field(default_factory=dict)
+    #: ``method: pbt``: the member's segments after its first, in order, each
+    #: ``{"from": index in history where it starts, "step": the step it starts at (its
+    #: lineage's), "params": its config, "parent": [donor run, step] or None}``; [] for one
+    #: segment (every run of another method)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    #: ``method: pbt``: the steps at which a copy of its checkpoint was kept for others to
+    #: exploit (``pbt/RUN_ID/STEP`` in the sweep's folder)
+    kept: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.history, array):

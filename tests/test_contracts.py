@@ -31,6 +31,8 @@ def config(method: str = "random", early: dict | None = None, **sweepcli: object
                                 "opt": {"values": ["a", "b"]}}}
     if early is not None:
         raw["early_terminate"] = early
+    if method == "pbt":
+        raw["pbt"] = {"population": 4, "steps": 10}
     if sweepcli:
         raw["sweepcli"] = sweepcli
     return validate(raw)
@@ -104,7 +106,7 @@ def test_a_method_suggests_points_of_the_space_that_keep_the_rules(name) -> None
         if s.grid_index is not None:
             assert method.grid_index(c, s.params) == s.grid_index
         runs.append(Run(f"r{i:07d}", s.params, RunState.FINISHED, [float(i)], grid_index=s.grid_index))
-    if name == "grid":  # every allowed point ran once: nothing left
+    if name in ("grid", "pbt"):  # every allowed point ran once / the population is whole
         assert method.suggest(c, runs, rng) is None and method.exhausted(c, runs)
     nothing = config(name, forbid=[{"opt": ["a", "b"]}])
     assert method.empty(nothing)

@@ -19,6 +19,7 @@ from ..config.space import NoPointAllowed
 from ..early_stop import promotion
 from ..runs import REQUEUED_STATES, Run, RunState
 from ..search import Suggestion, method_of, ruled_out, suggest
+from ..search import pbt
 from ..store import Sweep
 from ..store.events import Control, SweepState, attempt_event, claim_event
 from ..store.sweep_folder import agent_name
@@ -42,6 +43,8 @@ class Decision:
     suggestion: Suggestion | None = None
     retry_of: str | None = None
     queued: str | None = None
+    #: pbt: the member's next segment (its config, the donor it copies, why)
+    segment: pbt.Segment | None = None
 
 
 def target_reached(config: SweepConfig, runs: list[Run]) -> Run | None:
@@ -104,6 +107,10 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator | No
         r = retry[0]
         return Decision(Kind.RUN, f"resuming {r.state} run {r.run_id} (attempt {r.attempt + 1})",
                         Suggestion(dict(r.params), r.grid_index), retry_of=r.run_id)
+    if config.pbt is not None:
+        member = _pbt_decision(config, runs, rng, search)
+        if member is not None:
+            return member
     promoted = promotion(config, runs)
     short = endgame(config, runs)
     if promoted is None and short is not None:
@@ -164,6 +171,30 @@ def decide(config: SweepConfig, state: SweepState, rng: np.random.Generator | No
     return Decision(Kind.RUN, "", suggestion)
 
 
+def _pbt_decision(config: SweepConfig, runs: list[Run], rng: np.random.Generator | None,
+                  search: bool) -> Decision | None:
+    """pbt: once the population is whole, the paused member furthest behind goes on with
+    its next segment (decided here, under the lock: once); else wait for the running ones,
+    or the sweep is done. None while members are still to be drawn (the search does)."""
+    if not method_of(config).exhausted(config, runs):
+        return None
+    member = pbt.next_member(config, runs)
+    if member is not None:
+        step = pbt.step_of(member)
+        if not search:
+            return Decision(Kind.RUN, f"member {member.run_id} goes on from step {step}")
+        seg = pbt.next_segment(config, runs, member, rng if rng is not None
+                               else np.random.default_rng())
+        return Decision(Kind.RUN, f"member {member.run_id}, segment from step {seg.step}: "
+                                  f"{seg.why}", Suggestion(dict(seg.params)),
+                        retry_of=member.run_id, segment=seg)
+    going = sum(1 for r in runs if r.state == RunState.RUNNING)
+    if going:
+        return Decision(Kind.WAIT, f"waiting for {going} running member(s) of the population")
+    return Decision(Kind.DONE, f"every member of the population trained its "
+                               f"{config.pbt.steps} steps (or ended)")
+
+
 def _last_promotion(config: SweepConfig, runs: list[Run]) -> Decision | None:
     """No new point can start: a paused run the rule still promotes, resumed."""
     got = promotion(config, runs, exhausted=True)
@@ -187,6 +218,10 @@ class Claim:
     queued: str | None = None
     #: 1 for a new run; 2, 3, ... when a crashed or preempted run is resumed
     attempt: int = 1
+    #: pbt: the donor (run, step) whose kept checkpoint the member's current segment starts
+    #: from (None: its own), and which segment that is (0: the first)
+    parent: tuple[str, int] | None = None
+    segment: int = 0
 
 
 def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
@@ -225,7 +260,8 @@ def claim_next_run(
             run_id = decision.retry_of
             attempt = sweep.state.runs[run_id].attempt + 1
             sweep.append(attempt_event(run_id, attempt, agent_name(), heartbeat_timeout,
-                                       sweep.config.revision, gpus))
+                                       sweep.config.revision, gpus,
+                                       decision.segment.event() if decision.segment else None))
         else:
             # an enqueued point's run takes the point's ID, the one enqueue printed
             run_id = decision.queued if decision.queued is not None else ""
@@ -240,7 +276,10 @@ def claim_next_run(
             sweep.make_run_dir(run_id)
         except OSError:
             pass  # the agent retries it; until then the run ages from when it was first seen
-        return Claim(run_id, s.params, decision.retry_of, decision.queued, attempt)
+        run = sweep.state.runs[run_id]
+        parent = run.segments[-1]["parent"] if run.segments else None
+        return Claim(run_id, dict(run.params), decision.retry_of, decision.queued, attempt,
+                     tuple(parent) if parent else None, max(0, len(run.segments) - 1))
 
 
 def sweep_status(config: SweepConfig, state: SweepState, now: float | None = None) -> str:

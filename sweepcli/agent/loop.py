@@ -41,6 +41,8 @@ from .policy import failed_in_a_row, flapping_disabled, is_flapping, nothing_fit
 from .process import RunProcess
 from .runfolder import resume_folder, stop_leftover_program
 from .inprocess import run_function
+from . import pbt as pbt_files
+from ..search import pbt
 from .retry import AgentError, Retry
 from .signals import Signals
 from .watch import LOCK_WAIT, Heartbeat, RunWatch
@@ -439,7 +441,13 @@ class Agent:
             watch = RunWatch(self.sweep, self.display, self.retry, claim.run_id, run_dir, slot,
                              claim.attempt)
             try:
-                if self.function is not None:
+                gone = self._take_donor(claim, run_dir)
+                if gone is not None:
+                    state, code = RunState.FAILED, None
+                    watch.reason = gone
+                elif self._segment_over(claim, watch, env):
+                    state, code = RunState.FINISHED, 0  # (its agent died after its last line)
+                elif self.function is not None:
                     state, code = self._run_function(claim, env, watch)
                 else:
                     state, code = self._run_program(claim, nested, env, run_dir, watch)
@@ -448,9 +456,17 @@ class Agent:
                     watch.record_end(RunState.KILLED if isinstance(exc, KeyboardInterrupt)
                                      else RunState.FAILED, None)
                 raise
-            watch.record_end(state, code, watch.reason)
+            kept = None
+            if self.config.pbt is not None:
+                state, kept = self._segment_end(claim, watch, run_dir, state)
+            watch.record_end(state, code, watch.reason, kept)
         finally:
             heartbeat.stop()  # only once the end is in the journal (or we give up)
+        if self.config.pbt is not None:
+            try:
+                pbt_files.prune(self.sweep, list(self.sweep.state.runs.values()))
+            except OSError:
+                pass  # the next segment's end tries again
         value = watch.best()
         metric = self.config.metric
         self.display.run_ended(slot, claim.run_id, state.value, metric.name if metric else None, value)
@@ -461,6 +477,62 @@ class Agent:
             self._said_no_metric = True
             self.say(f"run {claim.run_id}: " + missing_metric_hint(metric.name, watch.reader.keys))
         return RunResult(claim.run_id, state, value, code)
+
+    # ---- pbt: a member's segment ------------------------------------------------------------
+    def _take_donor(self, claim: Claim, run_dir: Path) -> str | None:
+        """A member that exploits starts from its donor's kept checkpoint: copied into its
+        folder now (once per segment). Why it cannot, if it cannot."""
+        if claim.parent is None:
+            return None
+        parent = claim.parent
+        try:
+            if self.retry(f"copy run {parent[0]}'s checkpoint into run {claim.run_id}",
+                          lambda: pbt_files.take_donor(self.sweep, run_dir, claim.segment, parent)):
+                self.say(f"run {claim.run_id}: starts from run {parent[0]}'s checkpoint at "
+                         f"step {parent[1]}")
+        except pbt_files.DonorGone as exc:
+            self.say(f"run {claim.run_id}: {exc}; the member cannot go on")
+            return str(exc)
+        return None
+
+    def _segment_over(self, claim: Claim, watch: RunWatch, env: dict[str, str]) -> bool:
+        """pbt: how many metric lines the member's program may log before its helper ends it
+        (the segment's end: the checkpoint saved before its last line is what the next
+        segment, or another member, starts from). True when the segment was trained to its
+        end already, by an attempt whose agent died before recording it: nothing to run."""
+        run = self.sweep.state.runs.get(claim.run_id)
+        if self.config.pbt is None or self.config.metric is None or run is None:
+            return False
+        seg = pbt.segments_of(run)[-1]
+        step = int(seg["step"]) + len(watch.history) - int(seg["from"])  # (lines not yet sent too)
+        left = pbt.segment_end(self.config, run) - step
+        env["SWEEPCLI_STOP_AFTER"] = str(left)
+        env["SWEEPCLI_METRIC"] = self.config.metric.name
+        return left <= 0
+
+    def _segment_end(self, claim: Claim, watch: RunWatch, run_dir: Path, state: RunState
+                     ) -> tuple[RunState, int | None]:
+        """How a member's attempt ends: at the end of its steps (finished), at the end of
+        a segment (paused, its checkpoint kept for others to copy), or where it ended."""
+        run = self.sweep.state.runs.get(claim.run_id)
+        if run is None or state not in (RunState.FINISHED, RunState.PAUSED):
+            return state, None
+        watch.read_final()
+        seg = pbt.segments_of(run)[-1]
+        step = int(seg["step"]) + len(watch.history) - int(seg["from"])
+        steps = self.config.pbt.steps
+        if step >= steps:
+            watch.reason = None
+            return RunState.FINISHED, None
+        if step >= pbt.segment_end(self.config, run):
+            watch.reason = f"its segment ended at step {step}"
+            self.retry(f"keep run {claim.run_id}'s checkpoint at step {step}",
+                       lambda: pbt_files.keep(self.sweep, claim.run_id, run_dir, step))
+            return RunState.PAUSED, step
+        if state == RunState.FINISHED:
+            watch.reason = (f"its program ended by itself at step {step}, before pbt.steps "
+                            f"({steps})")
+        return state, None
 
     def _run_program(
         self, claim: Claim, nested: dict[str, Any], env: dict[str, str], run_dir: Path,
@@ -574,7 +646,8 @@ class Agent:
         sig = rule.sig if rule.sig is not None else (
             self.signals.received if rule.forwards and self.forward_signals else signal.SIGTERM)
         self.say(f"run {claim.run_id}: " + rule.message.format(
-            reason=watch.reason or "", rule=self.config.early_stop.type if self.config.early_stop else "",
+            reason=watch.reason or "",
+            rule=self.config.early_stop.type if self.config.early_stop else self.config.method,
             limit=self.run_timeout() or 0.0, signal=signal.Signals(sig).name if sig else ""))
         if rule.stop_file or proc is None:
             try:

@@ -16,7 +16,8 @@ from ..errors import describe
 from ..runs import Run, RunState, fold_extremes
 from ..store import LockLost, LockTimeout, Sweep
 from ..store.events import Control, end_event, metric_event
-from ..store.files import KEPT_END
+from ..store.files import HELPER, KEPT_END
+from ..search import pbt
 from .display import Display
 from .endings import Ending
 from .metrics import MetricReader
@@ -200,6 +201,8 @@ class RunWatch:
         if spent is not None:
             self.reason = spent
             return Ending.BUDGET
+        if config.pbt is not None:
+            return self._segment_over(config)
         if config.early_stop is None:
             return None
         verdict = judge(config, runs, {self.run_id: self.judged_at}).get(self.run_id)
@@ -210,6 +213,20 @@ class RunWatch:
         self.reason = verdict.reason
         return Ending.PAUSE if verdict.action == VerdictKind.PAUSE else Ending.RULE
 
+    def _segment_over(self, config: Any) -> Ending | None:
+        """pbt: a program that went past its segment's end (its helper did not end it
+        there: a program without it) is paused now."""
+        mine = self.sweep.state.runs.get(self.run_id)
+        if mine is None:
+            return None
+        step, end = pbt.step_of(mine), pbt.segment_end(config, mine)
+        if step > end or (step == end and not (self.run_dir / HELPER).exists()):
+            if end >= config.pbt.steps:
+                return None  # its last step: it ends by itself, finished
+            self.reason = f"its segment ended at step {end}"
+            return Ending.PAUSE
+        return None
+
     def _at(self) -> int | None:
         """How many values the run's history holds in the journal: where the values sent
         next start, so a line read twice adds nothing. Only this watch writes them, and
@@ -217,7 +234,12 @@ class RunWatch:
         run = self.sweep.state.runs.get(self.run_id)
         return len(run.history) if run is not None and run.attempt == self.attempt else None
 
-    def record_end(self, state: RunState, code: int | None, reason: str | None = None) -> None:
+    def read_final(self) -> None:
+        """Read the metric lines the program wrote last (before its end is recorded)."""
+        self._read_metrics(final=True)
+
+    def record_end(self, state: RunState, code: int | None, reason: str | None = None,
+                   kept: int | None = None) -> None:
         """The run's last values and its end, in one append, retried until it is written.
         When the lock cannot be had at once, they are first kept in the run's folder, so
         they are never lost: whoever finds the run silent records them (see
@@ -227,7 +249,7 @@ class RunWatch:
         if self.unsent or self.more or self.last:
             events.append(metric_event(self.run_id, self.unsent, self.attempt, self._at(),
                                        self.more, self.last))
-        events.append(end_event(self.run_id, state, code, self.attempt, reason))
+        events.append(end_event(self.run_id, state, code, self.attempt, reason, kept=kept))
         where: list[str] = []
 
         def write() -> bool:

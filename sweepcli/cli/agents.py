@@ -97,7 +97,9 @@ def agent(sweep_id: str, count: int | None, project: str | None, entity: str | N
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     n = len(report.runs)
-    click.echo(f"sweepcli: agent done after {n} run(s) in {time.monotonic() - started:.1f} s: "
+    did = f"{n} run(s)" if sweep.config.pbt is None else (
+        f"{n} segment(s) of {len({r.run_id for r in report.runs})} member(s)")
+    click.echo(f"sweepcli: agent done after {did} in {time.monotonic() - started:.1f} s: "
                f"{report.reason}", err=True)
     if report.interrupted:
         raise Stopped("", 130)

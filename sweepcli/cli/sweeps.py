@@ -170,7 +170,7 @@ def list_sweeps(as_json: bool, root_dir: str | None) -> None:
     one's state, method, counts of runs by state, best value, and the agents with a run
     going (host:pid). Read only: nothing is marked or written."""
     from ..agent import sweep_status
-    from ..reporting.status import best_run
+    from ..reporting.status import best_run, run_value
 
     store = _store(root_dir)
     rows: list[dict[str, Any]] = []
@@ -192,7 +192,7 @@ def list_sweeps(as_json: bool, root_dir: str | None) -> None:
             "id": sweep.ref, "name": sweep.meta.get("name"),
             "state": sweep_status(sweep.config, state), "method": sweep.config.method,
             "metric": metric.name if metric else None, "counts": counts,
-            "best": None if best is None or metric is None else best.best(metric.goal),
+            "best": None if best is None else run_value(sweep.config, best),
             "agents": sorted({r.agent for r in state.runs.values()
                               if r.state.value == "running" and r.agent}),
             "created": sweep.meta.get("created"),

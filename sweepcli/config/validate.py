@@ -45,8 +45,9 @@ TOP_LEVEL_KEYS = (
     "image_uri",
     "scheduler",
     "sweepcli",
+    "pbt",
 )
-METHODS = ("grid", "random", "bayes")
+METHODS = ("grid", "random", "bayes", "pbt")
 #: W&B's keys for what only its Launch service runs: accepted by its schema, refused here
 #: with a message naming the key (a folder of agents has no Launch queue to hand them to)
 LAUNCH_KEYS = {
@@ -173,6 +174,8 @@ class SweepConfig:
     metrics: tuple[Metric, ...] = ()
     #: ``sweepcli.constraints``: limits on runs' final metric values (constraints.Limit)
     constraints: tuple[Any, ...] = ()
+    #: ``method: pbt``: its checked ``pbt:`` block (``config.pbt.Pbt``)
+    pbt: Any = None
     #: what makes a sweep's own draws differ from another's made from the same config when
     #: ``sweepcli.seed`` is not given (its store sets the sweep's ID here)
     salt: str = ""
@@ -773,6 +776,22 @@ def _validate(raw: Any) -> SweepConfig:
         c.add("early_terminate", f"{early_stop.type} needs a metric: add metric.name")
     if method == "bayes" and "metric" not in raw and "metrics" not in raw:
         c.add("metric", "bayes needs a metric to optimise: add metric.name (and goal)")
+    pbt = None
+    if method == "pbt":
+        from . import pbt as pbt_block
+
+        pbt = pbt_block.parse(raw.get("pbt"), seen, c.add)
+        if "metric" not in raw:
+            c.add("metric", "pbt needs the metric its members are compared by: add metric.name "
+                  "(and goal)" + (" (one: pbt compares members by one metric, not several)"
+                                  if "metrics" in raw else ""))
+        if "early_terminate" in raw:
+            c.add("early_terminate", "pbt judges its members itself (the bottom quantile copies "
+                  "the top one every pbt.interval steps): remove early_terminate")
+        if "run_cap" in raw:
+            c.add("run_cap", "pbt runs pbt.population members: remove run_cap")
+    elif "pbt" in raw:
+        c.add("pbt", f"is the setting of method: pbt; this sweep's method is {_describe(method)}")
     run_cap = raw.get("run_cap")
     if "run_cap" in raw and not (_whole(run_cap) and run_cap > 0):
         c.add("run_cap", f"must be an integer > 0, got {_describe(run_cap)}")
@@ -810,6 +829,7 @@ def _validate(raw: Any) -> SweepConfig:
         metric=metric,
         metrics=metrics,
         early_stop=early_stop,
+        pbt=pbt,
         run_cap=run_cap,
         program=raw.get("program"),
         command=tuple(str(t) for t in command) if command else None,

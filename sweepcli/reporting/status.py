@@ -44,9 +44,19 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return got if isinstance(got, dict) else {}
 
 
+def run_value(config: Any, run: Run) -> float | None:
+    """A run's value: its best metric value (W&B's rule); a pbt member's is its last, the
+    value of the model it holds (a member that exploited dropped the model it had)."""
+    m = config.metric
+    if m is None:
+        return None
+    if config.pbt is not None and run.prior is None:
+        return float(run.history[-1]) if run.history else None
+    return run.best(m.goal)
+
+
 def _value(sweep: Sweep, run: Run) -> float | None:
-    m = sweep.config.metric
-    return run.best(m.goal) if m else None
+    return run_value(sweep.config, run)
 
 
 def best_run(sweep: Sweep) -> Run | None:
@@ -59,8 +69,8 @@ def best_run(sweep: Sweep) -> Run | None:
     for run in sweep.state.runs.values():
         if limits and is_feasible(limits, run) is not True:
             continue  # the best run is a feasible one (sweepcli.constraints)
-        v = run.best(m.goal)
-        if v is not None and (best is None or m.better(v, best.best(m.goal))):  # type: ignore[arg-type]
+        v = run_value(sweep.config, run)
+        if v is not None and (best is None or m.better(v, run_value(sweep.config, best))):  # type: ignore[arg-type]
             best = run
     return best
 
@@ -95,6 +105,11 @@ class Status:
     progress: Mapping[str, Any] | None = field(default=None)
     metrics: tuple[dict[str, Any], ...] | None = field(default=None)
     pareto: tuple[dict[str, Any], ...] | None = field(default=None)
+    #: method pbt: {"population", "steps", "interval", "members": [{"run_id", "state",
+    #: "step", "config"}], "best": {"run_id", "step", "schedule": [{"step", "params"
+    #: (what changed, nested), "run" (who trained on), "from" (the donor it copied, or
+    #: None)}], "text": ["lr: 0.1 -> 0.08 (step 20, from run b) -> ..."]}}
+    pbt: Mapping[str, Any] | None = field(default=None)
 
     @property
     def goal(self) -> str:
@@ -116,7 +131,7 @@ class Status:
         # shallow (fast), lists where a look holds tuples: what --json always gave
         out = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
                for f in fields_of(self)}
-        for key in ("metrics", "pareto"):
+        for key in ("metrics", "pareto", "pbt"):
             if out[key] is None:
                 del out[key]
         return out
@@ -219,4 +234,35 @@ def look(sweep: Sweep) -> Status:
             record["values"] = values_of(cfg, r)
         fields["pareto"] = tuple({"run_id": r.run_id, "values": values_of(cfg, r),
                                   "config": cfg.space.nest(r.params)} for r in front(cfg, runs))
+    if cfg.pbt is not None:
+        _population(sweep, runs, best, fields)
     return Status(**fields)
+
+
+def _population(sweep: Sweep, runs: list[Run], best: Run | None, fields: dict[str, Any]) -> None:
+    """pbt: each run's step and segments, the members, the best one's schedule."""
+    from ..search import pbt
+
+    cfg = sweep.config
+    for r, record in zip(runs, fields["runs"]):
+        segs = pbt.segments_of(r)
+        record["step"] = pbt.step_of(r)
+        record["segments"] = [{"step": s["step"], "config": cfg.space.nest(s["params"]),
+                               "parent": None if not s.get("parent") else
+                               {"run_id": s["parent"][0], "step": s["parent"][1]}}
+                              for s in segs]
+        exploits = [s["parent"] for s in segs if s.get("parent")]
+        record["parent"] = ({"run_id": exploits[-1][0], "step": exploits[-1][1]}
+                            if exploits else None)
+    members = pbt.members(runs)
+    fields["pbt"] = {
+        "population": cfg.pbt.population, "steps": cfg.pbt.steps, "interval": cfg.pbt.interval,
+        "members": [{"run_id": m.run_id, "state": m.state.value, "step": pbt.step_of(m),
+                     "config": cfg.space.nest(m.params)} for m in members],
+        "best": None if best is None else {
+            "run_id": best.run_id, "step": pbt.step_of(best),
+            "schedule": [{**e, "params": cfg.space.nest(e["params"])}
+                         for e in pbt.schedule(cfg, runs, best)],
+            "text": pbt.schedule_text(cfg, runs, best),
+        },
+    }

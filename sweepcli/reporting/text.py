@@ -67,6 +67,23 @@ def _progress_text(progress: Any) -> str:
     return f"{unit} {''.join(cells)}  " + ", ".join(marks) + f"  {of}"
 
 
+def _population_text(status: Status) -> list[tuple[str, str]]:
+    """pbt: the population where it stands, and the schedule the best member followed."""
+    p = status.pbt
+    if not p:
+        return []
+    steps = [m["step"] for m in p["members"]]
+    exploits = sum(1 for r in status.runs for s in r.get("segments", ()) if s["parent"])
+    where = (f"at step {min(steps)}" if steps and min(steps) == max(steps)
+             else f"at steps {min(steps)}-{max(steps)}" if steps else "none started")
+    lines = [("pbt", f"{len(p['members'])} of {p['population']} members {where} of "
+                     f"{p['steps']} (judged every {p['interval']}); {exploits} exploit(s)")]
+    best = p.get("best") or {}
+    for line in best.get("text", ()):
+        lines.append(("lineage", printable(f"{best['run_id']}  {line}")))
+    return lines
+
+
 def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, last: int,
                   top: int | None, tty: bool, echo: Callable[[str], Any]) -> None:
     """``status`` as text; ``shown`` is the look whose runs are listed (the best ``top``
@@ -130,7 +147,8 @@ def render_status(status: Status, shown: Status, config: SweepConfig, ref: str, 
     recent = shown.runs if top is not None else shown.runs[-last:] if last > 0 else []
     # the lines shown only when they say something, the same in both renderings
     optional = [("limits", feasible_text), ("budget", budget_text), ("curve", progress_text),
-                ("queue", queue_text), ("config", config_text), ("journal", journal_text)]
+                *_population_text(status), ("queue", queue_text), ("config", config_text),
+                ("journal", journal_text)]
     if not tty:
         echo(f"sweep   {ref}")
         if status.name:

@@ -123,9 +123,32 @@ class Bayes(_Drawn):
             return bayes_suggest(config, runs, rng)
 
 
+class PopulationBased(_Drawn):
+    """Population Based Training (``search/pbt.py``): the population's members are drawn
+    at random; what follows (exploit, explore) is decided for each segment at its claim."""
+
+    name = "pbt"
+
+    def suggest(self, config: SweepConfig, runs: list[Run], rng: np.random.Generator
+                ) -> Suggestion | None:
+        if self.exhausted(config, runs):
+            return None
+        params = config.space.sample(rng)
+        for change in config.pbt.schedule:  # a replay: its first values
+            if change.step == 0:
+                params.update(change.params)
+        return Suggestion(params)
+
+    def exhausted(self, config: SweepConfig, runs: list[Run]) -> bool:
+        from .pbt import members
+
+        return len(members(runs)) >= config.pbt.population
+
+
 #: ``method`` -> its search (the validator's list of names, ``config.validate.METHODS``,
 #: is checked against this by the contract tests)
-METHODS: dict[str, SearchMethod] = {m.name: m for m in (Grid(), Random(), Bayes())}
+METHODS: dict[str, SearchMethod] = {m.name: m for m in (Grid(), Random(), Bayes(),
+                                                        PopulationBased())}
 
 
 def method_of(config: SweepConfig) -> SearchMethod:

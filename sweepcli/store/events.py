@@ -115,25 +115,33 @@ def metric_event(run_id: str, values: list[float], attempt: int = 1,
 
 
 def end_event(run_id: str, state: RunState, exit_code: int | None = None, attempt: int = 1,
-              reason: str | None = None, crash: bool = False) -> dict[str, Any]:
+              reason: str | None = None, crash: bool = False, kept: int | None = None
+              ) -> dict[str, Any]:
     """An attempt ended. ``crash``: its agent vanished (counted against ``max_retries``,
-    also when the state written is ``failed`` because the retries are used up)."""
+    also when the state written is ``failed`` because the retries are used up). ``kept``
+    (pbt): a copy of its checkpoint at this step was kept for others to exploit."""
     event = {"op": Op.END.value, "run": run_id, "state": RunState(state).value, "exit": exit_code}
     if reason:
         event["reason"] = reason
     if crash:
         event["crash"] = True
+    if kept is not None:
+        event["kept"] = kept
     return _of_attempt(event, attempt)
 
 
 def attempt_event(run_id: str, attempt: int, agent: str, heartbeat_timeout: float,
-                  revision: int = 0, gpus: float = 0.0) -> dict[str, Any]:
+                  revision: int = 0, gpus: float = 0.0,
+                  segment: dict[str, Any] | None = None) -> dict[str, Any]:
     """A crashed, preempted or re-queued run is taken again: attempt ``attempt`` of the same
-    run, in the same folder, continuing the same history."""
+    run, in the same folder, continuing the same history. ``segment`` (pbt): the attempt
+    starts the member's next segment: ``{"step", "params", "parent": [run, step] | None}``."""
     event = {"op": Op.ATTEMPT.value, "run": run_id, "attempt": attempt, "agent": agent,
              "hb": heartbeat_timeout, "rev": revision}
     if gpus:
         event["gpus"] = round(gpus, 4)
+    if segment is not None:
+        event["seg"] = segment
     return event
 
 
@@ -184,6 +192,17 @@ def _params_ok(params: Any) -> TypeGuard[dict[str, Any]]:
         elif isinstance(v, (dict, list)) and not _finite([v]):
             return False
     return True
+
+
+def _segment_ok(seg: Any) -> bool:
+    """A pbt segment as an attempt event states it."""
+    if not isinstance(seg, dict) or set(seg) - {"step", "params", "parent"}:
+        return False
+    step, parent = seg.get("step"), seg.get("parent")
+    return (_is_int(step) and step >= 0 and _params_ok(seg.get("params"))
+            and (parent is None or (isinstance(parent, list) and len(parent) == 2
+                                    and _is_id(parent[0]) and _is_int(parent[1])
+                                    and parent[1] >= 0)))
 
 
 def _finite(values: list[Any]) -> bool:
@@ -362,7 +381,12 @@ class SweepState:
             return True  # an earlier attempt that came back after being resumed elsewhere
         # A late end from an agent that came back after being marked crashed still counts:
         # its result is kept.
+        kept = e.get("kept")
+        if kept is not None and not (_is_int(kept) and kept > 0):
+            return False
         if run.state in (RunState.RUNNING, RunState.CRASHED):
+            if kept is not None and kept not in run.kept:
+                run.kept.append(kept)
             if e.get("crash") is True or state == RunState.CRASHED:
                 run.crashes += 1
             run.state = state
@@ -379,9 +403,16 @@ class SweepState:
                                      RunState.PAUSED)
                 or not (_is_int(rev) and rev >= 0)):
             return False
-        gpus = e.get("gpus", 0)
-        if not (is_number(gpus) and 0 <= gpus <= 4096):
+        gpus, seg = e.get("gpus", 0), e.get("seg")
+        if not (is_number(gpus) and 0 <= gpus <= 4096) or not (seg is None or _segment_ok(seg)):
             return False
+        if seg is not None:
+            if not run.segments:  # the first segment, implicit until a second one comes
+                run.segments.append({"from": 0, "step": 0, "params": dict(run.params),
+                                     "parent": None})
+            run.segments.append({"from": len(run.history), "step": seg["step"],
+                                 "params": seg["params"], "parent": seg.get("parent")})
+            run.params = dict(seg["params"])
         run.attempts.append({"attempt": run.attempt, "state": run.state.value,
                              "agent": run.agent, "started_at": run.attempt_started_at,
                              "ended_at": run.ended_at, "exit_code": run.exit_code,
@@ -499,7 +530,7 @@ def _ahead(a: Run, b: Run) -> bool:
 _RECORD_FIELDS = ("params", "grid_index", "retry_of", "agent", "started_at", "ended_at",
                   "exit_code", "requeued", "heartbeat_timeout", "revision", "prior",
                   "summary_only", "queued", "attempt", "attempt_started_at", "attempts", "attempt_from",
-                  "crashes", "reason", "extremes", "last", "gpus")
+                  "crashes", "reason", "extremes", "last", "gpus", "segments", "kept")
 
 
 def run_record(run: Run) -> dict[str, Any]:
@@ -556,6 +587,13 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
     for key in ("retry_of", "queued"):
         if record.get(key) is not None and not _is_id(record[key]):
             raise ValueError(key)
+    segments, kept = record.get("segments", []), record.get("kept", [])
+    if not isinstance(segments, list) or not all(
+            isinstance(s, dict) and _is_int(s.get("from")) and s["from"] >= 0
+            and _segment_ok({k: v for k, v in s.items() if k != "from"}) for s in segments):
+        raise ValueError("segments")
+    if not isinstance(kept, list) or not all(_is_int(k) and k > 0 for k in kept):
+        raise ValueError("kept")
     for key in ("attempt", "crashes", "revision", "attempt_from"):
         if not (_is_int(record.get(key, 0)) and record.get(key, 0) >= 0):
             raise ValueError(key)
@@ -582,7 +620,8 @@ def run_from_record(rid: str, record: dict[str, Any]) -> Run:
                attempt_started_at=number("attempt_started_at") or 0.0, attempts=attempts,
                crashes=record.get("crashes", 0), reason=text("reason"),
                attempt_from=record.get("attempt_from", 0),
-               gpus=float(record["gpus"]) if is_number(record.get("gpus")) else 0.0)
+               gpus=float(record["gpus"]) if is_number(record.get("gpus")) else 0.0,
+               segments=[dict(s) for s in segments], kept=list(kept))
     extremes = record.get("extremes", {})
     if extremes:
         if not _extremes_ok(extremes):
