@@ -272,6 +272,12 @@ def test_agents_train_a_population_that_exploits_and_explores(env) -> None:
     text = env.cli("sweep", "--print", sweep_id).stdout
     assert "pbt     4 of 4 members at step 16 of 16" in text and "lineage " in text
     assert not (env.root / sweep_id / "pbt").exists()  # the kept copies went with the end
+    page = env.tmp / "report.html"
+    env.cli("report", sweep_id, "--out", str(page))
+    html = page.read_text()
+    assert "id='fig-population'" in html and "id='fig-schedule'" in html
+    assert "exploit (a copy)" in html and "copied " in html
+    env.cli("report", sweep_id, "--static", "--out", str(env.tmp / "static.html"))
     assert "segment(s) of" in agents[0].text()
 
 

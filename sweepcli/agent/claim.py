@@ -228,9 +228,14 @@ def claim_rng(config: SweepConfig, state: SweepState, rng: np.random.Generator
               ) -> np.random.Generator:
     """The generator for the next suggestion. With ``sweepcli.seed`` it is the sweep's, not
     the agent's: seeded by the seed and the number of runs claimed so far, so agents started
-    at the same instant (a job array) draw different points, and a sweep repeats its sequence."""
+    at the same instant (a job array) draw different points, and a sweep repeats its sequence.
+    (pbt: and by the segments started, as every segment after the population's first is
+    decided with the same number of runs.)"""
     if config.seed is None:
         return rng
+    if config.pbt is not None:
+        return np.random.default_rng([config.seed, len(state.runs),
+                                      sum(len(r.segments) for r in state.runs.values())])
     return np.random.default_rng([config.seed, len(state.runs)])
 
 

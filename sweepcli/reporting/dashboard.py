@@ -123,8 +123,102 @@ def report_data(sweep: Sweep) -> dict[str, Any]:
         cfg.space, [r["flat"] for r in valued], [r["value"] for r in valued], metric.goal)
     s["robust"] = None if metric is None else robust_range([r["value"] for r in valued],
                                                            metric.goal)
+    if cfg.pbt is not None:
+        _population_data(cfg, runs, s)
     s["made_at"] = now
     return s
+
+
+def _population_data(cfg: Any, runs: dict[str, Any], s: dict[str, Any]) -> None:
+    """pbt: each member's own values at its lineage's steps, where it copied a donor (the
+    donor's value there, its own first after), and the best member's schedule."""
+    from ..search import pbt
+
+    for r in s["runs"]:
+        run = runs[r["run_id"]]
+        xs: list[Any] = []
+        ys: list[Any] = []
+        jumps = []
+        segs = pbt.segments_of(run)
+        for i, seg in enumerate(segs):
+            to = int(segs[i + 1]["from"]) if i + 1 < len(segs) else len(run.history)
+            own = list(run.history[int(seg["from"]):to])
+            steps = list(range(int(seg["step"]) + 1, int(seg["step"]) + 1 + len(own)))
+            parent = seg.get("parent")
+            if parent:
+                donor = runs.get(parent[0])
+                v = pbt.value_at(donor, int(parent[1]), runs, cut=int(parent[1])) if donor else None
+                if v is not None:
+                    jumps.append({"step": int(parent[1]), "from": parent[0], "value": v,
+                                  "to": own[0] if own else None})
+                xs.append(None)  # a new model: the line breaks
+                ys.append(None)
+            xs.extend(steps)
+            ys.extend(own)
+        r["pcurve"] = [xs, ys]
+        r["jumps"] = jumps
+    best = (s.get("pbt") or {}).get("best")
+    if best:
+        s["pbt_schedule"] = pbt.lineage(runs[best["run_id"]], runs)
+
+
+def _population_figures(s: dict[str, Any], base: dict[str, Any], figs: dict[str, Any],
+                        index: dict[str, int]) -> None:
+    """pbt: the population's curves, a colour a member, exploits marked; the best member's
+    mutable parameters over its steps."""
+    metric = s["metric"]["name"]
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+               "#7f7f7f", "#bcbd22", "#17becf"]
+    data: list[dict[str, Any]] = []
+    jx: list[Any] = []
+    jy: list[Any] = []
+    jt: list[str] = []
+    for k, r in enumerate(s["runs"]):
+        if not r.get("pcurve") or not r["pcurve"][0]:
+            continue
+        colour = palette[k % len(palette)]
+        data.append({"type": "scatter", "mode": "lines", "name": r["run_id"],
+                     "x": r["pcurve"][0], "y": r["pcurve"][1], "connectgaps": False,
+                     "_runs": [index[r["run_id"]]] * len(r["pcurve"][0]),
+                     "hovertemplate": "%{text}<br>step %{x}: %{y:.4g}<extra></extra>",
+                     "line": {"color": colour, "width": 1.4}})
+        for j in r["jumps"]:
+            if j["to"] is None:
+                continue
+            jx += [j["step"], j["step"] + 1, None]
+            jy += [j["value"], j["to"], None]
+            text = _text(f"{r['run_id']} copied {j['from']} at step {j['step']}")
+            jt += [text, text, ""]
+    if jx:
+        data.append({"type": "scatter", "mode": "lines+markers", "name": "exploit (a copy)",
+                     "x": jx, "y": jy, "text": jt, "hoverinfo": "text",
+                     "line": {"color": "#444", "width": 1, "dash": "dot"},
+                     "marker": {"symbol": "triangle-right", "size": 7, "color": "#444"}})
+    figs["population"] = {"data": data, "layout": {
+        **base, "height": 420, "xaxis": {"title": {"text": "step (its lineage's)"}},
+        "yaxis": {"title": {"text": metric}}}}
+    pieces = s.get("pbt_schedule") or []
+    mutable = [n for n, kind in s["kinds"].items() if kind != "category"]
+    sched: list[dict[str, Any]] = []
+    for n in mutable:
+        xs, ys = [], []
+        for start, end, _, params in pieces:
+            if n in params:
+                xs += [start, end]
+                ys += [params[n], params[n]]
+        if xs:
+            sched.append({"type": "scatter", "mode": "lines", "name": n, "x": xs, "y": ys,
+                          "hovertemplate": f"{_text(n)} %{{y:.4g}} at step %{{x}}<extra></extra>",
+                          "yaxis": "y" if not sched else f"y{len(sched) + 1}"})
+    if sched:
+        layout = {**base, "height": 300, "xaxis": {"title": {"text": "step"}},
+                  "yaxis": {"title": {"text": sched[0]["name"]},
+                            "type": "log" if s["kinds"].get(sched[0]["name"]) == "log" else "linear"}}
+        for i, t in enumerate(sched[1:], start=2):
+            layout[f"yaxis{i}"] = {"overlaying": "y", "side": "right",
+                                   "title": {"text": t["name"]},
+                                   "type": "log" if s["kinds"].get(t["name"]) == "log" else "linear"}
+        figs["schedule"] = {"data": sched, "layout": layout}
 
 
 def _text(value: str) -> str:
@@ -263,6 +357,11 @@ def _figures(s: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     axes["curves"] = {"traces": list(range(len(data))), "range": _curves_range(curved, goal)}
     if "pareto" in s:
         figs["pareto"] = _pareto_figure(s, index, base)
+    if s.get("pbt"):
+        _population_figures(s, base, figs, index)
+        axes["population"] = {"traces": [i for i, t in enumerate(figs["population"]["data"])
+                                         if t.get("name") != "exploit (a copy)"],
+                              "range": s["robust"]}
     # parallel coordinates
     kinds = s["kinds"]
     if valued and kinds:
@@ -528,6 +627,18 @@ def interactive_report(s: dict[str, Any], watch: float | None = None,
                      1 for r in s["runs"] if r["curve"][0]) > MAX_CURVES else "")
                  + "</p><div class='fig' id='fig-curves'></div>",
                  "<h2>Parameter importance</h2>", _importance_html(s)]
+        if "population" in figs:
+            best_run = (s["pbt"].get("best") or {}).get("run_id", "")
+            at = next(i for i, part in enumerate(body) if part.startswith("<h2>Learning curves"))
+            body[at:at] = [
+                "<h2>The population</h2><p class='note'>Each member's metric against its "
+                "lineage's steps (a colour a member); a dotted arrow: a member copied another's "
+                "checkpoint there (exploit) and went on from it with a changed config.</p>"
+                "<div class='fig' id='fig-population'></div>"] + ([
+                    f"<h2>The schedule of the best member ({esc(best_run)})</h2><p class='note'>"
+                    "Its mutable parameters over the steps of its lineage: what "
+                    "<code>sweepcli pbt replay</code> trains again.</p>"
+                    "<div class='fig' id='fig-schedule'></div>"] if "schedule" in figs else [])
         if "pareto" in figs:
             at = next(i for i, part in enumerate(body) if part.startswith("<h2>Best "))
             body[at:at] = [f"<h2>Pareto front ({len(s['pareto'])} run(s))</h2><p class='note'>"
