@@ -281,20 +281,69 @@ def test_agents_train_a_population_that_exploits_and_explores(env) -> None:
     assert "segment(s) of" in agents[0].text()
 
 
-def test_a_member_whose_agent_is_killed_mid_segment_is_resumed(env) -> None:
+@pytest.mark.parametrize("how", ["killed", "preempted"])
+def test_a_member_whose_agent_dies_or_is_preempted_mid_segment_is_resumed(env, how) -> None:
     hb = {"SWEEPCLI_HEARTBEAT_TIMEOUT": "4", "STEP_SLEEP": "0.05"}
     sweep_id = create(env, population=2, steps=30, interval=10)
-    victim = env.agent(sweep_id, env=hb)
+    victim = env.watched_agent(sweep_id, "-t", "5", env=hb)
     ledger = env.tmp / "ledger.jsonl"
-    env.wait_for(lambda: ledger.exists() and len(ledger.read_text().splitlines()) >= 4, timeout=60)
-    os.killpg(victim.pid, signal.SIGKILL)  # the agent and its program, mid-segment
-    victim.wait()
+    env.wait_for(lambda: ledger.exists() and len(ledger.read_text().splitlines()) >= 14,
+                 timeout=60)  # the second segment of the first member, or the other's first
+    if how == "killed":
+        os.killpg(victim.pid, signal.SIGKILL)  # the agent and its program, mid-segment
+        victim.wait()
+    else:
+        victim.send_signal(signal.SIGTERM)  # a batch system's: the run is stopped, requeued
+        assert victim.wait(timeout=60) == 3, victim.text()
     survivors = [env.watched_agent(sweep_id, env=hb) for _ in range(2)]
     for a in survivors:
         assert a.wait(timeout=240) == 0, a.text()
     s = check_lineages(env, sweep_id, 30)
-    crashed = [r for r in s["runs"] if any(a["state"] == "crashed" for a in r["attempts"])]
-    assert len(crashed) == 1, s["runs"]
+    ended = "crashed" if how == "killed" else "preempted"
+    assert [r for r in s["runs"] if any(a["state"] == ended for a in r["attempts"])], s["runs"]
+
+
+def test_a_job_array_requeued_by_its_script_trains_the_population_to_its_end(env, tmp_path
+                                                                            ) -> None:
+    """A PBT sweep longer than one job's walltime, run by the SLURM example's script: each
+    job trains what fits, stops its member before SLURM's end (exit 3, requeued), the next
+    job goes on from the checkpoints; every member reaches its steps, lineages whole."""
+    import time
+
+    from tests.test_examples import EXAMPLES
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "scontrol.log"
+    (bindir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
+    (bindir / "scontrol").chmod(0o755)
+    sweep_id = create(env, population=3, steps=24, interval=4)
+    jobs = 0
+    while True:
+        jobs += 1
+        assert jobs <= 20, "the array never finished"
+        before = log.read_text().count("requeue") if log.exists() else 0
+        job_env = {**env.env, "SWEEP_ID": sweep_id, "PATH": f"{bindir}:{os.environ['PATH']}",
+                   "SWEEPCLI": f"{sys.executable} -m sweepcli", "STEP_SLEEP": "0.1",
+                   "AGENT_ARGS": "-t 0.5", "SLURM_ARRAY_JOB_ID": "9", "SLURM_ARRAY_TASK_ID": "0",
+                   "SLURM_JOB_END_TIME": str(int(time.time()) + 12)}
+        job = subprocess.run(["bash", str(EXAMPLES / "slurm" / "agent.sbatch")], cwd=env.tmp,
+                             env=job_env, capture_output=True, text=True, timeout=120)
+        assert job.returncode == 0, job.stderr
+        if (log.read_text().count("requeue") if log.exists() else 0) == before:
+            break
+        assert "exit status 3" in job.stderr
+    assert jobs >= 2  # more than one job's walltime of work
+    s = check_lineages(env, sweep_id, 24)
+    assert s["state"] == "finished"
+
+
+def test_pb2_trains_a_population_to_its_end(env) -> None:
+    sweep_id = create(env, explore="pb2")
+    for a in [env.watched_agent(sweep_id) for _ in range(2)]:
+        assert a.wait(timeout=240) == 0, a.text()
+    s = check_lineages(env, sweep_id, 16)
+    assert any(seg["parent"] for r in s["runs"] for seg in r["segments"])
 
 
 def test_a_copy_interrupted_half_way_is_done_again_whole(env, tmp_path) -> None:
