@@ -349,7 +349,7 @@ def test_pb2_trains_a_population_to_its_end(env) -> None:
 def test_a_copy_interrupted_half_way_is_done_again_whole(env, tmp_path) -> None:
     """An agent that dies while it copies a donor's checkpoint leaves a folder half one
     member's, half the other's: the next attempt starts the copy again and ends whole."""
-    from sweepcli.agent.pbt import MARK, keep, take_donor
+    from sweepcli.agent.pbt import MARK, keep, prune, take_donor
     from sweepcli.store.sweep_folder import Store
 
     sweep_id = create(env)
@@ -374,6 +374,12 @@ def test_a_copy_interrupted_half_way_is_done_again_whole(env, tmp_path) -> None:
     (mine / "model.json").write_text("trained on since")
     assert not take_donor(sweep, mine, 2, ("dddddddd", 8))  # done once: never again
     assert (mine / "model.json").read_text() == "trained on since"
+    # a copy being kept when its agent died is left half-built aside, never in place; both
+    # go once no member can want them
+    half = sweep.path / "pbt" / "dddddddd" / ".12.4242.tmp"
+    half.mkdir()
+    assert not (sweep.path / "pbt" / "dddddddd" / "12").exists()
+    assert prune(sweep, []) == 1 and not (sweep.path / "pbt").exists()
 
 
 def test_the_best_members_schedule_replayed_alone_reaches_its_value(env) -> None:

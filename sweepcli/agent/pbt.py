@@ -108,13 +108,16 @@ def prune(sweep: Sweep, runs: list[Run]) -> int:
         return 0
     for owner in owners:
         try:
-            steps = sorted(int(n) for n in os.listdir(root / owner) if n.isdigit())
+            names = os.listdir(root / owner)
         except OSError:
             continue
-        for step in steps:
-            if step < low:
-                shutil.rmtree(root / owner / str(step), ignore_errors=True)
-                gone += 1
+        for name in names:
+            # a kept copy, or one an agent that died was building (".STEP.PID.tmp")
+            step = name if name.isdigit() else name.split(".")[1] if name.endswith(".tmp")\
+                and name.count(".") == 3 else ""
+            if step.isdigit() and int(step) < low:
+                shutil.rmtree(root / owner / name, ignore_errors=True)
+                gone += name.isdigit()
         try:
             os.rmdir(root / owner)  # (only when empty)
         except OSError:

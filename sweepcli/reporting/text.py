@@ -17,7 +17,14 @@ from .status import Status
 
 def _run_note(run: dict[str, Any]) -> str:
     """' (attempt 2; timeout)' when a run was resumed or ended for a reason of its own."""
-    notes = [f"attempt {run['attempt']}"] if run["attempt"] > 1 else []
+    if "segments" in run:  # pbt: where the member is, and what it took from others
+        copies = sum(1 for seg in run["segments"] if seg["parent"])
+        notes = [f"step {run['step']}"] + ([f"{copies} cop{'y' if copies == 1 else 'ies'}"]
+                                          if copies else [])
+        crashed = sum(1 for a in run["attempts"] if a["state"] in ("crashed", "preempted"))
+        notes += [f"{crashed} resumed"] if crashed else []
+    else:
+        notes = [f"attempt {run['attempt']}"] if run["attempt"] > 1 else []
     if run["reason"]:
         notes.append(fmt(run["reason"]))
     if run.get("feasible") is False:
