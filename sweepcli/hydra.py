@@ -314,6 +314,10 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
         _refuse(f"{' '.join(swept)}: sweep {options.sweep_id} has its parameters already; a "
                 "sweep on the command line makes a new sweep (leave out hydra.sweeper.sweep_id), "
                 "or change this one with sweepcli sweep --update")
+    if options.config.get("method") == "pbt":
+        _refuse("hydra.sweeper.method: pbt is not run by the Hydra sweeper (a member trains in "
+                "segments that resume from the checkpoint in its run folder, which a Hydra job "
+                "does not keep): run a pbt sweep with sweepcli agent")
     if options.agents > 1 and type(sweeper.launcher).__name__ == "BasicLauncher":
         _refuse("hydra.sweeper.agents > 1 needs a launcher that runs jobs outside this process "
                 "(hydra/launcher=joblib or submitit_slurm); the basic launcher runs one job at "
@@ -322,6 +326,9 @@ def run_sweep(sweeper: Any, arguments: list[str]) -> Any:
         sweep = _open_or_create(options)
     except (ConfigError, SweepcliError) as exc:
         _refuse(str(exc))
+    if sweep.config.pbt is not None:  # (joined by its ID)
+        _refuse(f"sweep {sweep.ref} is a pbt sweep, which the Hydra sweeper does not run: run "
+                "it with sweepcli agent")
     sweep_dir = Path(config.hydra.sweep.dir).resolve()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     jobs_dir = sweep_dir / JOB_FILES

@@ -152,7 +152,10 @@ def test_the_sweeper_says_what_is_wrong(tmp_path) -> None:
     assert "Traceback" not in basic.stderr
     bad = _multirun(where, "hydra.sweeper.method=sideways", check=False)
     assert bad.returncode != 0
-    assert "sweepcli: method: must be one of grid, random, bayes, got 'sideways'" in bad.stderr
+    assert "sweepcli: method: must be one of grid, random, bayes, pbt, got 'sideways'" in bad.stderr
+    pbt = _multirun(where, "hydra.sweeper.method=pbt", check=False)
+    assert pbt.returncode == 2 and "pbt is not run by the Hydra sweeper" in pbt.stderr
+    assert "Traceback" not in pbt.stderr
     # a task that raises: its run fails (traceback in its log); the others go on
     config = {**CONFIG, "hydra": {"sweeper": {**CONFIG["hydra"]["sweeper"], "parameters": {
         "lr": {"values": [0.03, 5.0, 0.01]}}}}}

@@ -249,8 +249,11 @@ def _population(sweep: Sweep, runs: list[Run], best: Run | None, fields: dict[st
         record["step"] = pbt.step_of(r)
         record["segments"] = [{"step": s["step"], "config": cfg.space.nest(s["params"]),
                                "parent": None if not s.get("parent") else
-                               {"run_id": s["parent"][0], "step": s["parent"][1]}}
-                              for s in segs]
+                               {"run_id": s["parent"][0], "step": s["parent"][1]},
+                               # where its own values are in the run's history
+                               "values": [s["from"], segs[i + 1]["from"] if i + 1 < len(segs)
+                                          else len(r.history)]}
+                              for i, s in enumerate(segs)]
         exploits = [s["parent"] for s in segs if s.get("parent")]
         record["parent"] = ({"run_id": exploits[-1][0], "step": exploits[-1][1]}
                             if exploits else None)
