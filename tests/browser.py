@@ -21,7 +21,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--enable-unsafe-swiftshader",  # WebGL in software: plotly's parallel coordinates
-         "--host-resolver-rules=MAP * ~NOTFOUND"]  # no network: the page must need none
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]  # no network but
+#   this host (sweepcli ui): the page must need nothing else
 
 
 class Browser:

@@ -141,8 +141,14 @@ class Watched:
                 raise AssertionError(f"never said {text!r}; said:\n{self._text}")
 
     def text(self) -> str:
+        """All it said (waits up to 30 s for it to end)."""
         self._thread.join(timeout=30)
         return self._text
+
+    def so_far(self) -> str:
+        """What it has said until now (it goes on)."""
+        with self._changed:
+            return self._text
 
     def send_signal(self, sig: int) -> None:
         self.proc.send_signal(sig)

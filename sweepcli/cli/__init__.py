@@ -129,4 +129,4 @@ def _ref(ref: str, project: str | None) -> str:
 
 # the commands, one module a group; each registers itself on ``main`` (imported last, as
 # they import what is above)
-from . import agents, pbt, reports, sweeps  # noqa: E402,F401
+from . import agents, pbt, reports, sweeps, ui  # noqa: E402,F401

@@ -169,35 +169,15 @@ def list_sweeps(as_json: bool, root_dir: str | None) -> None:
     """The sweeps of the folder (--dir, SWEEPCLI_DIR, ./sweeps) or store (--store): each
     one's state, method, counts of runs by state, best value, and the agents with a run
     going (host:pid). Read only: nothing is marked or written."""
-    from ..agent import sweep_status
-    from ..reporting.status import best_run, run_value
+    from ..reporting.status import overview
 
     store = _store(root_dir)
     rows: list[dict[str, Any]] = []
     for ref in store.list():
-        row: dict[str, Any] = {"id": ref}
         try:
-            sweep = store.open(ref)
-            state = sweep.refresh()
+            rows.append(overview(store.open(ref)))
         except (SweepcliError, OSError, LockTimeout, LockLost) as exc:
-            row["error"] = describe(exc)
-            rows.append(row)
-            continue
-        counts: dict[str, int] = {}
-        for run in state.runs.values():
-            counts[run.state.value] = counts.get(run.state.value, 0) + 1
-        best = best_run(sweep)
-        metric = sweep.config.metric
-        row.update({
-            "id": sweep.ref, "name": sweep.meta.get("name"),
-            "state": sweep_status(sweep.config, state), "method": sweep.config.method,
-            "metric": metric.name if metric else None, "counts": counts,
-            "best": None if best is None else run_value(sweep.config, best),
-            "agents": sorted({r.agent for r in state.runs.values()
-                              if r.state.value == "running" and r.agent}),
-            "created": sweep.meta.get("created"),
-        })
-        rows.append(row)
+            rows.append({"id": ref, "error": describe(exc)})
     if as_json:
         click.echo(json.dumps(rows, indent=2 if sys.stdout.isatty() else None))
         return

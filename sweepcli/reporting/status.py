@@ -75,6 +75,28 @@ def best_run(sweep: Sweep) -> Run | None:
     return best
 
 
+def overview(sweep: Sweep) -> dict[str, Any]:
+    """A sweep in one row (``sweepcli list``, the home page of ``sweepcli ui``): state,
+    method, counts by state, best value, the agents with a run going, the budget spent.
+    Reads only."""
+    state = sweep.refresh()
+    counts: dict[str, int] = {}
+    for run in state.runs.values():
+        counts[run.state.value] = counts.get(run.state.value, 0) + 1
+    best = best_run(sweep)
+    metric = sweep.config.metric
+    return {
+        "id": sweep.ref, "name": sweep.meta.get("name"),
+        "state": sweep_status(sweep.config, state), "method": sweep.config.method,
+        "metric": metric.name if metric else None, "counts": counts,
+        "best": None if best is None else run_value(sweep.config, best),
+        "agents": sorted({r.agent for r in state.runs.values()
+                          if r.state.value == "running" and r.agent}),
+        "created": sweep.meta.get("created"),
+        "budget": spending(sweep.config, list(state.runs.values()), time.time()),
+    }
+
+
 @dataclass(frozen=True)
 class Status:
     """A sweep as one look saw it. ``runs`` are the rows ``--json`` prints (keys in
