@@ -184,6 +184,28 @@ def stop(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
     _control(ref, Control.STOPPED, dir, store)
 
 
+def stop_run(ref: SweepRef, run_id: str, dir: str | Path | None = None,  # noqa: A002
+             store: StoreRef = None) -> None:
+    """Stop one running run gracefully (its program's ``should_stop`` turns true, then
+    SIGTERM after the grace): it ends ``stopped``, its value what it logged. The sweep goes
+    on."""
+    from .store.events import stop_run_event
+    from .store.files import check_id
+
+    run_id = check_id(run_id, "run ID")
+    sweep = open_sweep(ref, dir, store=store)
+
+    def ask(s: Sweep) -> list[dict[str, Any]]:
+        run = s.state.runs.get(run_id)
+        if run is None:
+            raise UsageError(f"sweep {s.ref} has no run {run_id}")
+        if run.state != RunState.RUNNING:
+            raise UsageError(f"run {run_id} is {run.state.value}, not running: nothing to stop")
+        return [stop_run_event(run_id, run.attempt)]
+
+    _write(sweep, ask)
+
+
 def cancel(ref: SweepRef, dir: str | Path | None = None,  # noqa: A002
            store: StoreRef = None) -> None:
     """Running runs are killed now; agents exit; the sweep cannot change any more."""

@@ -486,3 +486,27 @@ def test_print_last_limits_the_runs_listed(env) -> None:
     assert len(runs) == 2 and runs[-1].split()[1] == env.status(sweep_id)["runs"][-1]["run_id"]
     assert not [line for line in env.cli("sweep", "--print", sweep_id, "--last", "0").stdout
                 .splitlines() if line.startswith("run ")]
+
+
+@pytest.mark.both_stores
+def test_one_run_stopped_on_request_ends_stopped_and_the_sweep_goes_on(env) -> None:
+    """sweep --stop ID --run RUN: that run's agent stops it gracefully (stopped, its reason
+    said, its value what it logged); the next point runs."""
+    env.program(PROGRAM)
+    sweep_id = env.create(grid([1, 2], epochs={"value": 200}, sleep={"value": 0.05}))
+    agent = env.watched_agent(sweep_id, "-t", "5")
+    first = env.wait_for(lambda: next((r["run_id"] for r in env.status(sweep_id)["runs"]
+                                       if r["steps"] >= 2), None), timeout=60)
+    bad = env.cli("sweep", "--stop", sweep_id, "--run", "zzzzzzzz", check=False)
+    assert bad.returncode == 2 and "has no run zzzzzzzz" in bad.stderr
+    got = env.cli("sweep", "--stop", sweep_id, "--run", first)
+    assert f"Run {first} of {sweep_id} will stop" in got.stderr
+    agent.wait_for_text(f"run {first}: stopped on request")
+    env.wait_for(lambda: len(env.status(sweep_id)["runs"]) == 2)  # the sweep went on
+    again = env.cli("sweep", "--stop", sweep_id, "--run", first, check=False)
+    assert again.returncode == 2 and "is stopped, not running" in again.stderr
+    env.cli("sweep", "--cancel", sweep_id)
+    assert agent.wait(timeout=60) == 0, agent.text()
+    run = next(r for r in env.status(sweep_id)["runs"] if r["run_id"] == first)
+    assert run["state"] == "stopped" and run["reason"] == "stopped on request"
+    assert 2 <= run["steps"] < 200 and run["value"] is not None

@@ -148,6 +148,20 @@ def test_controls_work_with_the_token_and_are_refused_without(env, tmp_path) -> 
         assert env.wait_for(lambda: env.status(sweep_id)["state"] == "running")
         code, _ = get(f"{url}api/sweep/{sweep_id}/control/cancel", b"")
         assert code == 403 and env.status(sweep_id)["state"] == "running"
+        # a run stopped from its page: that run only, gracefully; the sweep goes on
+        gate = tmp_path / "gate"
+        agent = env.watched_agent(sweep_id, "-t", "5", env={"GATE": str(gate)})
+        run_id = env.wait_for(lambda: next((r["run_id"] for r in env.status(sweep_id)["runs"]
+                                            if r["state"] == "running"), None))
+        browser.open(f"{url}sweep/{sweep_id}/run/{run_id}")
+        assert browser.wait("!!document.getElementById('control-stop-run')")
+        browser.js("window.confirm = () => true; "
+                   "document.getElementById('control-stop-run').click()")
+        agent.wait_for_text(f"run {run_id}: stopped on request")
+        gate.write_text("go")
+        assert agent.wait(timeout=120) == 0, agent.text()
+        states = {r["run_id"]: r["state"] for r in env.status(sweep_id)["runs"]}
+        assert states[run_id] == "stopped" and list(states.values()).count("finished") == 1
     finally:
         browser.close()
         ui.send_signal(signal.SIGTERM)

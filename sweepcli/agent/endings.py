@@ -20,6 +20,7 @@ class Ending(str, Enum):
 
     RULE = "stop"  # the sweep's stopping rule: the run is worse than its peers
     PAUSE = "pause"  # the stopping rule pauses it at a rung (asha): resumed if promoted
+    ASKED = "asked"  # a person asked for this run to stop (sweep --stop ID --run RUN, the page)
     BUDGET = "budget"  # the sweep's budget is spent
     TIMEOUT = "timeout"  # it outlived its run_timeout
     WALLTIME = "walltime"  # the agent's own time limit is near
@@ -50,6 +51,8 @@ class EndingRule:
 
 
 ENDINGS: dict[Ending, EndingRule] = {
+    Ending.ASKED: EndingRule(RunState.STOPPED, None, "stopped on request",
+                             "stopped on request; stopping it", stop_file=True),
     Ending.RULE: EndingRule(RunState.STOPPED, None, None, "{rule} stops it ({reason})",
                             stop_file=True),
     Ending.PAUSE: EndingRule(RunState.PAUSED, None, None, "{rule} pauses it ({reason}); its "

@@ -184,6 +184,8 @@ class RunWatch:
         run = self.sweep.state.runs.get(self.run_id)
         if run is not None and run.attempt != self.attempt:
             return Ending.SUPERSEDED
+        if self.sweep.state.stop_asked.get(self.run_id) == self.attempt:
+            return Ending.ASKED
         return verdict
 
     def _flush(self) -> Ending | None:

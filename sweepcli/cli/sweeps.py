@@ -52,7 +52,10 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
     @click.option("--resume", "resume_id", metavar="ID", shell_complete=_complete_sweeps,
                   help="Undo --pause (or --stop).")
     @click.option("--stop", "stop_id", metavar="ID", shell_complete=_complete_sweeps,
-                  help="Stop: no new runs; running runs finish; agents exit after them.")
+                  help="Stop: no new runs; running runs finish; agents exit after them. "
+                       "With --run RUN_ID: stop that running run only (gracefully: "
+                       "stopped), the sweep goes on.")
+    @click.option("--run", "run_id", metavar="RUN_ID", help="With --stop: the one run to stop.")
     @click.option("--cancel", "cancel_id", metavar="ID", shell_complete=_complete_sweeps,
                   help="Cancel: kill running runs now; agents exit.")
     @click.option("--print", "print_id", metavar="ID", shell_complete=_complete_sweeps,
@@ -70,7 +73,7 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
                 update_id: str | None, pause_id: str | None, resume_id: str | None,
                 stop_id: str | None, cancel_id: str | None, print_id: str | None,
                 rerun_id: str | None, as_json: bool, last: int, top: int | None,
-                root_dir: str | None) -> None:
+                run_id: str | None, root_dir: str | None) -> None:
         del entity  # W&B's account: nothing to do with a folder
         actions = {k: v for k, v in {"pause": pause_id, "resume": resume_id, "stop": stop_id,
                                      "cancel": cancel_id, "print": print_id,
@@ -84,6 +87,9 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
                                    "an ID, or --update ID CONFIG")
         if top is not None and not print_id:
             raise click.UsageError("--top K is for --print ID")
+        if run_id is not None and not stop_id:
+            raise click.UsageError("--run RUN_ID is for --stop ID: sweepcli sweep --stop ID "
+                                   "--run RUN_ID")
         if (priors or program) and not (config_file and not update_id):
             raise click.UsageError("--prior and --program are for creating a sweep from CONFIG")
         store = _store(root_dir)
@@ -100,6 +106,10 @@ def _sweep_command(name: str, help_text: str) -> Callable[..., Any]:
                        "agent takes them.", err=True)
         elif action == "update":
             _update(sweep, config_file)  # type: ignore[arg-type]
+        elif action == "stop" and run_id is not None:
+            api.stop_run(sweep, run_id)
+            click.echo(f"Run {run_id} of {sweep.ref} will stop (its agent ends it gracefully).",
+                       err=True)
         else:
             CONTROL[action](sweep)
             done = {"pause": "paused", "resume": "resumed", "stop": "stopped",

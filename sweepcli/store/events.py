@@ -38,6 +38,7 @@ class Op(str, Enum):
     ATTEMPT = "attempt"
     RUN = "run"  # a whole run, as a snapshot or a restored journal states it
     FENCE = "fence"  # a stale lock was broken: what its holder writes later counts for no one
+    STOP_RUN = "stop_run"  # a person asked for one running run to stop
 
 
 class Control(str, Enum):
@@ -145,6 +146,12 @@ def attempt_event(run_id: str, attempt: int, agent: str, heartbeat_timeout: floa
     return event
 
 
+def stop_run_event(run_id: str, attempt: int) -> dict[str, Any]:
+    """A person asks for a run's current attempt to stop (``sweep --stop ID --run RUN``, the
+    page): its agent stops it gracefully, ``stopped``."""
+    return {"op": Op.STOP_RUN.value, "run": run_id, "attempt": attempt}
+
+
 def fence_event(token: str) -> dict[str, Any]:
     """The lock stamped ``token`` was broken as stale: its holder's events written after
     this line (it stalled between its last check of the lock and its write) are ignored."""
@@ -247,6 +254,8 @@ class SweepState:
     fenced: set[str] = field(default_factory=set)
     #: events ignored for that (written by a holder whose lock had been broken)
     fenced_off: int = 0
+    #: runs a person asked to stop: run ID -> the attempt asked of
+    stop_asked: dict[str, int] = field(default_factory=dict)
 
     def apply(self, e: Any) -> bool:
         """Apply one event; False (and counted) when it is not a valid one, or was written
@@ -427,6 +436,13 @@ class SweepState:
         run.heartbeat_timeout = float(hb) if is_number(hb) and hb > 0 else None
         run.ended_at = run.exit_code = run.reason = None
         run.requeued = False  # (its grid index stays that of the config it was claimed under)
+        return True
+
+    def _apply_stop_run(self, e: dict[str, Any]) -> bool:
+        run, attempt = self.runs.get(e.get("run")), e.get("attempt")  # type: ignore[arg-type]
+        if run is None or not _is_int(attempt):
+            return False
+        self.stop_asked[run.run_id] = attempt
         return True
 
     def _apply_fence(self, e: dict[str, Any]) -> bool:

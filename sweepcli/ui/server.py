@@ -247,12 +247,21 @@ class App:
             raise web.HTTPForbidden(text="control needs the token (the X-Sweepcli-Token header)")
         live = self.live(request.match_info["ref"])
         action = request.match_info["action"]
-        if action not in CONTROLS:
+        if action not in CONTROLS and action != "stop-run":
             raise web.HTTPNotFound(text=f"no control {action}")
-        store_url = self.store.url
-        root = None if store_url else getattr(self.store, "root", None)
-        await self._in_thread(lambda: getattr(api, action)(live.sweep.ref, root,
-                                                            store=store_url))
+        run_id = request.query.get("run")
+
+        def act() -> None:
+            with live.lock:  # (the page's Sweep: the same store, its own reads)
+                if action == "stop-run":
+                    api.stop_run(live.sweep, run_id or "")
+                else:
+                    getattr(api, action)(live.sweep)
+
+        try:
+            await self._in_thread(act)
+        except SweepcliError as exc:
+            raise web.HTTPConflict(text=str(exc)) from None
         return web.Response(text=dumps({"ok": True, "action": action}),
                             content_type="application/json")
 
@@ -296,18 +305,16 @@ class App:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard])
-        app.router.add_get("/", self.page)
-        app.router.add_get("/sweep/{ref:[^{}]+}/run/{run}", self.page)
-        app.router.add_get("/sweep/{ref:[^{}]+}", self.page)
-        app.router.add_get("/static/{name}", self.static)
-        app.router.add_get("/api/sweeps", self.sweeps)
-        app.router.add_get("/api/sweep/{ref:[^{}]+}/events", self.events)
-        app.router.add_get("/api/sweep/{ref:[^{}]+}/summaries", self.summaries)
-        app.router.add_get("/api/sweep/{ref:[^{}]+}/figures", self.figures)
-        app.router.add_get("/api/sweep/{ref:[^{}]+}/run/{run}/lines", self.lines)
-        app.router.add_get("/api/sweep/{ref:[^{}]+}/run/{run}", self.run)
-        app.router.add_post("/api/sweep/{ref:[^{}]+}/control/{action}", self.control)
-        app.router.add_get("/api/sweep/{ref:[^{}]+}", self.sweep)
+        sweep = "/api/sweep/{ref:[^{}]+}"
+        for path, handler in [
+                ("/", self.page), ("/sweep/{ref:[^{}]+}/run/{run}", self.page),
+                ("/sweep/{ref:[^{}]+}", self.page), ("/static/{name}", self.static),
+                ("/api/sweeps", self.sweeps), (sweep + "/events", self.events),
+                (sweep + "/summaries", self.summaries), (sweep + "/figures", self.figures),
+                (sweep + "/run/{run}/lines", self.lines), (sweep + "/run/{run}", self.run),
+                (sweep, self.sweep)]:
+            app.router.add_get(path, handler)
+        app.router.add_post(sweep + "/control/{action}", self.control)
         return app
 
 

@@ -338,6 +338,10 @@ async function runPage(ref, rid) {
     const keys = [...new Set(got.lines.flatMap(l => Object.keys(l)))].filter(k => got.lines.some(l => typeof l[k] === "number"));
     main.replaceChildren(
       el("h1", {}, `Run ${r.run_id}`),
+      CONTROL && r.state === "running" ? el("div", {class: "controls"}, el("button", {id: "control-stop-run", onclick: async () => {
+        if (!confirm(`stop run ${rid}?`)) return;
+        const q = await fetch(`/api/sweep/${ref}/control/stop-run?run=${rid}`, {method: "POST", headers: {"X-Sweepcli-Token": TOKEN}});
+        if (!q.ok) showError(await q.text()); }}, "stop this run"), el("span", {class: "note"}, " the same as sweepcli sweep --stop ID --run RUN_ID")) : null,
       el("dl", {class: "head"}, [["state", r.state], ["value", fmt(r.value)], ["steps", r.steps], ["reason", r.reason || ""],
         ["agent", r.agent], ["folder", r.folder]].filter(([, v]) => v !== "").flatMap(([k, v]) => [el("dt", {}, k), el("dd", {id: "run-" + k}, v)])),
       el("h2", {}, "Config"), el("table", {id: "config"}, Object.entries(r.params).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, fmt(v))))),
