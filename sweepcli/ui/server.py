@@ -50,7 +50,10 @@ def plain(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(plain(value), separators=(",", ":"), default=str)
+    try:  # (no NaN anywhere, the common case: one pass in C)
+        return json.dumps(value, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(plain(value), separators=(",", ":"), default=str)
 
 
 def is_loopback(host: str) -> bool:

@@ -6,6 +6,11 @@
 const TOKEN = document.querySelector("meta[name=sweepcli-token]").content;
 const CONTROL = document.querySelector("meta[name=sweepcli-control]").content === "true";
 const main = document.getElementById("main");
+// plotly.js loads while the data does (it is a large script to parse): charts wait for it
+const plotlyReady = new Promise(resolve => {
+  const check = () => (window.Plotly ? resolve() : setTimeout(check, 10));
+  check();
+});
 const crumbs = document.getElementById("crumbs");
 const liveDot = document.getElementById("live");
 
@@ -76,6 +81,7 @@ function better(a, b) { return S.head.metric && S.head.metric.goal === "maximize
 async function sweepPage(ref) {
   crumbs.replaceChildren("/ ", el("a", {href: "/sweep/" + ref}, ref));
   const data = await getJSON("/api/sweep/" + ref);
+  performance.mark("data");
   S.ref = ref; S.head = data; S.params = data.params;
   for (const r of data.runs) S.runs.set(r.run_id, r);
   if (data.metrics) data.metrics.forEach(k => S.keys.add(k));
@@ -92,15 +98,23 @@ async function sweepPage(ref) {
        " ", el("span", {id: "compare"})),
     el("div", {class: "tablewrap"}, el("table", {id: "runs"})));
   drawHead(); drawControls();
+  drawTable();  // the page can be read: the charts follow once plotly.js is in
+  performance.mark("table");
+  await plotlyReady;
   addPanel(S.head.metric ? S.head.metric.name : null);
-  drawTable(); drawBest();
-  loadTopLines();
-  loadSummaries();
-  loadViews();
+  drawBest();
+  performance.mark("charts");
+  document.body.dataset.ready = "1";
+  // what is not needed to read the page comes after it is drawn
+  setTimeout(() => { loadTopLines(); loadSummaries(); }, 50);
+  if (S.runs.size <= BIG) setTimeout(loadViews, 300);
+  else document.getElementById("views").replaceChildren(el("button", {id: "draw-views", onclick: () => { S.viewsOn = true; loadViews(); }},
+    `draw them (${S.runs.size} runs: a few seconds)`));
   const events = new EventSource(`/api/sweep/${ref}/events`);
   events.onopen = () => { liveDot.className = "on"; };
   events.onerror = () => { liveDot.className = ""; };
-  events.addEventListener("sweep", e => { Object.assign(S.head, JSON.parse(e.data)); drawHead(); drawControls(); soon("best", drawBest); soon("views", loadViews, 5000); });
+  events.addEventListener("sweep", e => { Object.assign(S.head, JSON.parse(e.data)); drawHead(); drawControls(); soon("best", drawBest);
+    if (S.runs.size <= BIG || S.viewsOn) soon("views", loadViews, S.runs.size <= BIG ? 5000 : 30000); });
   events.addEventListener("runs", e => {
     for (const r of JSON.parse(e.data)) S.runs.set(r.run_id, r);
     soon("table", drawTable); soon("best", drawBest); soon("top", loadTopLines, 1000);
@@ -121,6 +135,7 @@ function loadSummaries() {
   getJSON(`/api/sweep/${S.ref}/summaries`).then(s => { S.summaries = s; drawTable(); }).catch(() => {});
 }
 
+const BIG = 2000;  // runs past which the sweep's views are drawn when asked (they take seconds)
 const timers = {};
 function soon(name, f, wait = 200) { if (!timers[name]) timers[name] = setTimeout(() => { timers[name] = null; f(); }, wait); }
 
@@ -240,10 +255,13 @@ function drawPanel(p) {
 // ---- best so far, and the sweep's views ---------------------------------------------------------
 function drawBest() {
   const rows = runRows().filter(r => r.value !== null && r.value !== undefined).sort((a, b) => a.started_at - b.started_at);
-  let best = null; const bx = [], by = [];
-  rows.forEach((r, i) => { if (best === null || better(r.value, best)) best = r.value; bx.push(i + 1); by.push(best); });
-  const traces = [{type: "scatter", mode: "markers", name: "runs", x: rows.map((r, i) => i + 1), y: rows.map(r => r.value),
-                   text: rows.map(r => `run ${r.run_id} (${esc(r.state)})<br>` + Object.entries(r.params).map(([k, v]) => `${esc(k)}=${esc(fmt(v))}`).join("<br>")),
+  let best = null; const bx = [], by = [], improved = new Set();
+  rows.forEach((r, i) => { if (best === null || better(r.value, best)) { best = r.value; improved.add(i); } bx.push(i + 1); by.push(best); });
+  const every = Math.ceil(rows.length / (BIG / 2));  // past 1,000 runs: the improvers and an even sample
+  const points = rows.map((r, i) => [r, i]).filter(([, i]) => every === 1 || improved.has(i) || i % every === 0);
+  const traces = [{type: "scatter", mode: "markers", name: every === 1 ? "runs" : `runs (1 in ${every}, and each new best)`,
+                   x: points.map(([, i]) => i + 1), y: points.map(([r]) => r.value),
+                   text: points.map(([r]) => `run ${r.run_id} (${esc(r.state)})<br>` + Object.entries(r.params).map(([k, v]) => `${esc(k)}=${esc(fmt(v))}`).join("<br>")),
                    hoverinfo: "text+y", marker: {size: 6, color: "#1f77b4", opacity: 0.7}},
                   {type: "scatter", mode: "lines", name: "best so far", x: bx, y: by, line: {color: "#c0392b", shape: "hv"}}];
   const prog = S.head.progress;
@@ -329,6 +347,7 @@ function drawCompare() {
 
 // ---- a run's page ------------------------------------------------------------------------------
 async function runPage(ref, rid) {
+  await plotlyReady;
   crumbs.replaceChildren("/ ", el("a", {href: "/sweep/" + ref}, ref), " / ", el("span", {}, rid));
   S.ref = ref;
   const draw = async () => {
