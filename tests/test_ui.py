@@ -108,6 +108,12 @@ def test_the_page_follows_the_agents_and_draws_any_key(env, tmp_path) -> None:
         assert ys[0] == pytest.approx(2.0) and xs[:3] == [0, 1, 2]
         # the hover carries the run's config
         assert "lr=0." in browser.js("document.getElementById('panel-fig-0').data[0].text[0]")
+        # grouped by a parameter: a group's mean and its range (two groups: lr 0.1, 0.2)
+        browser.js("""(() => { const g = document.querySelector('#panel-0 select.group');
+            g.value = 'lr'; g.dispatchEvent(new Event('change')); })()""")
+        assert browser.wait("document.getElementById('panel-fig-0').data.length === 4")
+        names = browser.js("document.getElementById('panel-fig-0').data.map(t => t.name)")
+        assert "lr=0.1 (1 run)" in names and "lr=0.2 (1 run)" in names
         # the sweep's views (as the report draws them) and the summary key in the table
         assert browser.wait("document.querySelectorAll('#views .js-plotly-plot').length >= 1")
         assert browser.wait("[...document.querySelectorAll('#runs th')]"

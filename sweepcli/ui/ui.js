@@ -191,18 +191,20 @@ function loadTopLines() { for (const rid of shownRuns()) if (!S.lines.has(rid)) 
 
 function addPanel(key) {
   const id = S.panels.length;
-  const p = {id, key: key || [...S.keys][0] || "", x: "line", smooth: 0, log: false, colour: ""};
+  const p = {id, key: key || [...S.keys][0] || "", x: "line", smooth: 0, log: false, colour: "", group: ""};
   S.panels.push(p);
   const keySel = el("select", {class: "key", onchange: e => { p.key = e.target.value; drawPanel(p); }});
   const xSel = el("select", {class: "x", onchange: e => { p.x = e.target.value; drawPanel(p); }},
     ["line", "_step", "epoch", "_timestamp", "_runtime"].map(x => el("option", {value: x}, x === "line" ? "metric line" : x)));
   const colourSel = el("select", {class: "colour", onchange: e => { p.colour = e.target.value; drawPanel(p); }},
     el("option", {value: ""}, "a colour a run"), S.params.map(n => el("option", {value: n}, n)));
+  const groupSel = el("select", {class: "group", onchange: e => { p.group = e.target.value; drawPanel(p); }},
+    el("option", {value: ""}, "no groups"), S.params.map(n => el("option", {value: n}, "group by " + n)));
   const smooth = el("input", {type: "range", min: 0, max: 0.99, step: 0.01, value: 0, class: "smooth", oninput: e => { p.smooth = +e.target.value; drawPanel(p); }});
   const log = el("input", {type: "checkbox", class: "log", onchange: e => { p.log = e.target.checked; drawPanel(p); }});
   p.keySel = keySel;
   const box = el("div", {class: "panel", id: "panel-" + id},
-    el("div", {class: "bar"}, "key ", keySel, " x ", xSel, " smoothing ", smooth, el("label", {}, log, " log"), " colour ", colourSel),
+    el("div", {class: "bar"}, "key ", keySel, " x ", xSel, " smoothing ", smooth, el("label", {}, log, " log"), " colour ", colourSel, " ", groupSel),
     el("div", {class: "fig", id: "panel-fig-" + id}));
   document.getElementById("panels").appendChild(box);
   drawPanel(p);
@@ -246,7 +248,29 @@ function drawPanel(p) {
                  text: xs.map(() => `run ${rid} (${esc(r.state)})<br>${cfg}`),
                  hovertemplate: `%{text}<br>${esc(p.key)}: %{y:.4g} at %{x}<extra></extra>`});
   });
-  const layout = {margin: {l: 55, r: 10, t: 24, b: 40}, height: 320, showlegend: traces.length <= 12,
+  if (p.group) {  // W&B's grouping: a group's mean at each x, its range as a band
+    const groups = new Map();
+    traces.forEach((t, i) => {
+      const g = fmt(S.runs.get(t.name).params[p.group]);
+      if (!groups.has(g)) groups.set(g, []);
+      groups.get(g).push(t);
+    });
+    traces.length = 0;
+    [...groups.entries()].forEach(([g, ts], i) => {
+      const at = new Map();
+      ts.forEach(t => t.x.forEach((x, j) => { const k = +x; if (!at.has(k)) at.set(k, []); at.get(k).push(t.y[j]); }));
+      const xs = [...at.keys()].sort((a, b) => a - b);
+      const mean = xs.map(x => at.get(x).reduce((a, b) => a + b, 0) / at.get(x).length);
+      const lo = xs.map(x => Math.min(...at.get(x))), hi = xs.map(x => Math.max(...at.get(x)));
+      const colour = PALETTE[i % PALETTE.length];
+      const name = `${esc(p.group)}=${esc(g)} (${ts.length} run${ts.length === 1 ? "" : "s"})`;
+      traces.push({type: "scatter", mode: "lines", x: [...xs, ...xs.slice().reverse()], y: [...hi, ...lo.slice().reverse()],
+                   fill: "toself", fillcolor: colour, opacity: 0.15, line: {width: 0}, hoverinfo: "skip", showlegend: false, name: name + " range"},
+                  {type: "scatter", mode: "lines", x: xs, y: mean, name, line: {color: colour, width: 2},
+                   hovertemplate: `${name}<br>mean %{y:.4g} at %{x}<extra></extra>`});
+    });
+  }
+  const layout = {margin: {l: 55, r: 10, t: 24, b: 40}, height: 320, showlegend: traces.length <= 24,
                   title: {text: esc(p.key), font: {size: 13}},
                   xaxis: {title: {text: esc(p.x === "line" ? "metric line" : p.x)}}, yaxis: {type: p.log ? "log" : "linear", title: {text: esc(p.key)}}};
   Plotly.react("panel-fig-" + p.id, traces, layout, {displaylogo: false, responsive: true});
