@@ -300,7 +300,9 @@ async function loadViews() {
   if (!box) return;
   let got;
   try { got = await getJSON(`/api/sweep/${S.ref}/figures`); } catch (e) { return; }
-  const ids = Object.keys(got.figs).filter(k => k !== "best" && k !== "curves" && k !== "spent");
+  // (best so far is drawn above, live; "curves" carries the rule's bands and why each run
+  // was stopped or paused)
+  const ids = Object.keys(got.figs).filter(k => k !== "best" && k !== "spent");
   const have = [...box.children].map(c => c.id).join(",");
   const want = ids.map(k => "view-" + k).join(",");
   if (have !== want) box.replaceChildren(...ids.map(k => el("div", {class: "fig", id: "view-" + k})));
@@ -337,7 +339,9 @@ function drawTable() {
   const table = document.getElementById("runs");
   if (!table) return;
   const summaryKeys = [...new Set(Object.values(S.summaries).flatMap(s => Object.keys(s)))].sort().slice(0, 12);
-  const cols = ["run", "state", "value", "steps", ...S.params.map(n => "p:" + n), ...summaryKeys.map(k => "s:" + k), "reason"];
+  const feasibility = runRows().some(r => "feasible" in r) ? ["feasible"] : [];
+  const pbtStep = runRows().some(r => "step" in r) ? ["step"] : [];
+  const cols = ["run", "state", "value", "steps", ...pbtStep, ...feasibility, ...S.params.map(n => "p:" + n), ...summaryKeys.map(k => "s:" + k), "reason"];
   let rows = runRows().filter(r => matches(r, S.filter));
   const key = S.sortKey, dir = S.sortDir;
   rows.sort((a, b) => {
