@@ -116,6 +116,8 @@ def test_the_page_follows_the_agents_and_draws_any_key(env, tmp_path) -> None:
         assert "lr=0.1 (1 run)" in names and "lr=0.2 (1 run)" in names
         # the sweep's views (as the report draws them) and the summary key in the table
         assert browser.wait("document.querySelectorAll('#views .js-plotly-plot').length >= 1")
+        assert "Parameter importance" in browser.js(
+            "document.getElementById('view-importance').textContent")
         assert browser.wait("[...document.querySelectorAll('#runs th')]"
                             ".some(th => th.textContent.startsWith('note'))")
         # compare: two runs selected, their config diff

@@ -304,8 +304,19 @@ async function loadViews() {
   // was stopped or paused)
   const ids = Object.keys(got.figs).filter(k => k !== "best" && k !== "spent");
   const have = [...box.children].map(c => c.id).join(",");
-  const want = ids.map(k => "view-" + k).join(",");
-  if (have !== want) box.replaceChildren(...ids.map(k => el("div", {class: "fig", id: "view-" + k})));
+  const want = ["view-importance", ...ids.map(k => "view-" + k)].join(",");
+  if (have !== want) box.replaceChildren(el("div", {id: "view-importance"}), ...ids.map(k => el("div", {class: "fig", id: "view-" + k})));
+  // parameter importance (a forest's permutation importance) and correlation, as W&B's panel
+  const imp = got.importance;
+  document.getElementById("view-importance").replaceChildren(
+    el("h3", {}, "Parameter importance"),
+    imp === null || imp === undefined ? el("p", {class: "note"}, "Importance needs 10 runs with a value of the metric.")
+      : !imp.length ? el("p", {class: "note"}, "No parameter varies across the runs.")
+      : el("table", {id: "importance"}, el("tr", {}, el("th", {}, "parameter"), el("th", {}, "importance"), el("th", {}, "correlation")),
+          imp.map(d => el("tr", {}, el("td", {}, d.name),
+            el("td", {}, el("span", {class: "bar", style: `width:${Math.round(d.importance * 200)}px`}), " ", d.importance.toFixed(2)),
+            el("td", {}, d.correlation === null ? "" : (d.correlation > 0 ? "+" : "") + d.correlation.toFixed(2)
+              + (d.correlation_of !== null && d.correlation_of !== undefined ? ` (${d.name} = ${d.correlation_of})` : ""))))));
   for (const k of ids) {
     const fig = got.figs[k];
     for (const t of fig.data) if (t._runs) { t.text = t._runs.map(i => got.texts[i]); delete t._runs; }
