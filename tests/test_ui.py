@@ -249,6 +249,18 @@ def test_hostile_names_show_as_text(env, tmp_path) -> None:
         ui.wait(timeout=30)
 
 
+def test_a_port_in_use_is_said_plainly(env) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        got = env.cli("ui", "--port", str(port), check=False, timeout=60)
+    assert got.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in got.stderr
+    assert "choose another --port" in got.stderr and "Traceback" not in got.stderr
+
+
 def test_without_the_extra_it_says_how_to_get_it(env, tmp_path) -> None:
     blocker = tmp_path / "block"
     blocker.mkdir()

@@ -339,7 +339,13 @@ def serve(store: SweepStore, host: str, port: int, allow_control: bool,
                                shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise SweepcliError(f"sweepcli ui cannot listen on {host}:{port} "
+                                f"({exc.strerror or exc}): choose another --port (0: any "
+                                "free one)") from None
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         bound = sockets[0].getsockname()[1] if sockets else port
