@@ -72,6 +72,11 @@ def main() -> None:
     proc, url = start_ui(root)
     browser = Browser(tmp / "profile")
     try:
+        for attempt in ("first", "second", "third"):  # the home page asks every second
+            t = time.perf_counter()
+            with urllib.request.urlopen(f"{url}api/sweeps", timeout=120) as r:
+                r.read()
+            print(f"GET /api/sweeps ({attempt}): {time.perf_counter() - t:.3f} s")
         for attempt in ("first", "second"):
             t = time.perf_counter()
             with urllib.request.urlopen(f"{url}api/sweep/{sweep_id}", timeout=120) as r:

@@ -149,10 +149,12 @@ class App:
         def rows() -> list[dict[str, Any]]:
             out = []
             for ref in self.store.list():
-                try:
-                    out.append(overview(self.store.open(ref)))
-                except (SweepcliError, OSError) as exc:
-                    out.append({"id": ref, "error": str(exc)})
+                try:  # each sweep kept open: a look reads only what is new since the last
+                    live = self.live(ref)
+                    with live.lock:
+                        out.append(overview(live.sweep))
+                except (SweepcliError, OSError, web.HTTPException) as exc:
+                    out.append({"id": ref, "error": getattr(exc, "text", None) or str(exc)})
             return out
 
         return web.Response(text=dumps(await self._in_thread(rows)),
