@@ -159,35 +159,43 @@ def test_lightning_example_with_lightning(env) -> None:
     assert all(r["steps"] >= 3 and r["value"] is not None for r in s["runs"])
 
 
-def test_a_job_array_requeued_by_its_script_runs_the_sweep_to_its_end(env, tmp_path) -> None:
-    """A sweep longer than one job's walltime: each job (the example's script, SLURM's end
-    a few seconds ahead) runs what fits, exits 3 through the agent and requeues itself;
-    the job that finds the sweep done ends without requeueing. Every point finishes once."""
+def run_job_array(env, tmp_path: Path, sweep_id: str, **more_env: str) -> int:
+    """Run the SLURM example's script as one array task, again and again while it requeues
+    itself (a stand-in scontrol notes the requeue; SLURM's end a few seconds ahead of each
+    job): how many jobs it took. Each requeued job said exit status 3."""
+    import time
+
     bindir = tmp_path / "bin"
-    bindir.mkdir()
+    bindir.mkdir(exist_ok=True)
     log = tmp_path / "scontrol.log"
     (bindir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
     (bindir / "scontrol").chmod(0o755)
-    shutil.copy(EXAMPLES / "slurm" / "train.py", env.tmp / "train.py")
-    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
-                           "parameters": {"lr": {"values": [0.1, 0.2, 0.3]},
-                                          "epoch_seconds": {"value": 0.2}}})
     jobs = 0
     while True:
         jobs += 1
         assert jobs <= 20, "the array never finished"
         before = log.read_text().count("requeue") if log.exists() else 0
         job_env = {**env.env, "SWEEP_ID": sweep_id, "PATH": f"{bindir}:{os.environ['PATH']}",
-                   "SWEEPCLI": f"{sys.executable} -m sweepcli", "EPOCHS": "15",
-                   "AGENT_ARGS": "-t 0.5", "SLURM_ARRAY_JOB_ID": "9", "SLURM_ARRAY_TASK_ID": "0",
-                   "SLURM_JOB_END_TIME": str(int(__import__("time").time()) + 12)}
+                   "SWEEPCLI": f"{sys.executable} -m sweepcli", "AGENT_ARGS": "-t 0.5",
+                   "SLURM_ARRAY_JOB_ID": "9", "SLURM_ARRAY_TASK_ID": "0",
+                   "SLURM_JOB_END_TIME": str(int(time.time()) + 12), **more_env}
         job = subprocess.run(["bash", str(EXAMPLES / "slurm" / "agent.sbatch")], cwd=env.tmp,
                              env=job_env, capture_output=True, text=True, timeout=120)
         assert job.returncode == 0, job.stderr
-        requeued = (log.read_text().count("requeue") if log.exists() else 0) > before
-        if not requeued:
-            break
+        if (log.read_text().count("requeue") if log.exists() else 0) == before:
+            return jobs
         assert "exit status 3" in job.stderr
+
+
+def test_a_job_array_requeued_by_its_script_runs_the_sweep_to_its_end(env, tmp_path) -> None:
+    """A sweep longer than one job's walltime: each job (the example's script, SLURM's end
+    a few seconds ahead) runs what fits, exits 3 through the agent and requeues itself;
+    the job that finds the sweep done ends without requeueing. Every point finishes once."""
+    shutil.copy(EXAMPLES / "slurm" / "train.py", env.tmp / "train.py")
+    sweep_id = env.create({"program": "train.py", "method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"lr": {"values": [0.1, 0.2, 0.3]},
+                                          "epoch_seconds": {"value": 0.2}}})
+    jobs = run_job_array(env, tmp_path, sweep_id, EPOCHS="15")
     s = env.status(sweep_id)
     assert s["state"] == "finished" and jobs >= 2  # more than one job's walltime of work
     assert sorted(r["config"]["lr"] for r in s["runs"]) == [0.1, 0.2, 0.3]

@@ -308,31 +308,10 @@ def test_a_job_array_requeued_by_its_script_trains_the_population_to_its_end(env
     """A PBT sweep longer than one job's walltime, run by the SLURM example's script: each
     job trains what fits, stops its member before SLURM's end (exit 3, requeued), the next
     job goes on from the checkpoints; every member reaches its steps, lineages whole."""
-    import time
+    from tests.test_examples import run_job_array
 
-    from tests.test_examples import EXAMPLES
-
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    log = tmp_path / "scontrol.log"
-    (bindir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
-    (bindir / "scontrol").chmod(0o755)
     sweep_id = create(env, population=3, steps=24, interval=4)
-    jobs = 0
-    while True:
-        jobs += 1
-        assert jobs <= 20, "the array never finished"
-        before = log.read_text().count("requeue") if log.exists() else 0
-        job_env = {**env.env, "SWEEP_ID": sweep_id, "PATH": f"{bindir}:{os.environ['PATH']}",
-                   "SWEEPCLI": f"{sys.executable} -m sweepcli", "STEP_SLEEP": "0.1",
-                   "AGENT_ARGS": "-t 0.5", "SLURM_ARRAY_JOB_ID": "9", "SLURM_ARRAY_TASK_ID": "0",
-                   "SLURM_JOB_END_TIME": str(int(time.time()) + 12)}
-        job = subprocess.run(["bash", str(EXAMPLES / "slurm" / "agent.sbatch")], cwd=env.tmp,
-                             env=job_env, capture_output=True, text=True, timeout=120)
-        assert job.returncode == 0, job.stderr
-        if (log.read_text().count("requeue") if log.exists() else 0) == before:
-            break
-        assert "exit status 3" in job.stderr
+    jobs = run_job_array(env, tmp_path, sweep_id, STEP_SLEEP="0.1")
     assert jobs >= 2  # more than one job's walltime of work
     s = check_lineages(env, sweep_id, 24)
     assert s["state"] == "finished"

@@ -57,6 +57,9 @@ class Sweep:
         self.notices: list[str] = []
         self._config: SweepConfig | None = None
         self._started = False  # the first read starts from the backend's snapshot, if any
+        #: how many events this process has applied (and more after a restart of the
+        #: record): a reader that saw the same number has nothing new to look at
+        self.events_applied = 0
         self._checked_complete = False
 
     # ---- what the store keeps -------------------------------------------------------------
@@ -122,8 +125,10 @@ class Sweep:
                 self._apply(self.backend.read())
             except StartOver:
                 self.state = SweepState()
+                self.events_applied += 1
                 self._apply(self.backend.read())
             except RecordReplaced as replaced:
+                self.events_applied += 1
                 self._restore(replaced)
         return self.state
 
@@ -132,6 +137,7 @@ class Sweep:
             state = self.state
             for event in events:
                 state.apply(event)
+            self.events_applied += len(events)
 
     def _restore(self, replaced: RecordReplaced) -> None:
         """The record was truncated, deleted or replaced: put back what this process knows.

@@ -21,6 +21,8 @@ from ..store.files import open_nofollow
 
 #: the most metric lines of one run a page is sent (the rest are thinned, evenly)
 MAX_LINES = 5000
+#: seconds between two heads made with no new event
+HEADER_EVERY = 2.0
 #: bytes of a metric file read in one look (a run that logged megabytes catches up over looks)
 READ_CHUNK = 4 << 20
 
@@ -59,6 +61,11 @@ class Live:
         self.files: dict[str, tuple[int, int, bytes]] = {}
         self.header: dict[str, Any] = {}
         self.version = 0
+        #: what the last look saw: the events applied, when its head was made, the
+        #: running runs (whose metric files it follows)
+        self._applied = -1
+        self._header_at = 0.0
+        self._running: list[str] = []
         self._summaries: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
     # ---- what a page asks for first ----------------------------------------------------------
@@ -101,29 +108,41 @@ class Live:
     # ---- what changed ----------------------------------------------------------------------
     def look(self) -> list[tuple[str, Any]]:
         """The events for open pages: ("sweep", header) when it changed, ("runs", rows)
-        of the runs that changed, ("lines", {run: [first index, lines]}) new metric lines."""
+        of the runs that changed, ("lines", {run: [first index, lines]}) new metric lines.
+        With no new event, only the running runs' metric files are read (and the head made
+        again every few seconds: a budget in hours moves with the clock)."""
         with self.lock:
             self.sweep.refresh()
             events: list[tuple[str, Any]] = []
             changed = []
-            for r in self.sweep.state.runs.values():
-                sig = _signature(r)
-                if self.seen.get(r.run_id) != sig:
-                    self.seen[r.run_id] = sig
-                    changed.append(row(self.sweep, r))
+            news = self.sweep.events_applied != self._applied
+            if news:
+                self._applied = self.sweep.events_applied
+                running = []
+                for r in self.sweep.state.runs.values():
+                    sig = _signature(r)
+                    if r.state == RunState.RUNNING:
+                        running.append(r.run_id)
+                    if self.seen.get(r.run_id) != sig:
+                        self.seen[r.run_id] = sig
+                        changed.append(row(self.sweep, r))
+                self._running = running
             if changed:
                 events.append(("runs", changed))
-            header = self._header()
-            if changed or header != self.header:
-                self.header = header
-                events.append(("sweep", header))
+            if news or time.monotonic() - self._header_at > HEADER_EVERY:
+                self._header_at = time.monotonic()
+                header = self._header()
+                if header != self.header:
+                    self.header = header
+                    events.append(("sweep", header))
             lines = {}
-            for r in self.sweep.state.runs.values():
-                if r.state == RunState.RUNNING or r.run_id in self.files and r.run_id in {
-                        c["run_id"] for c in changed}:
-                    got = self._new_lines(r.run_id)
-                    if got[1]:
-                        lines[r.run_id] = got
+            ended = [c["run_id"] for c in changed if c["state"] != RunState.RUNNING.value
+                     and c["run_id"] in self.files]
+            # a running run's new lines; one that just ended: its last ones
+            for rid in [*self._running, *ended]:
+                got = self._new_lines(rid)
+                if got[1]:
+                    lines[rid] = got
             if lines:
                 events.append(("lines", lines))
             if events:
@@ -138,21 +157,16 @@ class Live:
                 self.files[run_id] = (0, 0, b"")
             path = self.sweep.run_dir(run_id) / "metrics.jsonl"
             all_lines = _read_lines(path, 0, None)[1]
-            done = self._catch_up(run_id)
+            done, new = self._new_lines(run_id)
+            done += len(new)
         picked = all_lines[start:done]
         step = max(1, len(picked) // MAX_LINES + (1 if len(picked) > MAX_LINES else 0))
         return {"start": start, "lines": picked[::step], "thinned": step > 1,
                 "next": start + len(picked)}
 
-    def _catch_up(self, run_id: str) -> int:
-        offset, count, part = self.files.get(run_id, (0, 0, b""))
-        path = self.sweep.run_dir(run_id) / "metrics.jsonl"
-        offset, new, part = _read_lines(path, offset, part)
-        count += len(new)
-        self.files[run_id] = (offset, count, part)
-        return count
-
     def _new_lines(self, run_id: str) -> tuple[int, list[dict[str, Any]]]:
+        """The lines the run's program appended since the last look: (how many came
+        before them, the lines)."""
         offset, count, part = self.files.get(run_id, (0, 0, b""))
         path = self.sweep.run_dir(run_id) / "metrics.jsonl"
         offset, new, part = _read_lines(path, offset, part)
