@@ -66,6 +66,9 @@ class Live:
         self._applied = -1
         self._header_at = 0.0
         self._running: list[str] = []
+        #: the sweep's views as last made (the events applied then, their JSON): made
+        #: again only when something happened
+        self.views: tuple[int, str] | None = None
         self._summaries: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
     # ---- what a page asks for first ----------------------------------------------------------

@@ -230,19 +230,23 @@ class App:
         population): plotly figures."""
         live = self.live(request.match_info["ref"])
 
-        def make() -> dict[str, Any]:
+        def make() -> str:
             from ..reporting import dashboard
 
             with live.lock:
+                live.sweep.refresh()
+                if live.views is not None and live.views[0] == live.sweep.events_applied:
+                    return live.views[1]  # nothing new: the forest is not fitted again
                 s = dashboard.report_data(live.sweep)
-            figs, axes = dashboard._figures(s)
-            return {"figs": figs, "texts": [dashboard._hover(r, s["metric"]["name"] if
-                                                             s["metric"] else None)
-                                            for r in s["runs"]],
-                    "importance": s.get("importance"), "bands": s.get("bands")}
+                figs, axes = dashboard._figures(s)
+                text = dumps({"figs": figs, "importance": s.get("importance"),
+                              "texts": [dashboard._hover(r, s["metric"]["name"] if
+                                                         s["metric"] else None)
+                                        for r in s["runs"]]})
+                live.views = (live.sweep.events_applied, text)
+                return text
 
-        return web.Response(text=dumps(await self._in_thread(make)),
-                            content_type="application/json")
+        return web.Response(text=await self._in_thread(make), content_type="application/json")
 
     async def control(self, request: web.Request) -> web.Response:
         if not self.allow_control:

@@ -114,7 +114,9 @@ async function sweepPage(ref) {
   events.onopen = () => { liveDot.className = "on"; };
   events.onerror = () => { liveDot.className = ""; };
   events.addEventListener("sweep", e => { Object.assign(S.head, JSON.parse(e.data)); drawHead(); drawControls(); soon("best", drawBest);
-    if (S.runs.size <= BIG || S.viewsOn) soon("views", loadViews, S.runs.size <= BIG ? 5000 : 30000); });
+    // the views (a forest's importance among them) are made again at most every 30 s, and
+    // only while the page is looked at: the machine is busy training
+    if ((S.runs.size <= BIG || S.viewsOn) && document.visibilityState === "visible") soon("views", loadViews, 30000); });
   events.addEventListener("runs", e => {
     for (const r of JSON.parse(e.data)) S.runs.set(r.run_id, r);
     soon("table", drawTable); soon("best", drawBest); soon("top", loadTopLines, 1000);
