@@ -246,7 +246,9 @@ def look(sweep: Sweep) -> Status:
                         for r in state.revisions]),
         "journal_lines_skipped": sweep.skipped_lines,
         "budget": spending(cfg, runs, now),
-        "progress": progress(cfg, runs, now),
+        # (pbt: a member's value is the model it holds now, not the best it ever logged; a
+        # curve of the best logged would show models no member holds any more)
+        "progress": progress(cfg, runs, now) if cfg.pbt is None else None,
     }
     if cfg.multi:  # several objectives: each run's value of each, and the front
         from ..pareto import front, values_of

@@ -104,7 +104,8 @@ class Live:
                                                "value": run_value(cfg, best),
                                                "params": best.params},
             "agents": sorted({r.agent for r in runs if r.state == RunState.RUNNING and r.agent}),
-            "budget": spending(cfg, runs, now), "progress": progress(cfg, runs, now),
+            "budget": spending(cfg, runs, now),
+            "progress": progress(cfg, runs, now) if cfg.pbt is None else None,
             "path": str(sweep.path),
         }
 
