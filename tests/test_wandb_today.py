@@ -207,7 +207,12 @@ def test_an_enqueued_grid_point_is_not_run_twice(env) -> None:
 
 # ---- --update ----------------------------------------------------------------------------
 def test_update_takes_effect_at_the_next_claim_and_running_runs_go_on(env) -> None:
-    env.program(PROGRAM)
+    # the first run waits for a gate the test opens once the update is written (it slept
+    # 1.5 s before: under load the update's own process took longer, the agent took the
+    # old grid's second point, and the new grid ran 2 again)
+    gate = env.tmp / "gate"
+    env.program(PROGRAM.replace("out = open(", f"while cfg.get('sleep') and not os.path.exists("
+                                               f"{str(gate)!r}):\n    time.sleep(0.05)\nout = open("))
     config = {**GRID, "parameters": {"x": {"values": [1, 2]}, "sleep": {"value": 1.5}}}
     sweep_id = env.create(config)
     agent = env.watched_agent(sweep_id)
@@ -217,6 +222,7 @@ def test_update_takes_effect_at_the_next_claim_and_running_runs_go_on(env) -> No
         "x": {"values": [2, 3, 4]}, "sleep": {"value": 0}}}))
     proc = env.cli("sweep", "--update", sweep_id, str(new))
     assert "revision 1" in proc.stderr
+    gate.write_text("go")
     assert agent.wait(timeout=60) == 0
     runs = env.status(sweep_id)["runs"]
     # the run going at the update finished under the old config; then the new grid's
