@@ -115,12 +115,17 @@ def test_a_clock_40_s_ahead_on_another_host_breaks_no_lock_and_crashes_no_run(en
     env.program(QUICK)
     skewed = [*other_host_prefix("skewed-host"), *faketime_prefix("+40s")]
     sweep_id = env.create(grid(40))
-    agents = [env.agent(sweep_id, env={"SWEEPCLI_HEARTBEAT_TIMEOUT": "5"}) for _ in range(2)]
+    agents = []
     for lock in ("both", "soft"):
         agents.append(subprocess.Popen([*skewed, *CLI, "agent", sweep_id], cwd=env.tmp,
                                        env={**env.env, "SWEEPCLI_LOCK": lock,
                                             "SWEEPCLI_HEARTBEAT_TIMEOUT": "5"},
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    # the skewed host first, until it has claimed a run (under load its faketime'd Python
+    # started after the others had run all 40 quick points), then this host's agents
+    env.wait_for(lambda: any(r["agent"].startswith("skewed-host:")
+                             for r in env.status(sweep_id)["runs"]), timeout=60)
+    agents += [env.agent(sweep_id, env={"SWEEPCLI_HEARTBEAT_TIMEOUT": "5"}) for _ in range(2)]
     wait_all(agents)
     s = finished_once(env, sweep_id, 40)
     assert s["counts"]["crashed"] == 0
