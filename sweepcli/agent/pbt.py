@@ -35,8 +35,7 @@ class DonorGone(RuntimeError):
 
 
 def program_files(run_dir: Path) -> list[str]:
-    return sorted(n for n in os.listdir(run_dir) if n not in OWN and not n.startswith(MARK)
-                  and not n.startswith(".pbt-"))
+    return sorted(n for n in os.listdir(run_dir) if n not in OWN and not n.startswith(MARK))
 
 
 def kept_dir(sweep: Sweep, run_id: str, step: int) -> Path:

@@ -545,14 +545,14 @@ def _json(value: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN and infinities (JSON has none) as null."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -657,7 +657,7 @@ def interactive_report(s: dict[str, Any], watch: float | None = None,
             body.append("</div>")
     body += [f"<h2>Runs ({len(s['runs'])})</h2><p class='note'>Click a column to sort.</p>",
              _table(s)]
-    settings = {"figs": _clean(figs), "axes": _clean(axes), "goal": goal,
+    settings = {"figs": json_safe(figs), "axes": json_safe(axes), "goal": goal,
                 "texts": [_hover(r, metric) for r in s["runs"]],
                 "watch": watch, "stamp_file": stamp_file, "stamp": stamp or data_stamp(s)}
     page = "\n".join([

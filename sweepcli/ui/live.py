@@ -60,7 +60,6 @@ class Live:
         #: per run: (bytes of its metrics file read, lines read so far, a partial line)
         self.files: dict[str, tuple[int, int, bytes]] = {}
         self.header: dict[str, Any] = {}
-        self.version = 0
         #: what the last look saw: the events applied, when its head was made, the
         #: running runs (whose metric files it follows)
         self._applied = -1
@@ -82,8 +81,7 @@ class Live:
             return {**self.header, "runs": [row(self.sweep, r) for r in runs],
                     "params": [p.name for p in cfg.space.params if p.searchable],
                     "metrics": [m.name for m in cfg.metrics] or (
-                        [cfg.metric.name] if cfg.metric else []),
-                    "version": self.version}
+                        [cfg.metric.name] if cfg.metric else [])}
 
     def _header(self) -> dict[str, Any]:
         sweep, cfg = self.sweep, self.sweep.config
@@ -149,8 +147,6 @@ class Live:
                     lines[rid] = got
             if lines:
                 events.append(("lines", lines))
-            if events:
-                self.version += 1
             return events
 
     def lines(self, run_id: str, start: int = 0) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
-import math
+from functools import lru_cache
 import secrets
 from importlib import resources
 from typing import Any
@@ -38,22 +38,13 @@ COOKIE = "sweepcli_token"
 CONTROLS = ("pause", "resume", "stop", "cancel")
 
 
-def plain(value: Any) -> Any:
-    """JSON a browser parses: NaN and infinities (a diverged run's) as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
 def dumps(value: Any) -> str:
     try:  # (no NaN anywhere, the common case: one pass in C)
         return json.dumps(value, separators=(",", ":"), default=str, allow_nan=False)
-    except ValueError:
-        return json.dumps(plain(value), separators=(",", ":"), default=str)
+    except ValueError:  # NaN or infinities (a diverged run's): null, as the report has them
+        from ..reporting.dashboard import json_safe
+
+        return json.dumps(json_safe(value), separators=(",", ":"), default=str)
 
 
 def is_loopback(host: str) -> bool:
@@ -327,6 +318,7 @@ class App:
         return app
 
 
+@lru_cache(maxsize=4)
 def _file(name: str) -> str:
     return (resources.files(__package__) / name).read_text(encoding="utf-8")
 
