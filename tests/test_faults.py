@@ -355,7 +355,12 @@ def test_a_sweep_planted_under_your_id_is_refused(env) -> None:
 
 
 def test_symlinks_planted_in_a_sweep_folder_are_never_followed(env) -> None:
-    env.program(PROGRAM)
+    # the first run holds on a gate until the second agent has been refused (a 2 s sleep
+    # raced it: under load that agent's claim came after the run had ended, when a claim
+    # has no heartbeat to judge and reads no clock)
+    gate = env.tmp / "gate"
+    env.program(PROGRAM.replace("out = open(", f"while cfg.get('sleep') and not os.path.exists("
+                                               f"{str(gate)!r}):\n    time.sleep(0.05)\nout = open("))
     sweep_id = env.create(grid(2, sleep={"value": 2.0}))
     folder = env.root / sweep_id
     victim = env.tmp / "victim"
@@ -373,6 +378,7 @@ def test_symlinks_planted_in_a_sweep_folder_are_never_followed(env) -> None:
     proc = env.cli("agent", sweep_id, check=False)  # its claim reads the clock: refused
     no_traceback(proc.stderr)
     assert proc.returncode == 1 and "clock" in proc.stderr and intact()
+    gate.write_text("go")
     assert first.wait(timeout=30) == 0
     journal = folder / "journal.jsonl"
     os.replace(journal, env.tmp / "j")
