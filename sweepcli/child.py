@@ -307,6 +307,8 @@ class Run:
             self._stop_after = None
         self._segment_lines = 0
         self._past_end = False
+        #: pbt: SIGTERM came (status, lines written then): the program ends at its next line
+        self._end_at_line: tuple[int, int] | None = None
         self._install_sigterm()
         if self.in_sweep and self.dir is not None:
             try:
@@ -343,6 +345,11 @@ class Run:
                 except OSError:
                     pass
             if not self._polled:  # the program does not check should_stop: end it now
+                if self._stop_after is not None:
+                    # pbt: at its step's line, so the checkpoint it saved before that line
+                    # and its lines agree (a member is copied and resumed by them)
+                    self._end_at_line = (128 + signum, self._segment_lines)
+                    return
                 raise SystemExit(128 + signum)
 
         try:
@@ -399,6 +406,8 @@ class Run:
         self._row.update({str(k): v for k, v in data.items() if _storable(str(k), v)})
         if commit is True or (commit is None and step is None):
             self._commit()
+        if self._end_at_line is not None and self._segment_lines > self._end_at_line[1]:
+            raise SystemExit(self._end_at_line[0])
         if self._stop_after is not None and self._segment_lines >= self._stop_after and (
                 not self._polled or self._past_end):
             # the segment is over and the program goes on (it does not read should_stop, or

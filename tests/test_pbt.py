@@ -380,3 +380,27 @@ def test_the_best_members_schedule_replayed_alone_reaches_its_value(env) -> None
     assert [x for i, x in enumerate(lr) if i == 0 or x != lr[i - 1]] == want
     bad = env.cli("pbt", "replay", sweep_id, "--run", "zzzzzzzz", check=False)
     assert bad.returncode == 2 and "has no run zzzzzzzz" in bad.stderr
+
+
+@pytest.mark.e2e
+def test_a_member_sent_sigterm_between_its_checkpoint_and_its_line_ends_at_the_line(tmp_path
+                                                                                    ) -> None:
+    """A batch system's SIGTERM right after a member saved step 3's checkpoint: the helper
+    lets it log step 3's line and ends it there, so the checkpoint and the lines agree
+    (ended at once, the checkpoint was a step ahead of the lineage: seen under load)."""
+    prog = tmp_path / "p.py"
+    prog.write_text(
+        "import os, signal, sweepcli\nrun = sweepcli.init()\n"
+        "for i in range(1, 50):\n"
+        "    open(os.path.join(os.environ['SWEEPCLI_RUN_DIR'], 'ckpt'), 'w').write(str(i))\n"
+        "    if i == 3:\n        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    run.log({'acc': i})\n")
+    metrics = tmp_path / "m.jsonl"
+    env = {**os.environ, "SWEEPCLI_RUN_ID": "abcdefgh", "SWEEPCLI_RUN_DIR": str(tmp_path),
+           "SWEEPCLI_METRICS_FILE": str(metrics), "SWEEPCLI_STOP_AFTER": "10",
+           "SWEEPCLI_METRIC": "acc"}
+    got = subprocess.run([sys.executable, str(prog)], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert got.returncode == 128 + signal.SIGTERM, got.stderr
+    assert [json.loads(x)["acc"] for x in metrics.read_text().splitlines()] == [1, 2, 3]
+    assert (tmp_path / "ckpt").read_text() == "3"
