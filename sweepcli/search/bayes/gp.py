@@ -13,6 +13,8 @@ categoricals one-hot); everything from there is this file's (measurements:
 * **Acquisition**: log expected improvement (a gradient where EI underflows), maximised
   from the best of 2,048 quasi-random candidates and the best run so far by gradient
   steps over continuous inputs alternating with passes over each discrete parameter.
+  Never a point already run or being run: when the best is one (a search that converged
+  in a corner of the space asked for its incumbent again and again), the best new point.
 * **Prior mean**: the worst value seen, not the mean, where the model has seen nothing
   (``prior_mean="mean"`` for one agent with several objectives: ``acquisition._model_choice``).
 * **Agents at once** (chosen in ``acquisition.py``): ``believe`` conditions the model on runs
@@ -22,6 +24,7 @@ categoricals one-hot); everything from there is this file's (measurements:
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +43,10 @@ MAX_EXHAUSTIVE_INT = 64  # ints with more values are searched as continuous, rou
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 EXPLOIT_PENDING_R2 = 0.01  # a pending run this close (scaled squared distance) is "there"
 EXPLOIT_ENDED_R2 = 1e-4
+#: expected improvement's best at a point already run or being run (this close in scaled
+#: squared distance: the same point to the model) is moved off it, next to it; for
+#: benchmarks ``SWEEPCLI_BAYES_REPEAT=0`` lets it repeat, as before (docs/decisions/bayes.md)
+REPEAT_R2 = float(os.environ.get("SWEEPCLI_BAYES_REPEAT", "1e-6") or 0)
 
 
 @dataclass
@@ -396,11 +403,44 @@ class SweepGP(RegressorMixin, BaseEstimator):
         if n_more > 0:
             starts.extend(cand[rng.choice(n, size=n_more, replace=False, p=probs / probs.sum())])
         best_x, best_v = cand[best], float(values[best])
+        found = []
         for x0 in starts:
             x, v = self._local_search(np.array(x0, dtype=float), exploit)
+            found.append((x, v))
             if v > best_v:
                 best_x, best_v = x, v
+        if not exploit and REPEAT_R2 > 0 and self.near_known(best_x[None, :])[0]:
+            # the best is a point already run (or being run): expected improvement has
+            # nothing left to find there, so take the best of the points that are new
+            pool = np.vstack([cand] + [x[None, :] for x, _ in found])
+            scores = np.concatenate([values, [v for _, v in found]])
+            new = ~self.near_known(pool)
+            if new.any():
+                best_x = self._step_off(best_x, pool[int(np.argmax(np.where(new, scores, -np.inf)))])
         return best_x
+
+    def _step_off(self, known: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """The point nearest ``known`` on the way to ``new`` (continuous inputs moved, the
+        discrete ones kept where ``known`` has them) that is no longer a point the model was
+        given: refinement next to the incumbent rather than a repeat of it. ``new`` itself
+        when no such point is (a discrete space, or ``new`` differs in a discrete input)."""
+        cols = self.layout.gradient_cols if self.layout is not None else np.arange(len(new))
+        step = known.copy()
+        step[cols] = new[cols]
+        if self.near_known(step[None, :])[0]:
+            return new
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            step[cols] = known[cols] + mid * (new[cols] - known[cols])
+            lo, hi = (mid, hi) if self.near_known(step[None, :])[0] else (lo, mid)
+        step[cols] = known[cols] + hi * (new[cols] - known[cols])
+        return step
+
+    def near_known(self, Xq: np.ndarray) -> np.ndarray:
+        """Whether each point is (all but) one the model was given: ended or believed."""
+        P = self.project(Xq) if self.project is not None else Xq
+        return np.asarray(self._r2(P).min(axis=1) <= REPEAT_R2)
 
     def _local_search(self, x: np.ndarray, exploit: bool = False, max_rounds: int = 20
                       ) -> tuple[np.ndarray, float]:
