@@ -14,7 +14,8 @@ categoricals one-hot); everything from there is this file's (measurements:
   from the best of 2,048 quasi-random candidates and the best run so far by gradient
   steps over continuous inputs alternating with passes over each discrete parameter.
   Never a point already run or being run: when the best is one (a search that converged
-  in a corner of the space asked for its incumbent again and again), the best new point.
+  in a corner of the space asked for its incumbent again and again), the nearest point
+  off it on the way to the best new candidate.
 * **Prior mean**: the worst value seen, not the mean, where the model has seen nothing
   (``prior_mean="mean"`` for one agent with several objectives: ``acquisition._model_choice``).
 * **Agents at once** (chosen in ``acquisition.py``): ``believe`` conditions the model on runs
@@ -410,8 +411,8 @@ class SweepGP(RegressorMixin, BaseEstimator):
             if v > best_v:
                 best_x, best_v = x, v
         if not exploit and REPEAT_R2 > 0 and self.near_known(best_x[None, :])[0]:
-            # the best is a point already run (or being run): expected improvement has
-            # nothing left to find there, so take the best of the points that are new
+            # the best is a point already run (or being run): nothing is learnt there, so
+            # step off it toward the best of the candidates that are new
             pool = np.vstack([cand] + [x[None, :] for x, _ in found])
             scores = np.concatenate([values, [v for _, v in found]])
             new = ~self.near_known(pool)
@@ -423,7 +424,7 @@ class SweepGP(RegressorMixin, BaseEstimator):
         """The point nearest ``known`` on the way to ``new`` (continuous inputs moved, the
         discrete ones kept where ``known`` has them) that is no longer a point the model was
         given: refinement next to the incumbent rather than a repeat of it. ``new`` itself
-        when no such point is (a discrete space, or ``new`` differs in a discrete input)."""
+        when moving the continuous inputs cannot leave ``known`` (a discrete space)."""
         cols = self.layout.gradient_cols if self.layout is not None else np.arange(len(new))
         step = known.copy()
         step[cols] = new[cols]
