@@ -26,22 +26,6 @@ def test_create_prints_only_the_id_on_stdout(env) -> None:
     assert len(env.cli("create", str(f)).stdout.strip()) == 8
 
 
-def test_asha_without_a_length_says_the_first_runs_run_whole(env) -> None:
-    """With several agents the first runs of an asha sweep all run whole until one has
-    finished (nothing else tells the rule a run's length): creating one says so, and how
-    to have them judged too; a length given (or a ladder from min_iter) says nothing."""
-    f = env.tmp / "s.yaml"
-    base = ("program: train.py\nmethod: random\nmetric: {name: loss}\n"
-            "parameters:\n  lr: {min: 1e-5, max: 1e-1}\n")
-    f.write_text(base + "early_terminate: {type: asha}\n")
-    assert "early_terminate.max_iter" in env.cli("sweep", str(f)).stderr
-    for given in ("max_iter: 52", "min_iter: 3", "s: 2"):
-        f.write_text(base + f"early_terminate: {{type: asha, {given}}}\n")
-        assert "max_iter" not in env.cli("sweep", str(f)).stderr
-    f.write_text(base + "early_terminate: {type: hyperband, min_iter: 3}\n")
-    assert "max_iter" not in env.cli("sweep", str(f)).stderr
-
-
 def test_bad_config_exits_2_with_key_path_and_writes_nothing(env) -> None:
     f = env.tmp / "s.yaml"
     f.write_text("method: random\nparameters:\n  lr: {min: 0.1, max: 0.01}\n  b: {valeus: [1]}\n")

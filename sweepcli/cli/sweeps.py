@@ -142,15 +142,6 @@ def _create(store: SweepStore, config_file: str, name: str | None, project: str 
     dir_flag = f" --dir {store.root}" if str(store.root) != "sweeps" else ""
     store_flag = " --store URL" if store.url else ""
     click.echo(f"Run agents with: sweepcli agent{store_flag}{dir_flag} {sweep.ref}", err=True)
-    rule = config.early_stop
-    if (getattr(rule, "type", None) == "asha" and rule.max_iter is None and rule.min_iter is None
-            and rule.s is None):
-        # measured (docs/measured.md): 8 agents on LCBench, 25% of the budget, +1.7 points
-        # on the task where the gap was largest, once the first runs are judged too
-        click.echo("Note: asha judges nothing until a run has finished by itself (its length "
-                   "is the yardstick), so with several agents the first runs all run whole; "
-                   "if you know how many metric lines a whole run logs, give "
-                   "early_terminate.max_iter and they are judged too", err=True)
 
 
 def _update(sweep: Sweep, config_file: str) -> None:
