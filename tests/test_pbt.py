@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,6 +162,19 @@ def test_pb2_prefers_what_improved_most_lately() -> None:
 
 # ---- the helper's stop at a segment's end ---------------------------------------------------
 
+def _run_a_segment(tmp_path: Path, prog: Path, stop_after: int
+                   ) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run a program with the helper as a pbt member's segment ending after ``stop_after``
+    lines of ``acc``, as the agent starts one; its result and its metric file."""
+    metrics = tmp_path / "m.jsonl"
+    env = {**os.environ, "SWEEPCLI_RUN_ID": "abcdefgh", "SWEEPCLI_RUN_DIR": str(tmp_path),
+           "SWEEPCLI_METRICS_FILE": str(metrics), "SWEEPCLI_STOP_AFTER": str(stop_after),
+           "SWEEPCLI_METRIC": "acc"}
+    got = subprocess.run([sys.executable, str(prog)], env=env, capture_output=True, text=True,
+                         timeout=60)
+    return got, metrics
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("polls", [False, True])
 def test_the_helper_ends_the_program_after_the_segments_last_line(tmp_path, polls) -> None:
@@ -172,12 +186,7 @@ def test_the_helper_ends_the_program_after_the_segments_last_line(tmp_path, poll
         "    run.log({'acc': i})\n"
         + ("    if run.should_stop:\n        print('stopped at', i); break\n" if polls else "")
         + "print('never here' if not run.should_stop else 'ended')\n")
-    metrics = tmp_path / "m.jsonl"
-    env = {**os.environ, "SWEEPCLI_RUN_ID": "abcdefgh", "SWEEPCLI_RUN_DIR": str(tmp_path),
-           "SWEEPCLI_METRICS_FILE": str(metrics), "SWEEPCLI_STOP_AFTER": "3",
-           "SWEEPCLI_METRIC": "acc"}
-    got = subprocess.run([sys.executable, str(prog)], env=env, capture_output=True, text=True,
-                         timeout=60)
+    got, metrics = _run_a_segment(tmp_path, prog, stop_after=3)
     assert got.returncode == 0, got.stderr
     lines = [json.loads(x) for x in metrics.read_text().splitlines()]
     assert [x.get("acc") for x in lines if "acc" in x] == [1, 2, 3]
@@ -395,12 +404,7 @@ def test_a_member_sent_sigterm_between_its_checkpoint_and_its_line_ends_at_the_l
         "    open(os.path.join(os.environ['SWEEPCLI_RUN_DIR'], 'ckpt'), 'w').write(str(i))\n"
         "    if i == 3:\n        os.kill(os.getpid(), signal.SIGTERM)\n"
         "    run.log({'acc': i})\n")
-    metrics = tmp_path / "m.jsonl"
-    env = {**os.environ, "SWEEPCLI_RUN_ID": "abcdefgh", "SWEEPCLI_RUN_DIR": str(tmp_path),
-           "SWEEPCLI_METRICS_FILE": str(metrics), "SWEEPCLI_STOP_AFTER": "10",
-           "SWEEPCLI_METRIC": "acc"}
-    got = subprocess.run([sys.executable, str(prog)], env=env, capture_output=True, text=True,
-                         timeout=60)
+    got, metrics = _run_a_segment(tmp_path, prog, stop_after=10)
     assert got.returncode == 128 + signal.SIGTERM, got.stderr
     assert [json.loads(x)["acc"] for x in metrics.read_text().splitlines()] == [1, 2, 3]
     assert (tmp_path / "ckpt").read_text() == "3"
