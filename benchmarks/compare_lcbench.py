@@ -24,18 +24,24 @@ from anytime import FRACTIONS
 
 def load(files: list[str]) -> dict[tuple[str, int], dict[str, float]]:
     """(task, seed) -> the points a variant reached, from sim_lcbench's JSON files (traces
-    keyed ``method/task/seed`` in the same order as the results' lists)."""
+    keyed ``method/task/seed`` in the same order as the results' lists). One variant a
+    side: files holding several methods would overwrite each other's seeds."""
     out: dict[tuple[str, int], dict[str, float]] = {}
+    methods: set[str] = set()
     for f in files:
         data = json.loads(open(f).read())
         seeds: dict[tuple[str, str], list[int]] = {}
         for key in data["traces"]:
             method, task, seed = key.rsplit("/", 2)
             seeds.setdefault((method, task), []).append(int(seed))
+        methods.update(data["results"])
         for method, by_task in data["results"].items():
             for task, points in by_task.items():
                 for seed, p in zip(seeds.get((method, task), []), points):
                     out[(task, seed)] = p
+    if len(methods) > 1:
+        sys.exit(f"{', '.join(files)}: several variants ({', '.join(sorted(methods))}); "
+                 "give one a side (sim_lcbench.py --rule one --json FILE)")
     return out
 
 
@@ -48,21 +54,19 @@ def compare(base: dict[tuple[str, int], dict[str, float]],
              "new minus base, points of val_accuracy at epoch 52"]
     for f in FRACTIONS:
         key = f"final@{int(f * 100)}"
-        diffs = [_value(new[k], key) - _value(base[k], key) for k in both]
-        mean = statistics.mean(diffs)
+        pairs: dict[str, list[tuple[float, float]]] = {}  # task -> (base, new) per seed
+        for task, seed in both:
+            pairs.setdefault(task, []).append((_value(base[(task, seed)], key),
+                                               _value(new[(task, seed)], key)))
+        diffs = [n - b for v in pairs.values() for b, n in v]
         se = statistics.stdev(diffs) / math.sqrt(len(diffs))
-        by_task: dict[str, list[float]] = {}
-        for (task, _), d in zip(both, diffs):
-            by_task.setdefault(task, []).append(d)
-        worst = {task: (min(_value(base[(task, s)], key) for t, s in both if t == task),
-                        min(_value(new[(task, s)], key) for t, s in both if t == task))
-                 for task in by_task}
-        lines.append(f"{int(f * 100):>3}%: mean {mean:+.2f} +- {se:.2f} (se), "
+        lines.append(f"{int(f * 100):>3}%: mean {statistics.mean(diffs):+.2f} +- {se:.2f} (se), "
                      f"{sum(d > 0.01 for d in diffs)} better, {sum(d < -0.01 for d in diffs)} worse")
         lines.append("      median by task: " + ", ".join(
-            f"{t} {statistics.median(v):+.2f}" for t, v in sorted(by_task.items())))
+            f"{t} {statistics.median(n - b for b, n in v):+.2f}" for t, v in sorted(pairs.items())))
         lines.append("      worst seed base -> new: " + ", ".join(
-            f"{t} {b:.2f} -> {n:.2f}" for t, (b, n) in sorted(worst.items())))
+            f"{t} {min(b for b, _ in v):.2f} -> {min(n for _, n in v):.2f}"
+            for t, v in sorted(pairs.items())))
     return lines
 
 
